@@ -1,0 +1,354 @@
+/*
+ * twofa-edge: TOTP two-factor authentication at the edge.
+ *
+ * Types and functions shared by the nginx layer's files:
+ *   ngx_http_twofa_module.c  directives, configuration, variables, phases
+ *   ngx_http_twofa_redis.c   hiredis async client on nginx's event loop
+ *   ngx_http_twofa_store.c   typed operations over the Redis keys
+ *   ngx_http_twofa_login.c   holding and releasing login responses
+ *   ngx_http_twofa_pages.c   enrollment, verification and settings pages
+ *   ngx_http_twofa_admin.c   the admin JSON API
+ *   ngx_http_twofa_http.c    cookies, forms, escaping, responses
+ */
+
+#ifndef NGX_HTTP_TWOFA_H
+#define NGX_HTTP_TWOFA_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <hiredis/hiredis.h>
+
+#include "twofa_seal.h"
+#include "twofa_cookie.h"
+#include "twofa_totp.h"
+
+
+#define NGX_HTTP_TWOFA_REDIS_ERROR_CLOSED  0
+#define NGX_HTTP_TWOFA_REDIS_ERROR_OPEN    1
+
+#define NGX_HTTP_TWOFA_HOLD_COOKIE         "twofa_hold"
+#define NGX_HTTP_TWOFA_HOLD_TOKEN_SIZE     24    /* random bytes */
+#define NGX_HTTP_TWOFA_HOLD_TOKEN_LEN      32    /* their base64url */
+
+#define NGX_HTTP_TWOFA_SECRET_SIZE         20    /* 160-bit TOTP keys */
+#define NGX_HTTP_TWOFA_FORM_MAX            4096  /* bytes of a page POST */
+#define NGX_HTTP_TWOFA_ADMIN_BODY_MAX      4096
+
+#define NGX_HTTP_TWOFA_DEFAULT_ORG         "default"
+
+#define ngx_http_twofa_isalnum(c)                                            \
+    (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                \
+     || ((c) >= 'A' && (c) <= 'Z'))
+
+
+/* What happened to a request, for $twofa_result and the logs. */
+typedef enum {
+    NGX_HTTP_TWOFA_RESULT_NONE = 0,
+    NGX_HTTP_TWOFA_RESULT_PASSED,      /* login needed no second factor */
+    NGX_HTTP_TWOFA_RESULT_HELD,        /* login held for a code */
+    NGX_HTTP_TWOFA_RESULT_ENROLLED,    /* first code accepted, secret on */
+    NGX_HTTP_TWOFA_RESULT_VERIFIED,    /* code accepted, login released */
+    NGX_HTTP_TWOFA_RESULT_FAILED,      /* wrong or reused code */
+    NGX_HTTP_TWOFA_RESULT_LOCKED,      /* too many failures */
+    NGX_HTTP_TWOFA_RESULT_EXPIRED,     /* no such hold */
+    NGX_HTTP_TWOFA_RESULT_DENIED,      /* gate: no fresh TOTP session */
+    NGX_HTTP_TWOFA_RESULT_ERROR        /* Redis or internal failure */
+} ngx_http_twofa_result_e;
+
+
+/* Where Redis is and how to talk to it (twofa_redis). */
+typedef struct {
+    ngx_str_t                   addr;        /* as configured, for logs */
+    ngx_str_t                   host;        /* numeric, NUL-terminated */
+    in_port_t                   port;
+    ngx_str_t                   unix_path;   /* NUL-terminated, or empty */
+    ngx_uint_t                  db;
+    ngx_str_t                   password;    /* from password_file */
+    ngx_msec_t                  timeout;
+} ngx_http_twofa_redis_conf_t;
+
+
+typedef struct ngx_http_twofa_redis_s  ngx_http_twofa_redis_t;
+
+
+typedef struct {
+    ngx_http_twofa_redis_conf_t *redis;      /* NULL: no twofa_redis */
+    ngx_str_t                   prefix;      /* of every Redis key */
+    ngx_array_t                *keys;        /* twofa_key_t, first active */
+    ngx_http_twofa_redis_t     *client;      /* this worker's connection */
+} ngx_http_twofa_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   domain;
+    ngx_str_t                   path;
+    time_t                      max_age;
+    ngx_str_t                   samesite;
+    ngx_flag_t                  secure;
+} ngx_http_twofa_cookie_conf_t;
+
+
+/* The page templates: each a list of literal and placeholder parts. */
+typedef struct {
+    ngx_array_t                *layout;
+    ngx_array_t                *enroll;
+    ngx_array_t                *verify;
+    ngx_array_t                *recovery;
+    ngx_array_t                *settings;
+    ngx_array_t                *message;
+} ngx_http_twofa_templates_t;
+
+
+typedef struct {
+    ngx_str_t                   issuer;
+    ngx_str_t                   pages_url;
+    ngx_str_t                   login_url;
+    ngx_http_twofa_cookie_conf_t cookie;
+    ngx_uint_t                  skew;
+    ngx_uint_t                  lockout;
+    time_t                      lockout_window;
+    time_t                      hold_ttl;
+    ngx_uint_t                  on_redis_error;
+    ngx_str_t                   templates_dir;
+    ngx_http_twofa_templates_t *templates;
+} ngx_http_twofa_srv_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  login;
+    ngx_flag_t                  pages;
+    ngx_flag_t                  admin;
+    ngx_flag_t                  gate;
+    time_t                      gate_max_age;    /* 0: any TOTP session */
+    ngx_http_complex_value_t   *user;
+    ngx_http_complex_value_t   *org;
+    size_t                      hold_max_size;
+    ngx_flag_t                  hide_identity;
+    ngx_array_t                *identity_headers; /* ngx_str_t, lowcase */
+    ngx_str_t                   admin_token;
+} ngx_http_twofa_loc_conf_t;
+
+
+/*
+ * The login response as the app sent it, captured from the subrequest
+ * that proxied the login.
+ */
+typedef struct {
+    ngx_uint_t                  status;
+    ngx_str_t                   status_line;
+    ngx_str_t                   content_type;
+    ngx_array_t                 headers;     /* ngx_http_twofa_header_t */
+    ngx_chain_t                *body;
+    size_t                      body_size;
+} ngx_http_twofa_response_t;
+
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_str_t                   value;
+    ngx_uint_t                  role;        /* which headers_out pointer */
+} ngx_http_twofa_header_t;
+
+#define NGX_HTTP_TWOFA_HEADER_PLAIN             0
+#define NGX_HTTP_TWOFA_HEADER_LOCATION          1
+#define NGX_HTTP_TWOFA_HEADER_CONTENT_ENCODING  2
+
+
+/* The state of a user (and of a hold), read in one round trip. */
+typedef struct {
+    unsigned                    hold_found:1;
+    unsigned                    hold_verified:1;
+    unsigned                    require:1;       /* the org requires 2FA */
+    unsigned                    enabled:1;       /* TOTP is on */
+    ngx_uint_t                  hold_attempts;
+    ngx_str_t                   org;
+    ngx_str_t                   user;
+    ngx_str_t                   secret;          /* sealed, base64 */
+    ngx_str_t                   recovery_kid;    /* key of the hashes */
+    int64_t                     last_step;       /* -1: never */
+    int64_t                     enrolled_at;
+    int64_t                     updated;         /* of the org's policy */
+    ngx_uint_t                  recovery_left;
+    ngx_uint_t                  failures;
+    ngx_msec_t                  fail_ttl;
+} ngx_http_twofa_state_t;
+
+
+/* Replies of the store, handed to the caller's handler. */
+typedef struct {
+    ngx_int_t                   rc;     /* NGX_OK, or NGX_ERROR: no answer */
+    ngx_int_t                   status; /* the operation's own outcome */
+    ngx_http_twofa_state_t      state;  /* for the state read */
+    ngx_str_t                   data;   /* a taken hold, a stored secret */
+    ngx_uint_t                  count;  /* failures so far */
+    ngx_msec_t                  ttl;    /* of the failure window */
+} ngx_http_twofa_store_reply_t;
+
+typedef void (*ngx_http_twofa_store_handler_pt)(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+
+/* Outcomes of store operations (reply->status). */
+#define NGX_HTTP_TWOFA_STORE_OK          0
+#define NGX_HTTP_TWOFA_STORE_CONFLICT    1   /* state changed meanwhile */
+#define NGX_HTTP_TWOFA_STORE_REPLAY      2   /* step or code already used */
+#define NGX_HTTP_TWOFA_STORE_NO_HOLD     3   /* hold gone or not verified */
+#define NGX_HTTP_TWOFA_STORE_REQUIRED    4   /* org requires 2FA */
+#define NGX_HTTP_TWOFA_STORE_HELD        5   /* login decision: held */
+
+
+/* Per-request state of the module, on the main request. */
+typedef struct {
+    ngx_http_twofa_result_e     result;
+    ngx_str_t                   user;
+    ngx_str_t                   org;
+
+    /* the login */
+    ngx_uint_t                  phase;
+    ngx_http_twofa_loc_conf_t  *lcf;             /* of the login location */
+    ngx_http_request_t         *subrequest;      /* proxies the login */
+    ngx_http_twofa_response_t   response;        /* what the app answered */
+    ngx_chain_t               **last_body;       /* where the next part goes */
+    ngx_int_t                   subrequest_rc;
+    ngx_str_t                   hold_token;
+    unsigned                    captured:1;      /* headers are in */
+    unsigned                    body_done:1;     /* the last part is in */
+    unsigned                    too_big:1;       /* > twofa_hold_max_size */
+    unsigned                    need_enroll:1;
+    unsigned                    no_session:1;    /* pass without a cookie */
+
+    /* the pages */
+    ngx_str_t                   body;            /* the POSTed form */
+    size_t                      body_max;
+    void                       *page;            /* the page's own state */
+
+    /* the last store reply */
+    ngx_http_twofa_store_reply_t reply;
+} ngx_http_twofa_ctx_t;
+
+
+extern ngx_module_t  ngx_http_twofa_module;
+
+
+/* ngx_http_twofa_module.c */
+ngx_http_twofa_ctx_t *ngx_http_twofa_get_ctx(ngx_http_request_t *r);
+const twofa_key_t *ngx_http_twofa_keys(ngx_http_request_t *r,
+    size_t *n);
+ngx_int_t ngx_http_twofa_conf_read_file(ngx_conf_t *cf,
+    ngx_str_t *directive, ngx_str_t *name, size_t min, size_t max,
+    ngx_uint_t missing_ok, ngx_str_t *out);
+
+
+/* ngx_http_twofa_login.c */
+ngx_int_t ngx_http_twofa_login_init_filters(ngx_conf_t *cf);
+ngx_int_t ngx_http_twofa_login_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twofa_send_response(ngx_http_request_t *r,
+    ngx_http_twofa_response_t *resp);
+ngx_int_t ngx_http_twofa_release(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_str_t *value, twofa_amr_t amr);
+ngx_int_t ngx_http_twofa_unavailable(ngx_http_request_t *r);
+
+
+/* ngx_http_twofa_gate.c */
+ngx_int_t ngx_http_twofa_gate_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_twofa_pages.c */
+ngx_int_t ngx_http_twofa_pages_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twofa_templates_load(ngx_conf_t *cf,
+    ngx_http_twofa_srv_conf_t *conf, ngx_http_twofa_srv_conf_t *prev);
+
+
+/* ngx_http_twofa_admin.c */
+ngx_int_t ngx_http_twofa_admin_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_twofa_http.c */
+ngx_table_elt_t *ngx_http_twofa_push_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_twofa_get_hold_token(ngx_http_request_t *r,
+    ngx_str_t *token);
+ngx_int_t ngx_http_twofa_get_session(ngx_http_request_t *r,
+    twofa_session_t *s);
+ngx_int_t ngx_http_twofa_set_session(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, twofa_amr_t amr);
+ngx_int_t ngx_http_twofa_set_hold_cookie(ngx_http_request_t *r,
+    ngx_str_t *token, time_t max_age);
+ngx_uint_t ngx_http_twofa_wants_json(ngx_http_request_t *r);
+ngx_int_t ngx_http_twofa_read_body(ngx_http_request_t *r, size_t max,
+    ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_http_twofa_body(ngx_http_request_t *r);
+ngx_int_t ngx_http_twofa_form_value(ngx_http_request_t *r, ngx_str_t *body,
+    const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_twofa_html_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
+ngx_int_t ngx_http_twofa_json_string(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
+void ngx_http_twofa_local_path(ngx_str_t *in, ngx_str_t *out);
+ngx_int_t ngx_http_twofa_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t json, ngx_str_t *body);
+ngx_int_t ngx_http_twofa_redirect(ngx_http_request_t *r, ngx_str_t *uri);
+
+
+/* ngx_http_twofa_redis.c */
+
+/* reply is NULL when the command failed: connection lost or timed out. */
+typedef void (*ngx_http_twofa_redis_reply_pt)(void *data,
+    redisReply *reply);
+
+ngx_http_twofa_redis_t *ngx_http_twofa_redis_create(ngx_cycle_t *cycle,
+    ngx_http_twofa_redis_conf_t *conf);
+void ngx_http_twofa_redis_destroy(ngx_http_twofa_redis_t *rd);
+
+/*
+ * Sends one command.  NGX_OK: handler is called exactly once, later
+ * (never from inside this call), unless the owner pool is destroyed
+ * first; then it is never called.  NGX_DECLINED: no connection now.
+ * NGX_ERROR: out of memory.
+ */
+ngx_int_t ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd,
+    ngx_pool_t *owner, ngx_log_t *log, ngx_http_twofa_redis_reply_pt handler,
+    void *data, int argc, const char **argv, const size_t *argvlen);
+
+
+/* ngx_http_twofa_store.c */
+ngx_int_t ngx_http_twofa_store_login(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
+    ngx_str_t *hold_value, ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_state(ngx_http_request_t *r,
+    ngx_str_t *hold_token, ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_save_pending(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, ngx_str_t *sealed_secret,
+    ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_enable(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, ngx_str_t *sealed_secret,
+    uint64_t step, ngx_str_t *recovery, ngx_str_t *hold_token,
+    ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_accept_code(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, uint64_t step,
+    ngx_str_t *recovery_hash, ngx_str_t *hold_token,
+    ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_take_hold(ngx_http_request_t *r,
+    ngx_str_t *hold_token, ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_fail(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
+    ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_disable(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, uint64_t step,
+    ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_org_get(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_org_set(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_uint_t require,
+    ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_user_reset(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_store_handler_pt handler);
+
+
+#endif /* NGX_HTTP_TWOFA_H */

@@ -1,0 +1,685 @@
+/*
+ * twofa-edge: the admin JSON API, under a location with "twofa_admin":
+ *
+ *   GET    {prefix}orgs/{org}                   the org's policy
+ *   PUT    {prefix}orgs/{org}                   {"require": true|false}
+ *   GET    {prefix}orgs/{org}/users/{user}      enrolled? since? locked?
+ *   DELETE {prefix}orgs/{org}/users/{user}/totp forces re-enrollment
+ *
+ * With twofa_admin_token_file, every request needs
+ * "Authorization: Bearer TOKEN" (compared in constant time).  Every change
+ * writes one audit line at "notice" to the error log.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_twofa.h"
+
+
+typedef enum {
+    NGX_HTTP_TWOFA_ADMIN_ORG_GET = 0,
+    NGX_HTTP_TWOFA_ADMIN_ORG_PUT,
+    NGX_HTTP_TWOFA_ADMIN_USER_GET,
+    NGX_HTTP_TWOFA_ADMIN_USER_RESET
+} ngx_http_twofa_admin_op_e;
+
+
+typedef struct {
+    ngx_http_twofa_admin_op_e   op;
+    const char                 *error;      /* why the route failed */
+    const char                 *message;
+    ngx_str_t                   org;
+    ngx_str_t                   user;
+    ngx_uint_t                  require;
+    ngx_uint_t                  token;      /* authenticated by token */
+} ngx_http_twofa_admin_t;
+
+
+static ngx_int_t ngx_http_twofa_admin_route(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm);
+static ngx_int_t ngx_http_twofa_admin_auth(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm);
+static void ngx_http_twofa_admin_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twofa_admin_parse(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_http_twofa_admin_t *adm, ngx_str_t *err);
+static void ngx_http_twofa_admin_start(ngx_http_request_t *r);
+static void ngx_http_twofa_admin_org(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+static void ngx_http_twofa_admin_user(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+static void ngx_http_twofa_admin_reset(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+static void ngx_http_twofa_admin_audit(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm, const char *what);
+static ngx_int_t ngx_http_twofa_admin_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, const char *message);
+static ngx_int_t ngx_http_twofa_admin_json(ngx_http_request_t *r,
+    ngx_uint_t status, const char *fmt, ...);
+
+
+ngx_int_t
+ngx_http_twofa_admin_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_http_twofa_ctx_t    *ctx;
+    ngx_http_twofa_admin_t  *adm;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    adm = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_admin_t));
+    if (adm == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->page = adm;
+
+    rc = ngx_http_twofa_admin_auth(r, adm);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_discard_request_body(r);
+        return ngx_http_twofa_admin_error(r, NGX_HTTP_UNAUTHORIZED,
+                                          "unauthorized",
+                                          "a valid bearer token is needed");
+    }
+
+    rc = ngx_http_twofa_admin_route(r, adm);
+    if (rc != NGX_OK) {
+        ngx_http_discard_request_body(r);
+        return ngx_http_twofa_admin_error(r, rc, adm->error, adm->message);
+    }
+
+    if (adm->op == NGX_HTTP_TWOFA_ADMIN_ORG_PUT) {
+        rc = ngx_http_twofa_read_body(r, NGX_HTTP_TWOFA_ADMIN_BODY_MAX,
+                                      ngx_http_twofa_admin_body);
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            return rc;
+        }
+
+        return NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->main->count++;
+
+    ngx_http_twofa_admin_start(r);
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_twofa_admin_auth(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
+{
+    u_char                      a[TWOFA_MAC_SIZE], b[TWOFA_MAC_SIZE];
+    ngx_str_t                   presented;
+    ngx_table_elt_t            *h;
+    ngx_http_twofa_loc_conf_t  *tlcf;
+
+    static u_char  key[] = "twofa-edge admin token";
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twofa_module);
+
+    if (tlcf->admin_token.len == 0) {
+        return NGX_OK;
+    }
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len <= 7
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ", 7) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    presented.data = h->value.data + 7;
+    presented.len = h->value.len - 7;
+
+    /* MACs of both, so the comparison time tells nothing, not even length */
+
+    if (twofa_hmac_sha256(key, sizeof(key) - 1, presented.data, presented.len,
+                          a)
+        != 0
+        || twofa_hmac_sha256(key, sizeof(key) - 1, tlcf->admin_token.data,
+                             tlcf->admin_token.len, b)
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    if (!twofa_ct_equal(a, b, TWOFA_MAC_SIZE)) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twofa admin: wrong bearer token");
+        return NGX_DECLINED;
+    }
+
+    adm->token = 1;
+
+    return NGX_OK;
+}
+
+
+/* orgs/{org}, orgs/{org}/users/{user}, orgs/{org}/users/{user}/totp */
+
+static ngx_int_t
+ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
+{
+    u_char                    *p, *end, *seg[5];
+    size_t                     len[5];
+    ngx_uint_t                 n;
+    ngx_str_t                  allow;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    adm->error = "not_found";
+    adm->message = "no such resource";
+
+    if (r->uri.len < clcf->name.len
+        || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) != 0)
+    {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    p = r->uri.data + clcf->name.len;
+    end = r->uri.data + r->uri.len;
+
+    if (p < end && *p == '/') {
+        p++;
+    }
+
+    for (n = 0; p < end && n < 5; n++) {
+        seg[n] = p;
+
+        while (p < end && *p != '/') {
+            p++;
+        }
+
+        len[n] = p - seg[n];
+
+        if (p < end) {
+            p++;
+        }
+    }
+
+    if (p != end || n < 2 || n == 3 || len[0] != 4
+        || ngx_strncmp(seg[0], "orgs", 4) != 0
+        || (n >= 4 && (len[2] != 5 || ngx_strncmp(seg[2], "users", 5) != 0))
+        || (n == 5 && (len[4] != 4 || ngx_strncmp(seg[4], "totp", 4) != 0)))
+    {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    adm->error = "bad_request";
+
+    adm->org.data = seg[1];
+    adm->org.len = len[1];
+
+    if (!twofa_ident_valid((const char *) adm->org.data, adm->org.len)) {
+        adm->message = "an org name is 1 to 128 visible characters "
+                       "without : | / \\ \" * ? [ ]";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (n >= 4) {
+        adm->user.data = seg[3];
+        adm->user.len = len[3];
+
+        if (!twofa_ident_valid((const char *) adm->user.data, adm->user.len))
+        {
+            adm->message = "a user name is 1 to 128 visible characters "
+                           "without : | / \\ \" * ? [ ]";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+    }
+
+    switch (n) {
+
+    case 2:
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            adm->op = NGX_HTTP_TWOFA_ADMIN_ORG_GET;
+            return NGX_OK;
+        }
+
+        if (r->method == NGX_HTTP_PUT) {
+            adm->op = NGX_HTTP_TWOFA_ADMIN_ORG_PUT;
+            return NGX_OK;
+        }
+
+        ngx_str_set(&allow, "GET, HEAD, PUT");
+        break;
+
+    case 4:
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            adm->op = NGX_HTTP_TWOFA_ADMIN_USER_GET;
+            return NGX_OK;
+        }
+
+        ngx_str_set(&allow, "GET, HEAD");
+        break;
+
+    default: /* 5 */
+        if (r->method == NGX_HTTP_DELETE) {
+            adm->op = NGX_HTTP_TWOFA_ADMIN_USER_RESET;
+            return NGX_OK;
+        }
+
+        ngx_str_set(&allow, "DELETE");
+        break;
+    }
+
+    if (ngx_http_twofa_push_header(r, "Allow", &allow) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    adm->error = "method_not_allowed";
+    adm->message = "method not allowed here";
+
+    return NGX_HTTP_NOT_ALLOWED;
+}
+
+
+static void
+ngx_http_twofa_admin_body(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_str_t                err;
+    ngx_http_twofa_ctx_t    *ctx;
+    ngx_http_twofa_admin_t  *adm;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    adm = ctx->page;
+
+    rc = ngx_http_twofa_body(r);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_finalize_request(r,
+                     ngx_http_twofa_admin_error(r,
+                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                        "too_large", "the body is too large"));
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_http_twofa_admin_parse(r, &ctx->body, adm, &err) != NGX_OK) {
+        ngx_http_finalize_request(r,
+                     ngx_http_twofa_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                                                "bad_request",
+                                                (const char *) err.data));
+        return;
+    }
+
+    ngx_http_twofa_admin_start(r);
+}
+
+
+/*
+ * The PUT body: exactly one object with one member, "require", whose
+ * value is true or false.  Anything else is refused with the reason.
+ */
+
+static u_char *
+ngx_http_twofa_admin_ws(u_char *p, u_char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
+        p++;
+    }
+
+    return p;
+}
+
+
+static ngx_int_t
+ngx_http_twofa_admin_parse(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_twofa_admin_t *adm, ngx_str_t *err)
+{
+    u_char      *p, *end, *key;
+    size_t       klen;
+    ngx_uint_t   seen;
+
+    p = body->data;
+    end = p + body->len;
+    seen = 0;
+
+    p = ngx_http_twofa_admin_ws(p, end);
+
+    if (p == end || *p++ != '{') {
+        ngx_str_set(err, "the body must be a JSON object");
+        return NGX_ERROR;
+    }
+
+    p = ngx_http_twofa_admin_ws(p, end);
+
+    if (p < end && *p == '}') {
+        p++;
+        goto last;
+    }
+
+    for ( ;; ) {
+
+        if (p == end || *p++ != '"') {
+            ngx_str_set(err, "invalid JSON: a member name was expected");
+            return NGX_ERROR;
+        }
+
+        key = p;
+
+        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
+            p++;
+        }
+
+        if (p == end || *p != '"') {
+            ngx_str_set(err, "invalid JSON: bad member name");
+            return NGX_ERROR;
+        }
+
+        klen = p++ - key;
+
+        if (klen != 7 || ngx_strncmp(key, "require", 7) != 0) {
+            err->data = ngx_pnalloc(r->pool, klen + 64);
+            if (err->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            err->len = ngx_sprintf(err->data, "unknown field \"%*s\"%Z",
+                                   ngx_min(klen, 32), key)
+                       - err->data - 1;
+            return NGX_ERROR;
+        }
+
+        if (seen) {
+            ngx_str_set(err, "field \"require\" is given twice");
+            return NGX_ERROR;
+        }
+
+        seen = 1;
+
+        p = ngx_http_twofa_admin_ws(p, end);
+
+        if (p == end || *p++ != ':') {
+            ngx_str_set(err, "invalid JSON: \":\" was expected");
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_twofa_admin_ws(p, end);
+
+        if (end - p >= 4 && ngx_strncmp(p, "true", 4) == 0) {
+            adm->require = 1;
+            p += 4;
+
+        } else if (end - p >= 5 && ngx_strncmp(p, "false", 5) == 0) {
+            adm->require = 0;
+            p += 5;
+
+        } else {
+            ngx_str_set(err, "\"require\" must be true or false");
+            return NGX_ERROR;
+        }
+
+        p = ngx_http_twofa_admin_ws(p, end);
+
+        if (p < end && *p == ',') {
+            p = ngx_http_twofa_admin_ws(p + 1, end);
+            continue;
+        }
+
+        if (p < end && *p == '}') {
+            p++;
+            break;
+        }
+
+        ngx_str_set(err, "invalid JSON: \",\" or \"}\" was expected");
+        return NGX_ERROR;
+    }
+
+last:
+
+    p = ngx_http_twofa_admin_ws(p, end);
+
+    if (p != end) {
+        ngx_str_set(err, "invalid JSON: text after the object");
+        return NGX_ERROR;
+    }
+
+    if (!seen) {
+        ngx_str_set(err, "field \"require\" is missing");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_twofa_admin_start(ngx_http_request_t *r)
+{
+    ngx_int_t                rc;
+    ngx_http_twofa_ctx_t    *ctx;
+    ngx_http_twofa_admin_t  *adm;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    adm = ctx->page;
+
+    ctx->org = adm->org;
+    ctx->user = adm->user;
+
+    switch (adm->op) {
+
+    case NGX_HTTP_TWOFA_ADMIN_ORG_GET:
+        rc = ngx_http_twofa_store_org_get(r, &adm->org,
+                                          ngx_http_twofa_admin_org);
+        break;
+
+    case NGX_HTTP_TWOFA_ADMIN_ORG_PUT:
+        rc = ngx_http_twofa_store_org_set(r, &adm->org, adm->require,
+                                          ngx_http_twofa_admin_org);
+        break;
+
+    case NGX_HTTP_TWOFA_ADMIN_USER_GET:
+        rc = ngx_http_twofa_store_state(r, NULL, &adm->org, &adm->user,
+                                        ngx_http_twofa_admin_user);
+        break;
+
+    default: /* NGX_HTTP_TWOFA_ADMIN_USER_RESET */
+        rc = ngx_http_twofa_store_user_reset(r, &adm->org, &adm->user,
+                                             ngx_http_twofa_admin_reset);
+        break;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r,
+                     ngx_http_twofa_admin_error(r,
+                                            NGX_HTTP_SERVICE_UNAVAILABLE,
+                                            "unavailable",
+                                            "redis is not reachable"));
+    }
+}
+
+
+static void
+ngx_http_twofa_admin_org(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t                rc;
+    ngx_http_twofa_ctx_t    *ctx;
+    ngx_http_twofa_admin_t  *adm;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    adm = ctx->page;
+
+    if (reply->rc != NGX_OK) {
+        rc = ngx_http_twofa_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "unavailable",
+                                        "redis gave no answer");
+
+    } else {
+        if (adm->op == NGX_HTTP_TWOFA_ADMIN_ORG_PUT) {
+            ngx_http_twofa_admin_audit(r, adm, adm->require
+                                               ? "org require on"
+                                               : "org require off");
+        }
+
+        /* identities hold no '"' or '\\': nothing to escape in JSON */
+
+        rc = ngx_http_twofa_admin_json(r, NGX_HTTP_OK,
+                                       "{\"org\":\"%V\",\"require\":%s,"
+                                       "\"updated\":%L}", &adm->org,
+                                       reply->state.require ? "true"
+                                                            : "false",
+                                       reply->state.updated);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_twofa_admin_user(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t                   rc;
+    ngx_http_twofa_ctx_t       *ctx;
+    ngx_http_twofa_admin_t     *adm;
+    ngx_http_twofa_state_t     *st;
+    ngx_http_twofa_srv_conf_t  *tscf;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    adm = ctx->page;
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+
+    if (reply->rc != NGX_OK) {
+        rc = ngx_http_twofa_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "unavailable",
+                                        "redis gave no answer");
+
+    } else {
+        st = &reply->state;
+
+        rc = ngx_http_twofa_admin_json(r, NGX_HTTP_OK,
+                 "{\"org\":\"%V\",\"user\":\"%V\",\"enrolled\":%s,"
+                 "\"pending\":%s,\"enrolled_at\":%L,\"required\":%s,"
+                 "\"locked\":%s,\"failures\":%ui,\"locked_for\":%M,"
+                 "\"recovery_left\":%ui}",
+                 &adm->org, &adm->user,
+                 st->enabled ? "true" : "false",
+                 (!st->enabled && st->secret.len) ? "true" : "false",
+                 st->enabled ? st->enrolled_at : (int64_t) 0,
+                 st->require ? "true" : "false",
+                 st->failures >= tscf->lockout ? "true" : "false",
+                 st->failures,
+                 st->failures >= tscf->lockout
+                     ? (st->fail_ttl + 999) / 1000 : (ngx_msec_t) 0,
+                 st->recovery_left);
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_twofa_admin_reset(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t                rc;
+    ngx_http_twofa_ctx_t    *ctx;
+    ngx_http_twofa_admin_t  *adm;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    adm = ctx->page;
+
+    if (reply->rc != NGX_OK) {
+        rc = ngx_http_twofa_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "unavailable",
+                                        "redis gave no answer");
+
+    } else {
+        ngx_http_twofa_admin_audit(r, adm, "user reset");
+
+        rc = ngx_http_twofa_admin_json(r, NGX_HTTP_OK,
+                                       "{\"org\":\"%V\",\"user\":\"%V\","
+                                       "\"reset\":true,\"existed\":%s}",
+                                       &adm->org, &adm->user,
+                                       reply->status ? "true" : "false");
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* One line per change: what, on whom, by whom, from where (and when). */
+
+static void
+ngx_http_twofa_admin_audit(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
+    const char *what)
+{
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "twofa audit: %s org=\"%V\"%s%V%s by=%s client=%V",
+                  what, &adm->org, adm->user.len ? " user=\"" : "",
+                  &adm->user, adm->user.len ? "\"" : "",
+                  adm->token ? "admin-token" : "unauthenticated",
+                  &r->connection->addr_text);
+}
+
+
+static ngx_int_t
+ngx_http_twofa_admin_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *message)
+{
+    ngx_str_t  m, jm, v;
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        ngx_str_set(&v, "Bearer");
+        if (ngx_http_twofa_push_header(r, "WWW-Authenticate", &v) == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    m.data = (u_char *) message;
+    m.len = ngx_strlen(message);
+
+    if (ngx_http_twofa_json_string(r->pool, &m, &jm) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_twofa_admin_json(r, status,
+                                     "{\"error\":\"%s\",\"message\":%V}",
+                                     error, &jm);
+}
+
+
+static ngx_int_t
+ngx_http_twofa_admin_json(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char     *p;
+    va_list     args;
+    ngx_str_t   body;
+
+    body.data = ngx_pnalloc(r->pool, 2048);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(body.data, body.data + 2048, fmt, args);
+    va_end(args);
+
+    body.len = p - body.data;
+
+    return ngx_http_twofa_send(r, status, 1, &body);
+}

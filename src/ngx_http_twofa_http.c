@@ -1,0 +1,729 @@
+/*
+ * twofa-edge: the small pieces of HTTP every part of the module uses:
+ * cookies, form bodies, escaping, local return paths, and responses that
+ * carry the pages' security headers.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_twofa.h"
+
+
+static ngx_table_elt_t *ngx_http_twofa_find_header(ngx_http_request_t *r,
+    const char *name, size_t len, ngx_table_elt_t *after);
+static ngx_int_t ngx_http_twofa_set_cookie(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value, ngx_str_t *path, ngx_str_t *domain,
+    ngx_str_t *samesite, ngx_flag_t secure, time_t max_age);
+
+
+static ngx_str_t  ngx_http_twofa_hold_cookie_name =
+    ngx_string(NGX_HTTP_TWOFA_HOLD_COOKIE);
+
+static ngx_str_t  ngx_http_twofa_lax = ngx_string("Lax");
+
+
+ngx_table_elt_t *
+ngx_http_twofa_push_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NULL;
+    }
+
+    h->hash = 1;
+    h->key.len = ngx_strlen(name);
+    h->key.data = (u_char *) name;
+    h->value = *value;
+    h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
+
+    return h;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_twofa_find_header(ngx_http_request_t *r, const char *name,
+    size_t len, ngx_table_elt_t *after)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    ngx_uint_t        passed;
+
+    passed = (after == NULL);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (!passed) {
+            passed = (&h[i] == after);
+            continue;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The value of cookie `name` from every Cookie header.  Our own cookie
+ * names are fixed or checked tokens, so a plain scan is exact.
+ */
+
+ngx_int_t
+ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char           *p, *end, *start;
+    ngx_table_elt_t  *h;
+
+    for (h = ngx_http_twofa_find_header(r, "Cookie", 6, NULL);
+         h;
+         h = ngx_http_twofa_find_header(r, "Cookie", 6, h))
+    {
+        p = h->value.data;
+        end = p + h->value.len;
+
+        while (p < end) {
+
+            while (p < end && (*p == ' ' || *p == ';' || *p == '\t')) {
+                p++;
+            }
+
+            start = p;
+
+            while (p < end && *p != '=' && *p != ';') {
+                p++;
+            }
+
+            if (p < end && *p == '=' && (size_t) (p - start) == name->len
+                && ngx_strncmp(start, name->data, name->len) == 0)
+            {
+                start = ++p;
+
+                while (p < end && *p != ';') {
+                    p++;
+                }
+
+                value->data = start;
+                value->len = p - start;
+
+                while (value->len && value->data[value->len - 1] == ' ') {
+                    value->len--;
+                }
+
+                return NGX_OK;
+            }
+
+            while (p < end && *p != ';') {
+                p++;
+            }
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* The hold token from its cookie, when it has the right shape. */
+
+ngx_int_t
+ngx_http_twofa_get_hold_token(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char  *p;
+
+    if (ngx_http_twofa_get_cookie(r, &ngx_http_twofa_hold_cookie_name, token)
+        != NGX_OK
+        || token->len != NGX_HTTP_TWOFA_HOLD_TOKEN_LEN)
+    {
+        ngx_str_null(token);
+        return NGX_DECLINED;
+    }
+
+    for (p = token->data; p < token->data + token->len; p++) {
+        if (!(ngx_http_twofa_isalnum(*p) || *p == '-' || *p == '_')) {
+            ngx_str_null(token);
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* The session from the session cookie, when it verifies. */
+
+ngx_int_t
+ngx_http_twofa_get_session(ngx_http_request_t *r, twofa_session_t *s)
+{
+    size_t                      n;
+    ngx_str_t                   value;
+    const twofa_key_t          *keys;
+    twofa_cookie_status_t       rc;
+    ngx_http_twofa_srv_conf_t  *tscf;
+
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+
+    if (ngx_http_twofa_get_cookie(r, &tscf->cookie.name, &value) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    keys = ngx_http_twofa_keys(r, &n);
+
+    rc = twofa_cookie_verify(keys, n, (const char *) value.data, value.len,
+                             (int64_t) ngx_time(), s);
+
+    if (rc != TWOFA_COOKIE_OK) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "twofa: session cookie refused (%d)", (int) rc);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Set-Cookie of a new session for org/user, authenticated by amr. */
+
+ngx_int_t
+ngx_http_twofa_set_session(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, twofa_amr_t amr)
+{
+    int                          len;
+    size_t                       n;
+    ngx_str_t                    value;
+    twofa_session_t              s;
+    const twofa_key_t           *keys;
+    ngx_http_twofa_srv_conf_t   *tscf;
+
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+
+    if (org->len > TWOFA_ID_MAX || user->len > TWOFA_ID_MAX) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&s, sizeof(twofa_session_t));
+    ngx_memcpy(s.org, org->data, org->len);
+    s.org_len = org->len;
+    ngx_memcpy(s.user, user->data, user->len);
+    s.user_len = user->len;
+    s.iat = (int64_t) ngx_time();
+    s.exp = s.iat + tscf->cookie.max_age;
+    s.amr = amr;
+
+    value.data = ngx_pnalloc(r->pool, TWOFA_COOKIE_MAX + 1);
+    if (value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    keys = ngx_http_twofa_keys(r, &n);
+
+    len = twofa_cookie_encode(&keys[0], &s, (char *) value.data,
+                              TWOFA_COOKIE_MAX + 1);
+    if (len < 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "twofa: cannot encode the session cookie");
+        return NGX_ERROR;
+    }
+
+    value.len = len;
+
+    return ngx_http_twofa_set_cookie(r, &tscf->cookie.name, &value,
+                                     &tscf->cookie.path,
+                                     &tscf->cookie.domain,
+                                     &tscf->cookie.samesite,
+                                     tscf->cookie.secure,
+                                     tscf->cookie.max_age);
+}
+
+
+/* The hold cookie: only the pages read it; max_age 0 clears it. */
+
+ngx_int_t
+ngx_http_twofa_set_hold_cookie(ngx_http_request_t *r, ngx_str_t *token,
+    time_t max_age)
+{
+    ngx_str_t                   empty;
+    ngx_http_twofa_srv_conf_t  *tscf;
+
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+
+    ngx_str_null(&empty);
+
+    return ngx_http_twofa_set_cookie(r, &ngx_http_twofa_hold_cookie_name,
+                                     token ? token : &empty,
+                                     &tscf->pages_url, &tscf->cookie.domain,
+                                     &ngx_http_twofa_lax,
+                                     tscf->cookie.secure, max_age);
+}
+
+
+static ngx_int_t
+ngx_http_twofa_set_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value, ngx_str_t *path, ngx_str_t *domain,
+    ngx_str_t *samesite, ngx_flag_t secure, time_t max_age)
+{
+    u_char     *p;
+    size_t      len;
+    ngx_str_t   v;
+
+    len = name->len + 1 + value->len
+          + sizeof("; Path=") - 1 + path->len
+          + sizeof("; Domain=") - 1 + domain->len
+          + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
+          + sizeof("; HttpOnly; Secure; SameSite=") - 1 + samesite->len;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v.data = p;
+
+    p = ngx_sprintf(p, "%V=%V; Path=%V", name, value, path);
+
+    if (domain->len) {
+        p = ngx_sprintf(p, "; Domain=%V", domain);
+    }
+
+    p = ngx_sprintf(p, "; Max-Age=%T; HttpOnly", max_age);
+
+    if (secure) {
+        p = ngx_cpymem(p, "; Secure", sizeof("; Secure") - 1);
+    }
+
+    p = ngx_sprintf(p, "; SameSite=%V", samesite);
+
+    v.len = p - v.data;
+
+    if (ngx_http_twofa_push_header(r, "Set-Cookie", &v) == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* 1 when the client asked for JSON (Accept: application/json). */
+
+ngx_uint_t
+ngx_http_twofa_wants_json(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    for (h = ngx_http_twofa_find_header(r, "Accept", 6, NULL);
+         h;
+         h = ngx_http_twofa_find_header(r, "Accept", 6, h))
+    {
+        if (ngx_strlcasestrn(h->value.data, h->value.data + h->value.len,
+                             (u_char *) "application/json", 16 - 1)
+            != NULL)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Reads a small form or JSON body (at most `max` bytes) into one buffer,
+ * then calls the handler.  A larger body: 413.
+ */
+
+ngx_int_t
+ngx_http_twofa_read_body(ngx_http_request_t *r, size_t max,
+    ngx_http_client_body_handler_pt handler)
+{
+    ngx_http_twofa_ctx_t  *ctx;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (r->headers_in.content_length_n > (off_t) max) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "twofa: request body of %O bytes refused",
+                      r->headers_in.content_length_n);
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
+    }
+
+    ctx->body_max = max;
+    r->request_body_in_single_buf = 1;
+
+    return ngx_http_read_client_request_body(r, handler);
+}
+
+
+/* The body just read, as one string in ctx->body; NGX_DECLINED: too big. */
+
+ngx_int_t
+ngx_http_twofa_body(ngx_http_request_t *r)
+{
+    u_char                *p;
+    size_t                 len;
+    ngx_buf_t             *b;
+    ngx_chain_t           *cl;
+    ngx_http_twofa_ctx_t  *ctx;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_null(&ctx->body);
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (b->in_file) {
+            return NGX_DECLINED;
+        }
+
+        if (ngx_buf_in_memory(b)) {
+            len += b->last - b->pos;
+        }
+    }
+
+    if (len > ctx->body_max) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->body.data = p;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (ngx_buf_in_memory(b)) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+        }
+    }
+
+    *p = '\0';
+    ctx->body.len = len;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The value of `name` in an application/x-www-form-urlencoded body,
+ * decoded ('+' and %XX).  NGX_DECLINED when absent.
+ */
+
+ngx_int_t
+ngx_http_twofa_form_value(ngx_http_request_t *r, ngx_str_t *body,
+    const char *name, ngx_str_t *value)
+{
+    u_char  *p, *end, *start, *dst, *src;
+    size_t   len;
+
+    len = ngx_strlen(name);
+    p = body->data;
+    end = p + body->len;
+
+    while (p < end) {
+        start = p;
+
+        while (p < end && *p != '&') {
+            p++;
+        }
+
+        if ((size_t) (p - start) > len && start[len] == '='
+            && ngx_strncmp(start, name, len) == 0)
+        {
+            start += len + 1;
+
+            value->data = ngx_pnalloc(r->pool, (p - start) + 1);
+            if (value->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            for (src = start, dst = value->data; src < p; src++) {
+                *dst++ = (*src == '+') ? ' ' : *src;
+            }
+
+            src = value->data;
+            end = dst;
+            dst = value->data;
+
+            ngx_unescape_uri(&dst, &src, end - src, 0);
+
+            value->len = dst - value->data;
+            return NGX_OK;
+        }
+
+        if ((size_t) (p - start) == len && ngx_strncmp(start, name, len) == 0)
+        {
+            ngx_str_null(value);
+            return NGX_OK;
+        }
+
+        p++;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* HTML-escaped copy (& < > " ') in the request's pool. */
+
+ngx_int_t
+ngx_http_twofa_html_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    u_char  *p, *s, *end;
+    size_t   len;
+
+    len = 0;
+    end = src->data + src->len;
+
+    for (s = src->data; s < end; s++) {
+        switch (*s) {
+        case '&': len += 5; break;
+        case '<': case '>': len += 4; break;
+        case '"': case '\'': len += 6; break;
+        default: len++;
+        }
+    }
+
+    p = ngx_pnalloc(pool, len ? len : 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst->data = p;
+    dst->len = len;
+
+    for (s = src->data; s < end; s++) {
+        switch (*s) {
+        case '&': p = ngx_cpymem(p, "&amp;", 5); break;
+        case '<': p = ngx_cpymem(p, "&lt;", 4); break;
+        case '>': p = ngx_cpymem(p, "&gt;", 4); break;
+        case '"': p = ngx_cpymem(p, "&quot;", 6); break;
+        case '\'': p = ngx_cpymem(p, "&#x27;", 6); break;
+        default: *p++ = *s;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* A JSON string literal, quotes included, in the request's pool. */
+
+ngx_int_t
+ngx_http_twofa_json_string(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = ngx_escape_json(NULL, src->data, src->len);
+
+    p = ngx_pnalloc(pool, src->len + len + 2);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst->data = p;
+    *p++ = '"';
+    p = (u_char *) ngx_escape_json(p, src->data, src->len);
+    *p++ = '"';
+    dst->len = p - dst->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A local path to return to after a step-up: '/' first, not "//" or "/\"
+ * (another host to browsers), no control characters or backslashes.
+ * Anything else becomes "/": never an open redirect.
+ */
+
+void
+ngx_http_twofa_local_path(ngx_str_t *in, ngx_str_t *out)
+{
+    u_char  *p;
+
+    if (in->len == 0 || in->len > 2048 || in->data[0] != '/'
+        || (in->len > 1 && (in->data[1] == '/' || in->data[1] == '\\')))
+    {
+        goto root;
+    }
+
+    for (p = in->data; p < in->data + in->len; p++) {
+        if (*p <= ' ' || *p >= 0x7f || *p == '\\') {
+            goto root;
+        }
+    }
+
+    *out = *in;
+    return;
+
+root:
+
+    ngx_str_set(out, "/");
+}
+
+
+/*
+ * Sends a complete page or JSON document with the headers every response
+ * of the pages carries.  Returns what ngx_http_output_filter() returned,
+ * for ngx_http_finalize_request().
+ */
+
+ngx_int_t
+ngx_http_twofa_send(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t json, ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_str_t     v;
+    ngx_chain_t   out;
+
+    static ngx_str_t  csp = ngx_string(
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = body->len;
+
+    if (json) {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    ngx_str_set(&v, "no-store");
+    if (ngx_http_twofa_push_header(r, "Cache-Control", &v) == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&v, "nosniff");
+    if (ngx_http_twofa_push_header(r, "X-Content-Type-Options", &v) == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&v, "no-referrer");
+    if (ngx_http_twofa_push_header(r, "Referrer-Policy", &v) == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (!json) {
+        if (ngx_http_twofa_push_header(r, "Content-Security-Policy", &csp)
+            == NULL)
+        {
+            return NGX_ERROR;
+        }
+
+        ngx_str_set(&v, "DENY");
+        if (ngx_http_twofa_push_header(r, "X-Frame-Options", &v) == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only || body->len == 0) {
+        if (body->len == 0 && rc == NGX_OK && !r->header_only) {
+            return ngx_http_send_special(r, NGX_HTTP_LAST);
+        }
+
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body->data;
+    b->last = body->data + body->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* 303 See Other to a local URI, with a small page for old clients. */
+
+ngx_int_t
+ngx_http_twofa_redirect(ngx_http_request_t *r, ngx_str_t *uri)
+{
+    u_char           *p;
+    ngx_str_t         body, escaped;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_twofa_push_header(r, "Location", uri);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.location = h;
+
+    if (ngx_http_twofa_html_escape(r->pool, uri, &escaped) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    body.len = sizeof("<!doctype html><title>See Other</title>"
+                      "<p><a href=\"\">Continue</a></p>\n") - 1
+               + escaped.len;
+
+    body.data = ngx_pnalloc(r->pool, body.len);
+    if (body.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(body.data, "<!doctype html><title>See Other</title>"
+                    "<p><a href=\"%V\">Continue</a></p>\n", &escaped);
+
+    body.len = p - body.data;
+
+    return ngx_http_twofa_send(r, NGX_HTTP_SEE_OTHER, 0, &body);
+}

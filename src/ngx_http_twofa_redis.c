@@ -1,0 +1,764 @@
+/*
+ * hiredis's async client on nginx's event loop: one connection per worker,
+ * pipelined, a timer on every command, reconnects with capped backoff.
+ *
+ * Ownership:
+ *   - hiredis owns the socket and closes it; nginx's connection object only
+ *     carries the events and is returned to the free list in the cleanup
+ *     hook, the one place hiredis tells us the context is going away.
+ *   - a command record is owned by hiredis's callback queue from the moment
+ *     it is sent until its callback runs (with a reply, or NULL when the
+ *     context is freed): that callback frees it.  The request it served
+ *     may be gone by then: a pool cleanup of the request's pool detaches
+ *     the record, and the timer fails it early; both only clear
+ *     cmd->handler, so a late reply lands on the record and nowhere else.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#include "ngx_http_twofa.h"
+
+
+#define NGX_HTTP_TWOFA_REDIS_BACKOFF_MIN   100
+#define NGX_HTTP_TWOFA_REDIS_BACKOFF_MAX   5000
+#define NGX_HTTP_TWOFA_REDIS_FREE_MAX      256
+
+
+typedef enum {
+    NGX_HTTP_TWOFA_REDIS_DISCONNECTED = 0,
+    NGX_HTTP_TWOFA_REDIS_CONNECTING,
+    NGX_HTTP_TWOFA_REDIS_CONNECTED
+} ngx_http_twofa_redis_state_e;
+
+
+typedef struct ngx_http_twofa_redis_cmd_s  ngx_http_twofa_redis_cmd_t;
+
+struct ngx_http_twofa_redis_cmd_s {
+    ngx_http_twofa_redis_reply_pt   handler;    /* NULL once detached */
+    void                           *data;       /* the handler's */
+    ngx_event_t                     timer;      /* fails it on timeout */
+    ngx_pool_cleanup_t             *cleanup;    /* in the owner's pool */
+    ngx_http_twofa_redis_t         *client;
+    ngx_http_twofa_redis_cmd_t     *next;       /* on the free list */
+};
+
+
+struct ngx_http_twofa_redis_s {
+    ngx_http_twofa_redis_conf_t    *conf;
+    redisAsyncContext              *ac;         /* NULL: no connection */
+    ngx_connection_t               *conn;       /* events of ac's socket */
+    ngx_http_twofa_redis_state_e    state;
+    ngx_event_t                     reconnect;  /* backoff timer */
+    ngx_event_t                     flush;      /* posted: write once */
+    ngx_msec_t                      backoff;
+    ngx_uint_t                      failures;   /* connects in a row */
+    ngx_http_twofa_redis_cmd_t     *free;       /* spare command records */
+    ngx_uint_t                      nfree;
+    ngx_log_t                      *log;
+    unsigned                        flushing:1;
+    unsigned                        exiting:1;
+};
+
+
+static void ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd);
+static void ngx_http_twofa_redis_schedule(ngx_http_twofa_redis_t *rd);
+static void ngx_http_twofa_redis_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_twofa_redis_on_connect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_twofa_redis_on_disconnect(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_twofa_redis_setup_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_twofa_redis_read_handler(ngx_event_t *ev);
+static void ngx_http_twofa_redis_write_handler(ngx_event_t *ev);
+static void ngx_http_twofa_redis_flush_handler(ngx_event_t *ev);
+static void ngx_http_twofa_redis_add_read(void *data);
+static void ngx_http_twofa_redis_del_read(void *data);
+static void ngx_http_twofa_redis_add_write(void *data);
+static void ngx_http_twofa_redis_del_write(void *data);
+static void ngx_http_twofa_redis_cleanup(void *data);
+static void ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_twofa_redis_timeout(ngx_event_t *ev);
+static void ngx_http_twofa_redis_detach(void *data);
+static ngx_http_twofa_redis_cmd_t *ngx_http_twofa_redis_cmd_alloc(
+    ngx_http_twofa_redis_t *rd);
+static void ngx_http_twofa_redis_cmd_free(ngx_http_twofa_redis_cmd_t *cmd);
+
+
+ngx_http_twofa_redis_t *
+ngx_http_twofa_redis_create(ngx_cycle_t *cycle,
+    ngx_http_twofa_redis_conf_t *conf)
+{
+    ngx_http_twofa_redis_t  *rd;
+
+    rd = ngx_pcalloc(cycle->pool, sizeof(ngx_http_twofa_redis_t));
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    rd->conf = conf;
+    rd->log = cycle->log;
+    rd->backoff = NGX_HTTP_TWOFA_REDIS_BACKOFF_MIN;
+
+    rd->reconnect.handler = ngx_http_twofa_redis_reconnect_handler;
+    rd->reconnect.data = rd;
+    rd->reconnect.log = cycle->log;
+
+    /* a pending reconnect must not hold up a graceful shutdown */
+    rd->reconnect.cancelable = 1;
+
+    rd->flush.handler = ngx_http_twofa_redis_flush_handler;
+    rd->flush.data = rd;
+    rd->flush.log = cycle->log;
+
+    ngx_http_twofa_redis_connect(rd);
+
+    return rd;
+}
+
+
+void
+ngx_http_twofa_redis_destroy(ngx_http_twofa_redis_t *rd)
+{
+    ngx_http_twofa_redis_cmd_t  *cmd;
+
+    rd->exiting = 1;
+
+    if (rd->reconnect.timer_set) {
+        ngx_del_timer(&rd->reconnect);
+    }
+
+    if (rd->ac) {
+        /* runs every waiting callback with NULL, then our cleanup hook */
+        redisAsyncFree(rd->ac);
+    }
+
+    while (rd->free) {
+        cmd = rd->free;
+        rd->free = cmd->next;
+        ngx_free(cmd);
+    }
+
+    rd->nfree = 0;
+}
+
+
+ngx_int_t
+ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd, ngx_pool_t *owner,
+    ngx_log_t *log, ngx_http_twofa_redis_reply_pt handler, void *data,
+    int argc, const char **argv, const size_t *argvlen)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_twofa_redis_cmd_t  *cmd;
+
+    if (rd == NULL || rd->state != NGX_HTTP_TWOFA_REDIS_CONNECTED
+        || rd->ac == NULL)
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
+                       "twofa redis: not connected");
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(owner, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd = ngx_http_twofa_redis_cmd_alloc(rd);
+    if (cmd == NULL) {
+        return NGX_ERROR;
+    }
+
+    cmd->handler = handler;
+    cmd->data = data;
+    cmd->cleanup = cln;
+
+    cmd->timer.handler = ngx_http_twofa_redis_timeout;
+    cmd->timer.data = cmd;
+    cmd->timer.log = log;
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_twofa_redis_reply, cmd, argc,
+                              argv, argvlen)
+        != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "twofa redis: cannot queue a command: %s",
+                      rd->ac->errstr[0] ? rd->ac->errstr : "out of memory");
+        ngx_http_twofa_redis_cmd_free(cmd);
+        return NGX_DECLINED;
+    }
+
+    cln->handler = ngx_http_twofa_redis_detach;
+    cln->data = cmd;
+
+    /* not cancelable: a graceful shutdown waits for the answer */
+    ngx_add_timer(&cmd->timer, rd->conf->timeout);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ngx_http_twofa_redis_cmd_t *cmd = privdata;
+
+    ngx_http_twofa_redis_reply_pt  handler;
+
+    handler = cmd->handler;
+
+    if (handler) {
+        cmd->handler = NULL;
+        cmd->cleanup->handler = NULL;
+
+        if (cmd->timer.timer_set) {
+            ngx_del_timer(&cmd->timer);
+        }
+
+        /* a worker that is exiting answers no one any more */
+
+        if (!cmd->client->exiting) {
+            handler(cmd->data, r);
+        }
+    }
+
+    ngx_http_twofa_redis_cmd_free(cmd);
+}
+
+
+static void
+ngx_http_twofa_redis_timeout(ngx_event_t *ev)
+{
+    ngx_http_twofa_redis_cmd_t *cmd = ev->data;
+
+    ngx_http_twofa_redis_reply_pt  handler;
+
+    ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                  "twofa redis: no answer from \"%V\" within %Mms",
+                  &cmd->client->conf->addr, cmd->client->conf->timeout);
+
+    handler = cmd->handler;
+
+    if (handler == NULL) {
+        return;
+    }
+
+    /* the record stays queued in hiredis until the late reply frees it */
+
+    cmd->handler = NULL;
+    cmd->cleanup->handler = NULL;
+
+    handler(cmd->data, NULL);
+}
+
+
+static void
+ngx_http_twofa_redis_detach(void *data)
+{
+    ngx_http_twofa_redis_cmd_t *cmd = data;
+
+    cmd->handler = NULL;
+
+    if (cmd->timer.timer_set) {
+        ngx_del_timer(&cmd->timer);
+    }
+}
+
+
+static ngx_http_twofa_redis_cmd_t *
+ngx_http_twofa_redis_cmd_alloc(ngx_http_twofa_redis_t *rd)
+{
+    ngx_http_twofa_redis_cmd_t  *cmd;
+
+    if (rd->free) {
+        cmd = rd->free;
+        rd->free = cmd->next;
+        rd->nfree--;
+
+    } else {
+        cmd = ngx_alloc(sizeof(ngx_http_twofa_redis_cmd_t), rd->log);
+        if (cmd == NULL) {
+            return NULL;
+        }
+    }
+
+    ngx_memzero(cmd, sizeof(ngx_http_twofa_redis_cmd_t));
+    cmd->client = rd;
+
+    return cmd;
+}
+
+
+static void
+ngx_http_twofa_redis_cmd_free(ngx_http_twofa_redis_cmd_t *cmd)
+{
+    ngx_http_twofa_redis_t  *rd;
+
+    rd = cmd->client;
+
+    if (cmd->timer.timer_set) {
+        ngx_del_timer(&cmd->timer);
+    }
+
+    if (rd->exiting || rd->nfree >= NGX_HTTP_TWOFA_REDIS_FREE_MAX) {
+        ngx_free(cmd);
+        return;
+    }
+
+    cmd->next = rd->free;
+    rd->free = cmd;
+    rd->nfree++;
+}
+
+
+static void
+ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd)
+{
+    int                           argc;
+    size_t                        lens[2];
+    u_char                        db[NGX_INT_T_LEN];
+    const char                   *argv[2];
+    ngx_connection_t             *c;
+    redisAsyncContext            *ac;
+    ngx_http_twofa_redis_conf_t  *conf;
+
+    conf = rd->conf;
+
+    if (conf->unix_path.len) {
+        ac = redisAsyncConnectUnix((const char *) conf->unix_path.data);
+
+    } else {
+        ac = redisAsyncConnect((const char *) conf->host.data, conf->port);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "twofa redis: cannot allocate a connection to \"%V\"",
+                      &conf->addr);
+        ngx_http_twofa_redis_schedule(rd);
+        return;
+    }
+
+    if (ac->err) {
+        if (rd->failures == 0) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "twofa redis: cannot connect to \"%V\": %s",
+                          &conf->addr, ac->errstr);
+        }
+
+        redisAsyncFree(ac);
+        ngx_http_twofa_redis_schedule(rd);
+        return;
+    }
+
+    c = ngx_get_connection(ac->c.fd, rd->log);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        ngx_http_twofa_redis_schedule(rd);
+        return;
+    }
+
+    c->data = rd;
+    c->read->handler = ngx_http_twofa_redis_read_handler;
+    c->write->handler = ngx_http_twofa_redis_write_handler;
+    c->read->log = rd->log;
+    c->write->log = rd->log;
+
+    rd->ac = ac;
+    rd->conn = c;
+    rd->state = NGX_HTTP_TWOFA_REDIS_CONNECTING;
+
+    ac->data = rd;
+    ac->ev.data = rd;
+    ac->ev.addRead = ngx_http_twofa_redis_add_read;
+    ac->ev.delRead = ngx_http_twofa_redis_del_read;
+    ac->ev.addWrite = ngx_http_twofa_redis_add_write;
+    ac->ev.delWrite = ngx_http_twofa_redis_del_write;
+    ac->ev.cleanup = ngx_http_twofa_redis_cleanup;
+
+    redisAsyncSetConnectCallback(ac, ngx_http_twofa_redis_on_connect);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_twofa_redis_on_disconnect);
+
+    /* queued first, so they precede every command on this connection */
+
+    if (conf->password.len) {
+        argv[0] = "AUTH";
+        lens[0] = 4;
+        argv[1] = (const char *) conf->password.data;
+        lens[1] = conf->password.len;
+        argc = 2;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_setup_reply,
+                                  (void *) "AUTH", argc, argv, lens)
+            != REDIS_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (conf->db) {
+        argv[0] = "SELECT";
+        lens[0] = 6;
+        argv[1] = (const char *) db;
+        lens[1] = ngx_sprintf(db, "%ui", conf->db) - db;
+        argc = 2;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_setup_reply,
+                                  (void *) "SELECT", argc, argv, lens)
+            != REDIS_OK)
+        {
+            goto failed;
+        }
+    }
+
+    /*
+     * The connect completes on the first write event; until then commands
+     * are refused (the state is CONNECTING), so none waits for a server
+     * that may be down.
+     */
+
+    ngx_http_twofa_redis_add_write(rd);
+
+    return;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                  "twofa redis: cannot queue the setup of \"%V\"",
+                  &conf->addr);
+
+    redisAsyncFree(ac);
+}
+
+
+static void
+ngx_http_twofa_redis_on_connect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_twofa_redis_t *rd = ac->data;
+
+    if (status != REDIS_OK) {
+        /* hiredis frees the context right after: cleanup and schedule */
+
+        if (rd->failures == 0) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "twofa redis: cannot connect to \"%V\": %s",
+                          &rd->conf->addr, ac->errstr);
+        }
+
+        return;
+    }
+
+    if (rd->failures) {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "twofa redis: connected to \"%V\" again after %ui "
+                      "attempts", &rd->conf->addr, rd->failures);
+
+    } else {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                       "twofa redis: connected to \"%V\"", &rd->conf->addr);
+    }
+
+    rd->state = NGX_HTTP_TWOFA_REDIS_CONNECTED;
+    rd->failures = 0;
+    rd->backoff = NGX_HTTP_TWOFA_REDIS_BACKOFF_MIN;
+}
+
+
+static void
+ngx_http_twofa_redis_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    ngx_http_twofa_redis_t *rd = ac->data;
+
+    if (!rd->exiting) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "twofa redis: connection to \"%V\" lost: %s",
+                      &rd->conf->addr,
+                      ac->errstr ? ac->errstr : "closed");
+    }
+}
+
+
+static void
+ngx_http_twofa_redis_setup_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    ngx_http_twofa_redis_t *rd = ac->data;
+
+    redisReply  *reply = r;
+
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "twofa redis: %s on \"%V\" failed: %*s",
+                      (char *) privdata, &rd->conf->addr,
+                      (size_t) reply->len, reply->str);
+    }
+}
+
+
+/*
+ * The connection lives until hiredis frees its context: on a disconnect,
+ * a failed connect, or destroy.  This hook is called exactly once then,
+ * before hiredis closes the socket: forget the events, give the connection
+ * object back, and plan a reconnect.
+ */
+
+static void
+ngx_http_twofa_redis_cleanup(void *data)
+{
+    ngx_http_twofa_redis_t *rd = data;
+
+    ngx_connection_t  *c;
+
+    c = rd->conn;
+
+    rd->ac = NULL;
+    rd->conn = NULL;
+    rd->state = NGX_HTTP_TWOFA_REDIS_DISCONNECTED;
+
+    if (rd->flush.posted) {
+        ngx_delete_posted_event(&rd->flush);
+    }
+
+    if (c) {
+        if (c->read->timer_set) {
+            ngx_del_timer(c->read);
+        }
+
+        if (c->write->timer_set) {
+            ngx_del_timer(c->write);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        /* hiredis closes the fd right after; epoll forgets it then */
+
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        if (c->write->active) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        ngx_free_connection(c);
+
+        /* stale events of this fd must see a closed connection */
+        c->fd = (ngx_socket_t) -1;
+    }
+
+    if (!rd->exiting && !ngx_exiting && !ngx_terminate && !ngx_quit) {
+        ngx_http_twofa_redis_schedule(rd);
+    }
+}
+
+
+static void
+ngx_http_twofa_redis_schedule(ngx_http_twofa_redis_t *rd)
+{
+    ngx_msec_t  delay;
+
+    if (rd->exiting || rd->reconnect.timer_set) {
+        return;
+    }
+
+    rd->failures++;
+
+    /*
+     * Exponential backoff with jitter: workers that lost Redis together
+     * come back spread out, not as a storm.
+     */
+
+    delay = rd->backoff / 2 + (ngx_msec_t) ngx_random() % (rd->backoff / 2 + 1);
+
+    rd->backoff *= 2;
+    if (rd->backoff > NGX_HTTP_TWOFA_REDIS_BACKOFF_MAX) {
+        rd->backoff = NGX_HTTP_TWOFA_REDIS_BACKOFF_MAX;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "twofa redis: reconnect in %Mms (attempt %ui)",
+                   delay, rd->failures);
+
+    ngx_add_timer(&rd->reconnect, delay);
+}
+
+
+static void
+ngx_http_twofa_redis_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_http_twofa_redis_t *rd = ev->data;
+
+    if (rd->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_http_twofa_redis_connect(rd);
+}
+
+
+/*
+ * Read and write events: the socket is registered level-triggered, because
+ * hiredis reads at most 16 KiB per call and does not report EAGAIN; with
+ * nginx's usual edge-triggered epoll, the rest of a large reply would wait
+ * for data that never comes.
+ */
+
+static void
+ngx_http_twofa_redis_read_handler(ngx_event_t *ev)
+{
+    ngx_connection_t        *c;
+    ngx_http_twofa_redis_t  *rd;
+
+    c = ev->data;
+    rd = c->data;
+
+    if (rd->ac) {
+        redisAsyncHandleRead(rd->ac);
+    }
+}
+
+
+static void
+ngx_http_twofa_redis_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t        *c;
+    ngx_http_twofa_redis_t  *rd;
+
+    c = ev->data;
+    rd = c->data;
+
+    if (rd->ac) {
+        rd->flushing = 1;
+        redisAsyncHandleWrite(rd->ac);
+        rd->flushing = 0;
+    }
+}
+
+
+/*
+ * Commands issued while handling one batch of events are written together
+ * once the batch is done (a posted event): pipelining without a write
+ * event per command.
+ */
+
+static void
+ngx_http_twofa_redis_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_twofa_redis_t *rd = ev->data;
+
+    if (rd->ac) {
+        rd->flushing = 1;
+        redisAsyncHandleWrite(rd->ac);
+        rd->flushing = 0;
+    }
+}
+
+
+static void
+ngx_http_twofa_redis_add_read(void *data)
+{
+    ngx_http_twofa_redis_t *rd = data;
+
+    ngx_event_t  *rev;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    rev = rd->conn->read;
+
+    if (!rev->active) {
+        if (ngx_add_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                          "twofa redis: cannot add a read event");
+        }
+    }
+}
+
+
+static void
+ngx_http_twofa_redis_del_read(void *data)
+{
+    ngx_http_twofa_redis_t *rd = data;
+
+    ngx_event_t  *rev;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    rev = rd->conn->read;
+
+    if (rev->active) {
+        ngx_del_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    }
+}
+
+
+static void
+ngx_http_twofa_redis_add_write(void *data)
+{
+    ngx_http_twofa_redis_t *rd = data;
+
+    ngx_event_t  *wev;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    wev = rd->conn->write;
+
+    /*
+     * While connecting, and when a write could not finish, wait for the
+     * socket; otherwise write after the current batch of events.
+     */
+
+    if (rd->state == NGX_HTTP_TWOFA_REDIS_CONNECTING || rd->flushing) {
+
+        if (!wev->active) {
+            if (ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT)
+                != NGX_OK)
+            {
+                ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                              "twofa redis: cannot add a write event");
+            }
+        }
+
+        return;
+    }
+
+    if (!rd->flush.posted && !wev->active) {
+        ngx_post_event(&rd->flush, &ngx_posted_events);
+    }
+}
+
+
+static void
+ngx_http_twofa_redis_del_write(void *data)
+{
+    ngx_http_twofa_redis_t *rd = data;
+
+    ngx_event_t  *wev;
+
+    if (rd->conn == NULL) {
+        return;
+    }
+
+    wev = rd->conn->write;
+
+    if (wev->active) {
+        ngx_del_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+}
