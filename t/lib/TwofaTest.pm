@@ -48,6 +48,8 @@ sub new {
     $self->write_file('key', random_text(48) . "\n", 0600);
     $self->write_file('key2', random_text(48) . "\n", 0600);
     $self->write_file('admin-token', random_text(32) . "\n", 0600);
+    mkdir "$dir/www";
+    $self->write_file('www/report', "stepped up\n", 0644);
 
     push @ALL, $self;
 
@@ -165,7 +167,8 @@ sub stop_all {
     }
 }
 
-END { $_->stop_all for @ALL }
+# waitpid sets $?, which END would make the test's exit status
+END { local $?; $_->stop_all for @ALL }
 
 $SIG{INT} = $SIG{TERM} = sub { $_->stop_all for @ALL; exit 1 };
 
@@ -266,7 +269,7 @@ END
         }
         location /step-up/ {
             twofa_gate max_age=${\ ($o{gate_max_age} // '1h')};
-            return 200 "stepped up\\n";
+            alias $d/www/;
         }
         location /fast {
             return 200 "fast\\n";
@@ -446,6 +449,12 @@ sub request {
     return $res;
 }
 
+sub escape {
+    my ($s) = @_;
+    $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
+}
+
 sub get { my ($self, $path, %o) = @_; $self->request('GET', $path, %o) }
 sub post { my ($self, $path, %o) = @_; $self->request('POST', $path, %o) }
 
@@ -456,8 +465,9 @@ sub location {
     return $l;
 }
 
-# A whole first login with enrollment: login, enrollment page, first code,
-# recovery codes, continue.  Returns { secret, codes, res (the release),
+# A whole first login with enrollment: login, enrollment page, first code
+# (at now + enroll_offset: -30 leaves two later steps for the test, as skew
+# 1 accepts three), recovery codes, continue.  Returns { secret, codes, res (the release),
 # page (the enrollment page), step_offset }.
 sub enroll {
     my ($self, $user, %o) = @_;
@@ -470,7 +480,7 @@ sub enroll {
     my $secret = TwofaTest::secret_of($page->{content});
     my $csrf = TwofaTest::field($page->{content}, 'csrf');
     $r = $self->post('/2fa/enroll', form => {
-        code => TwofaTest::totp($secret), csrf => $csrf });
+        code => TwofaTest::totp($secret, $o{enroll_offset}), csrf => $csrf });
     die "enrollment failed: $r->{status}\n" unless $r->{status} == 200;
     my @codes = $r->{content} =~ m{<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>}g;
     my $rel = $self->post('/2fa/continue', form => { csrf => $csrf });
