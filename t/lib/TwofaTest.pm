@@ -184,6 +184,7 @@ sub start_redis {
         "appendonly no",
         "dir $self->{dir}",
         "daemonize no",
+        "enable-debug-command local",
     );
 
     if ($o{password}) {
@@ -326,10 +327,18 @@ sub start_nginx {
     my $out = `$NGINX -t -p $self->{dir} -c $file -e $self->{dir}/$name-t.log 2>&1`;
     die "nginx -t failed:\n$out" if $?;
 
-    $self->spawn($name, $NGINX, '-p', $self->{dir}, '-c', $file,
+    # TWOFA_VALGRIND=1: nginx and its workers under memcheck, one log per
+    # process; the test that stops nginx then reads them (valgrind_errors)
+    my @wrap = $ENV{TWOFA_VALGRIND}
+        ? ('valgrind', '--trace-children=yes', '--leak-check=full',
+           '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
+           '--num-callers=30', "--log-file=$self->{dir}/vg-$name.%p.log")
+        : ();
+
+    $self->spawn($name, @wrap, $NGINX, '-p', $self->{dir}, '-c', $file,
                  '-e', "$self->{dir}/$name-stderr.log");
 
-    wait_port($o{port} // $self->{port})
+    wait_port($o{port} // $self->{port}, $ENV{TWOFA_VALGRIND} ? 60 : 10)
         or die "nginx did not start:\n" . $self->read_file("$name-stderr.log")
                . $self->read_file('error.log');
     return $self;
@@ -342,6 +351,18 @@ sub reload_nginx {
 }
 
 sub error_log { $_[0]->read_file('error.log') }
+
+# memcheck's findings in every process of this test (TWOFA_VALGRIND=1)
+sub valgrind_errors {
+    my ($self) = @_;
+    my @found;
+    for my $log (glob "$self->{dir}/vg-*.log") {
+        my $text = $self->read_file($log);
+        push @found, "$log:\n$text"
+            if $text =~ /ERROR SUMMARY: [1-9]|definitely lost: [1-9]/;
+    }
+    return @found;
+}
 
 # ---- clients -----------------------------------------------------------
 
