@@ -60,7 +60,7 @@ NGX_CC_OPT  := -g -O2 -fPIC -Wall -Wextra -Wno-unused-parameter \
                -fstack-protector-strong -D_FORTIFY_SOURCE=2
 
 .PHONY: all module admin deps deps-build deps-test deps-demo deps-fuzz \
-        deps-bench test unit fuzz demo bench install clean
+        deps-bench test unit fuzz memcheck demo bench install clean
 
 all: deps-build module admin
 
@@ -168,6 +168,12 @@ fuzz: deps-fuzz $(FUZZ_BINS)
 test: deps-test $(MODULE) $(ADMIN) $(UNIT_TESTS) $(FUZZ_SEED_BINS)
 	TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) TWOFA_NGINX=$(NGINX) \
 	    prove -r $(UNIT_TESTS) $(FUZZ_SEED_BINS) t/
+
+# the integration tests with nginx and its workers under valgrind memcheck
+memcheck: deps-test $(MODULE) $(ADMIN)
+	@tools/install-deps valgrind
+	TWOFA_VALGRIND=1 TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) \
+	    TWOFA_NGINX=$(NGINX) prove t/20-login.t t/21-flows.t
 
 demo: deps-demo $(MODULE) $(ADMIN)
 	TWOFA_MODULE=$(MODULE) TWOFA_NGINX=$(NGINX) demo/run

@@ -91,4 +91,11 @@ int twofa_open(const twofa_key_t *keys, size_t n, const uint8_t *aad,
     size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out,
     size_t out_size);
 
+/*
+ * Frees the algorithms fetched once per process.  Only when the process is
+ * done with the core: at exit, before the library that holds them is
+ * unloaded (a later call would fail, never crash).
+ */
+void twofa_seal_cleanup(void);
+
 #endif /* TWOFA_SEAL_H */

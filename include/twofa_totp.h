@@ -54,4 +54,10 @@ int twofa_otpauth_uri(const char *issuer, size_t issuer_len,
     size_t secret_len, twofa_hash_t alg, unsigned digits, unsigned period,
     char *out, size_t out_size);
 
+/*
+ * Frees the digests fetched once per process.  Only when the process is
+ * done with TOTP: at exit, before the library that holds them is unloaded.
+ */
+void twofa_totp_cleanup(void);
+
 #endif /* TWOFA_TOTP_H */

@@ -21,6 +21,7 @@ static ngx_int_t ngx_http_twofa_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_twofa_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_twofa_init_process(ngx_cycle_t *cycle);
 static void ngx_http_twofa_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_twofa_exit_master(ngx_cycle_t *cycle);
 
 static char *ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -238,7 +239,7 @@ ngx_module_t  ngx_http_twofa_module = {
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     ngx_http_twofa_exit_process,           /* exit process */
-    NULL,                                  /* exit master */
+    ngx_http_twofa_exit_master,            /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
@@ -865,12 +866,25 @@ ngx_http_twofa_exit_process(ngx_cycle_t *cycle)
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_twofa_module);
 
-    if (tmcf == NULL || tmcf->client == NULL) {
-        return;
+    if (tmcf && tmcf->client) {
+        ngx_http_twofa_redis_destroy(tmcf->client);
+        tmcf->client = NULL;
     }
 
-    ngx_http_twofa_redis_destroy(tmcf->client);
-    tmcf->client = NULL;
+    ngx_http_twofa_exit_master(cycle);
+}
+
+
+/*
+ * The core fetches its algorithms once per process; free them before
+ * nginx unloads the module at exit, or they would be lost.
+ */
+
+static void
+ngx_http_twofa_exit_master(ngx_cycle_t *cycle)
+{
+    twofa_totp_cleanup();
+    twofa_seal_cleanup();
 }
 
 

@@ -58,7 +58,20 @@ twofa_seal_fetch(void)
 }
 
 
-/* 0 when every algorithm is at hand; they stay fetched for good. */
+void
+twofa_seal_cleanup(void)
+{
+    EVP_MD_free(twofa_sha256);
+    EVP_CIPHER_free(twofa_aes_gcm);
+    EVP_KDF_free(twofa_hkdf);
+
+    twofa_sha256 = NULL;
+    twofa_aes_gcm = NULL;
+    twofa_hkdf = NULL;
+}
+
+
+/* 0 when every algorithm is at hand; they stay fetched until cleanup. */
 
 static int
 twofa_seal_init(void)

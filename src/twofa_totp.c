@@ -51,6 +51,18 @@ twofa_totp_fetch(void)
 }
 
 
+void
+twofa_totp_cleanup(void)
+{
+    int  i;
+
+    for (i = 0; i < 3; i++) {
+        EVP_MD_free(twofa_totp_md[i]);
+        twofa_totp_md[i] = NULL;
+    }
+}
+
+
 static const EVP_MD *
 twofa_totp_digest(twofa_hash_t alg)
 {

@@ -253,4 +253,6 @@ unlike($t->error_log, qr/\b$enrolled{code}\b/, 'no code in the error log');
 unlike($t->error_log, qr/\Q$enrolled{secret}\E/, 'no secret in the error log');
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]/, 'no alerts');
 
+$t->memcheck_ok;
+
 done_testing;

@@ -340,4 +340,6 @@ $t->redis('HSET', 'twofa:org:acme', 'require', '1');
          'and a log line');
 }
 
+$t->memcheck_ok;
+
 done_testing;

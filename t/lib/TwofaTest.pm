@@ -332,7 +332,8 @@ sub start_nginx {
     my @wrap = $ENV{TWOFA_VALGRIND}
         ? ('valgrind', '--trace-children=yes', '--leak-check=full',
            '--show-leak-kinds=definite', '--errors-for-leak-kinds=definite',
-           '--num-callers=30', "--log-file=$self->{dir}/vg-$name.%p.log")
+           '--num-callers=30', "--suppressions=$ROOT/t/valgrind.supp",
+           "--log-file=$self->{dir}/vg-$name.%p.log")
         : ();
 
     $self->spawn($name, @wrap, $NGINX, '-p', $self->{dir}, '-c', $file,
@@ -351,6 +352,17 @@ sub reload_nginx {
 }
 
 sub error_log { $_[0]->read_file('error.log') }
+
+# With TWOFA_VALGRIND=1: stop nginx (its exit hooks run), then one test
+# that memcheck found nothing.  Without it, nothing.
+sub memcheck_ok {
+    my ($self) = @_;
+    return unless $ENV{TWOFA_VALGRIND};
+    $self->stop($_, 'QUIT') for grep { /^nginx/ } keys %{ $self->{procs} };
+    my @errors = $self->valgrind_errors;
+    Test::More::ok(!@errors, 'valgrind: no memory errors, no leaks')
+        or Test::More::diag(join "\n", @errors);
+}
 
 # memcheck's findings in every process of this test (TWOFA_VALGRIND=1)
 sub valgrind_errors {
