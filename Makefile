@@ -173,7 +173,7 @@ test: deps-test $(MODULE) $(ADMIN) $(UNIT_TESTS) $(FUZZ_SEED_BINS)
 memcheck: deps-test $(MODULE) $(ADMIN)
 	@tools/install-deps valgrind
 	TWOFA_VALGRIND=1 TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) \
-	    TWOFA_NGINX=$(NGINX) prove t/20-login.t t/21-flows.t
+	    TWOFA_NGINX=$(NGINX) prove t/10-redis.t t/20-login.t t/21-flows.t
 
 demo: deps-demo $(MODULE) $(ADMIN)
 	TWOFA_MODULE=$(MODULE) TWOFA_NGINX=$(NGINX) demo/run

@@ -123,6 +123,7 @@ my $loc = \&TwofaTest::Client::location;
     $r = $c->get('/twofa-admin/orgs/acme', headers => \%auth);
     is($r->{status}, 503, 'Redis down: 503');
     like($r->{content}, qr/"error":"unavailable"/, 'unavailable');
+    $t->memcheck_ok;
 }
 
 # ---- requirepass, and a unix socket --------------------------------------
@@ -156,6 +157,7 @@ END
     like($t->error_log, qr/twofa redis: AUTH on "127\.0\.0\.1:\d+" failed: WRONGPASS/,
          'and the log says AUTH failed');
     unlike($t->error_log, qr/hunter2|nope/, 'no password in the log');
+    $t->memcheck_ok;
 }
 
 # ---- a Redis that sleeps: timeouts, and the worker never blocks ------------
@@ -217,6 +219,7 @@ END
     sleep 0.3;
     is($t->client->get('/fast')->{status}, 200, 'a client gone mid-command harms nothing');
     unlike($t->error_log, qr/exited on signal|\[alert\]|\[crit\]/, 'no crash, no alert');
+    $t->memcheck_ok;
 }
 
 # ---- Redis killed and restarted: errors, then recovery, without reload ------
@@ -248,6 +251,7 @@ END
          'the reconnect is logged');
     my $lost = () = $t->error_log =~ /connection to "127\.0\.0\.1:\d+" lost/g;
     cmp_ok($lost, '<=', 2, 'one "lost" line per worker, no storm of them');
+    $t->memcheck_ok;
 }
 
 # ---- twofa_on_redis_error open ------------------------------------------
@@ -264,6 +268,7 @@ END
     ok($c->cookie('app_session'), 'with the app session');
     like($t->error_log, qr/\[warn\].*login of "opal" passed without a second factor \(twofa_on_redis_error open\)/,
          'and a warning in the log');
+    $t->memcheck_ok;
 }
 
 # ---- reload under load ---------------------------------------------------
@@ -301,10 +306,11 @@ END
     is($fails, 0, 'logins held correctly all through three reloads');
 
     sleep 1;
-    my @workers = `pgrep -f "nginx: worker process" -P $t->{procs}{nginx}`;
+    my @workers = `pgrep -P $t->{procs}{nginx}`;
     is(scalar @workers, 2, 'the old workers are gone, two new ones serve');
     unlike($t->error_log, qr/\[alert\]|\[crit\]|exited on signal|open socket/,
            'no alerts, no leaked sockets');
+    $t->memcheck_ok;
 }
 
 done_testing;
