@@ -116,6 +116,7 @@ typedef struct {
 } ngx_http_twofa_page_t;
 
 
+static void ngx_http_twofa_pages_wipe(void *data);
 static ngx_int_t ngx_http_twofa_pages_route(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
 static void ngx_http_twofa_pages_start(ngx_http_request_t *r);
@@ -231,6 +232,7 @@ ngx_int_t
 ngx_http_twofa_pages_handler(ngx_http_request_t *r)
 {
     ngx_int_t               rc;
+    ngx_pool_cleanup_t     *cln;
     ngx_http_twofa_ctx_t   *ctx;
     ngx_http_twofa_page_t  *pg;
 
@@ -243,6 +245,14 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
     if (pg == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_twofa_pages_wipe;
+    cln->data = pg;
 
     ctx->page = pg;
 
@@ -282,6 +292,18 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
     ngx_http_twofa_pages_start(r);
 
     return NGX_DONE;
+}
+
+
+/* The plaintext secret and new recovery codes leave no copy behind. */
+
+static void
+ngx_http_twofa_pages_wipe(void *data)
+{
+    ngx_http_twofa_page_t *pg = data;
+
+    ngx_explicit_memzero(pg->secret, sizeof(pg->secret));
+    ngx_explicit_memzero(pg->recovery, sizeof(pg->recovery));
 }
 
 
@@ -339,7 +361,7 @@ ngx_http_twofa_pages_route(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
         pg->route = routes[i].route;
 
         if ((post && routes[i].post)
-            || (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD) && routes[i].get))
+            || ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) && routes[i].get))
         {
             return NGX_OK;
         }
@@ -427,6 +449,7 @@ ngx_http_twofa_pages_posted(ngx_http_request_t *r)
 static void
 ngx_http_twofa_pages_start(ngx_http_request_t *r)
 {
+    u_char                 *dst, *src;
     ngx_int_t               rc;
     ngx_str_t               arg, ret;
     ngx_http_twofa_ctx_t   *ctx;
@@ -453,15 +476,10 @@ ngx_http_twofa_pages_start(ngx_http_request_t *r)
             return;
         }
 
-        ret.len = arg.len;
-        ngx_memcpy(ret.data, arg.data, arg.len);
-
-        {
-            u_char  *dst = ret.data, *src = arg.data;
-
-            ngx_unescape_uri(&dst, &src, arg.len, 0);
-            ret.len = dst - ret.data;
-        }
+        dst = ret.data;
+        src = arg.data;
+        ngx_unescape_uri(&dst, &src, arg.len, 0);
+        ret.len = dst - ret.data;
 
         ngx_http_twofa_local_path(&ret, &pg->return_to);
     }
@@ -2226,6 +2244,7 @@ static ngx_http_twofa_templates_t *
 ngx_http_twofa_tpl_load_dir(ngx_conf_t *cf, ngx_str_t *dir)
 {
     u_char                      *p;
+    ngx_file_info_t              fi;
     ngx_int_t                    rc;
     ngx_str_t                    file, src, directive;
     ngx_uint_t                   i;
@@ -2254,8 +2273,6 @@ ngx_http_twofa_tpl_load_dir(ngx_conf_t *cf, ngx_str_t *dir)
     ngx_str_set(&directive, "twofa_templates");
 
     if (dir->len) {
-        ngx_file_info_t  fi;
-
         file = *dir;
 
         if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
