@@ -55,8 +55,6 @@ static void ngx_http_twofa_admin_audit(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm, const char *what);
 static ngx_int_t ngx_http_twofa_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *message);
-static ngx_int_t ngx_http_twofa_admin_json(ngx_http_request_t *r,
-    ngx_uint_t status, const char *fmt, ...);
 
 
 ngx_int_t
@@ -536,7 +534,7 @@ ngx_http_twofa_admin_org(ngx_http_request_t *r,
 
         /* identities hold no '"' or '\\': nothing to escape in JSON */
 
-        rc = ngx_http_twofa_admin_json(r, NGX_HTTP_OK,
+        rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
                                        "{\"org\":\"%V\",\"require\":%s,"
                                        "\"updated\":%L}", &adm->org,
                                        reply->state.require ? "true"
@@ -570,7 +568,7 @@ ngx_http_twofa_admin_user(ngx_http_request_t *r,
     } else {
         st = &reply->state;
 
-        rc = ngx_http_twofa_admin_json(r, NGX_HTTP_OK,
+        rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
                  "{\"org\":\"%V\",\"user\":\"%V\",\"enrolled\":%s,"
                  "\"pending\":%s,\"enrolled_at\":%L,\"required\":%s,"
                  "\"locked\":%s,\"failures\":%ui,\"locked_for\":%M,"
@@ -610,7 +608,7 @@ ngx_http_twofa_admin_reset(ngx_http_request_t *r,
     } else {
         ngx_http_twofa_admin_audit(r, adm, "user reset");
 
-        rc = ngx_http_twofa_admin_json(r, NGX_HTTP_OK,
+        rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
                                        "{\"org\":\"%V\",\"user\":\"%V\","
                                        "\"reset\":true,\"existed\":%s}",
                                        &adm->org, &adm->user,
@@ -656,30 +654,7 @@ ngx_http_twofa_admin_error(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_twofa_admin_json(r, status,
+    return ngx_http_twofa_send_json(r, status,
                                      "{\"error\":\"%s\",\"message\":%V}",
                                      error, &jm);
-}
-
-
-static ngx_int_t
-ngx_http_twofa_admin_json(ngx_http_request_t *r, ngx_uint_t status,
-    const char *fmt, ...)
-{
-    u_char     *p;
-    va_list     args;
-    ngx_str_t   body;
-
-    body.data = ngx_pnalloc(r->pool, 2048);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(body.data, body.data + 2048, fmt, args);
-    va_end(args);
-
-    body.len = p - body.data;
-
-    return ngx_http_twofa_send(r, status, 1, &body);
 }

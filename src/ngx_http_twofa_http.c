@@ -691,6 +691,35 @@ ngx_http_twofa_send(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * A JSON document made with nginx's printf (%V, %s, %ui...); the caller
+ * escapes what needs it.  Our documents are small: 4 KiB bounds them.
+ */
+
+ngx_int_t
+ngx_http_twofa_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    const char *fmt, ...)
+{
+    u_char     *p;
+    va_list     args;
+    ngx_str_t   body;
+
+    body.data = ngx_pnalloc(r->pool, NGX_HTTP_TWOFA_JSON_MAX);
+    if (body.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(body.data, body.data + NGX_HTTP_TWOFA_JSON_MAX, fmt,
+                      args);
+    va_end(args);
+
+    body.len = p - body.data;
+
+    return ngx_http_twofa_send(r, status, 1, &body);
+}
+
+
 /* 303 See Other to a local URI, with a small page for old clients. */
 
 ngx_int_t

@@ -186,8 +186,6 @@ static ngx_int_t ngx_http_twofa_render(ngx_http_request_t *r,
     ngx_array_t *tpl, ngx_str_t *title, ngx_str_t *vars, ngx_uint_t status);
 static ngx_int_t ngx_http_twofa_render_parts(ngx_pool_t *pool,
     ngx_array_t *parts, ngx_str_t *vars, ngx_str_t *out);
-static ngx_int_t ngx_http_twofa_json(ngx_http_request_t *r,
-    ngx_uint_t status, const char *fmt, ...);
 
 static ngx_array_t *ngx_http_twofa_tpl_compile(ngx_conf_t *cf,
     ngx_str_t *name, ngx_str_t *src);
@@ -675,7 +673,7 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
         if (pg->state.require) {
             ngx_str_set(&pg->error, "Your organisation requires two-factor "
                         "authentication, so it cannot be turned off.");
-            rc = pg->json ? ngx_http_twofa_json(r, NGX_HTTP_FORBIDDEN,
+            rc = pg->json ? ngx_http_twofa_send_json(r, NGX_HTTP_FORBIDDEN,
                                                 "{\"error\":\"required\"}")
                           : ngx_http_twofa_show_settings(r, pg,
                                                          NGX_HTTP_FORBIDDEN);
@@ -1051,7 +1049,7 @@ ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
                 to = pg->return_to;
             }
 
-            rc = pg->json ? ngx_http_twofa_json(r, NGX_HTTP_OK,
+            rc = pg->json ? ngx_http_twofa_send_json(r, NGX_HTTP_OK,
                                                 "{\"step\":\"done\"}")
                           : ngx_http_twofa_redirect(r, &to);
         }
@@ -1108,7 +1106,7 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r,
         pg->state.require = 1;
         ngx_str_set(&pg->error, "Your organisation requires two-factor "
                     "authentication, so it cannot be turned off.");
-        rc = pg->json ? ngx_http_twofa_json(r, NGX_HTTP_FORBIDDEN,
+        rc = pg->json ? ngx_http_twofa_send_json(r, NGX_HTTP_FORBIDDEN,
                                             "{\"error\":\"required\"}")
                       : ngx_http_twofa_show_settings(r, pg,
                                                      NGX_HTTP_FORBIDDEN);
@@ -1203,7 +1201,7 @@ static ngx_int_t
 ngx_http_twofa_show_invalid(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
     if (pg->json) {
-        return ngx_http_twofa_json(r, NGX_HTTP_UNAUTHORIZED,
+        return ngx_http_twofa_send_json(r, NGX_HTTP_UNAUTHORIZED,
                                    "{\"error\":\"invalid_code\"}");
     }
 
@@ -1544,11 +1542,11 @@ ngx_http_twofa_show_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
         }
 
         if (status == NGX_HTTP_UNAUTHORIZED) {
-            return ngx_http_twofa_json(r, status,
+            return ngx_http_twofa_send_json(r, status,
                                        "{\"error\":\"invalid_code\"}");
         }
 
-        return ngx_http_twofa_json(r, status,
+        return ngx_http_twofa_send_json(r, status,
                                    "{\"step\":\"enroll\",\"secret\":%V,"
                                    "\"otpauth\":%V,\"csrf\":%V}",
                                    &js, &ju, &jc);
@@ -1609,7 +1607,7 @@ ngx_http_twofa_show_verify(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_twofa_json(r, status,
+        return ngx_http_twofa_send_json(r, status,
                                    "{\"step\":\"verify\",\"csrf\":%V}", &jc);
     }
 
@@ -1677,7 +1675,7 @@ ngx_http_twofa_show_recovery(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_twofa_json(r, NGX_HTTP_OK,
+        return ngx_http_twofa_send_json(r, NGX_HTTP_OK,
                                    "{\"step\":\"recovery\","
                                    "\"recovery_codes\":[%V],\"url\":%V,"
                                    "\"csrf\":%V}", &items, &ju, &jc);
@@ -1721,11 +1719,11 @@ ngx_http_twofa_show_settings(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
         }
 
         if (status == NGX_HTTP_UNAUTHORIZED) {
-            return ngx_http_twofa_json(r, status,
+            return ngx_http_twofa_send_json(r, status,
                                        "{\"error\":\"invalid_code\"}");
         }
 
-        return ngx_http_twofa_json(r, status,
+        return ngx_http_twofa_send_json(r, status,
                                    "{\"step\":\"settings\",\"enabled\":%s,"
                                    "\"required\":%s,\"enrolled_at\":%L,"
                                    "\"recovery_left\":%ui,\"csrf\":%V}",
@@ -1808,7 +1806,7 @@ ngx_http_twofa_show_message(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     if (pg->json) {
-        return ngx_http_twofa_json(r, status, "{\"error\":\"%s\"}", error);
+        return ngx_http_twofa_send_json(r, status, "{\"error\":\"%s\"}", error);
     }
 
     ngx_memzero(vars, sizeof(vars));
@@ -1885,7 +1883,7 @@ ngx_http_twofa_show_locked(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     }
 
     if (pg->json) {
-        return ngx_http_twofa_json(r, NGX_HTTP_TOO_MANY_REQUESTS,
+        return ngx_http_twofa_send_json(r, NGX_HTTP_TOO_MANY_REQUESTS,
                                    "{\"error\":\"locked\",\"retry_after\":%T}",
                                    secs);
     }
@@ -1894,31 +1892,6 @@ ngx_http_twofa_show_locked(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
                                        "locked", "Too many attempts",
                                        "Too many wrong codes. Wait a few "
                                        "minutes, then try again.", 0);
-}
-
-
-static ngx_int_t
-ngx_http_twofa_json(ngx_http_request_t *r, ngx_uint_t status,
-    const char *fmt, ...)
-{
-    u_char     *p;
-    va_list     args;
-    ngx_str_t   body;
-
-    /* ngx_vslprintf bounds it; our documents are small */
-
-    body.data = ngx_pnalloc(r->pool, 4096);
-    if (body.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    va_start(args, fmt);
-    p = ngx_vslprintf(body.data, body.data + 4096, fmt, args);
-    va_end(args);
-
-    body.len = p - body.data;
-
-    return ngx_http_twofa_send(r, status, 1, &body);
 }
 
 
