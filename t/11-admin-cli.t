@@ -1,0 +1,702 @@
+#!/usr/bin/perl
+# twofa-admin, the operator's command line, against private redis-servers:
+# it writes the keys and fields the module reads, reads what the module
+# wrote, keeps to its output and exit-code contract, and never prints a
+# secret.  redis-cli, an independent client, seeds and checks the state.
+
+use strict;
+use warnings;
+use FindBin;
+use Test::More;
+use JSON::PP;
+use File::Temp qw(tempdir);
+use IO::Socket::IP;
+use POSIX qw(strftime WNOHANG);
+use Time::HiRes qw(time sleep);
+use Time::Local qw(timegm);
+
+my $ADMIN = $ENV{TWOFA_ADMIN} || "$FindBin::Bin/../build/twofa-admin";
+
+# what the module would have stored; none of it may ever be printed
+my $SECRET = 'v1.k1.SEALEDsecretDoNotPrint0123456789abcdefABCDEF';
+my @HASHES = map { sprintf '%032x', $_ * 7919 + 0xdeadbeef } 1 .. 3;
+my $PASSWORD = 'pw-Redis-S3cret';
+
+my $dir = tempdir('twofa-admin-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+my %redis;            # name => { pid, port or sock, password }
+my $all_output = '';  # every byte the tool printed, checked at the end
+
+END {
+    local $?;
+    for my $r (values %redis) {
+        kill 'TERM', $r->{pid};
+    }
+    for my $r (values %redis) {
+        my $deadline = time + 5;
+        while (waitpid($r->{pid}, WNOHANG) == 0) {
+            if (time > $deadline) {
+                kill 'KILL', $r->{pid};
+                waitpid($r->{pid}, 0);
+                last;
+            }
+            sleep 0.05;
+        }
+    }
+}
+$SIG{INT} = $SIG{TERM} = sub { exit 1 };
+
+sub which {
+    my ($prog) = @_;
+    for my $d (split /:/, $ENV{PATH} // '') {
+        return "$d/$prog" if -x "$d/$prog";
+    }
+    return;
+}
+
+# missing tools are a failure, not a skip
+my $have = 1;
+$have &= ok(-x $ADMIN, "twofa-admin is built ($ADMIN)");
+$have &= ok(which('redis-server'), 'redis-server is installed');
+$have &= ok(which('redis-cli'), 'redis-cli is installed');
+unless ($have) {
+    diag('run: make admin deps-test');
+    done_testing;
+    exit 1;
+}
+
+sub free_port {
+    my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
+                                Listen => 1, ReuseAddr => 1)
+        or die "cannot bind: $!";
+    my $port = $s->sockport;
+    close $s;
+    return $port;
+}
+
+# redis-cli against one of our servers: its output, chomped
+sub rcli {
+    my ($name, @args) = @_;
+    my $r = $redis{$name} or die "no redis $name";
+    my @conn = $r->{sock} ? ('-s', $r->{sock}) : ('-p', $r->{port});
+    my @auth = $r->{password}
+             ? ('--no-auth-warning', '-a', $r->{password}) : ();
+    open my $fh, '-|', 'redis-cli', @conn, @auth, @args
+        or die "redis-cli: $!";
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+    $out =~ s/\n\z//;
+    return $out;
+}
+
+# PING, quietly: refused connections are expected while it starts
+sub ping {
+    my ($name) = @_;
+    open my $saved, '>&', \*STDERR or die "dup: $!";
+    open STDERR, '>', '/dev/null' or die "/dev/null: $!";
+    my $pong = rcli($name, 'PING');
+    open STDERR, '>&', $saved or die "dup: $!";
+    return $pong eq 'PONG';
+}
+
+sub start_redis {
+    my ($name, %o) = @_;
+    my $d = "$dir/$name";
+    mkdir $d or die "mkdir $d: $!";
+    my @args = ('--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+                '--dir', $d, '--daemonize', 'no');
+    my %r;
+    if ($o{unix}) {
+        $r{sock} = "$d/redis.sock";
+        push @args, '--port', '0', '--unixsocket', $r{sock},
+                    '--unixsocketperm', '700';
+    } else {
+        $r{port} = free_port();
+        push @args, '--port', $r{port};
+    }
+    push @args, '--requirepass', $o{password} if $o{password};
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDOUT, '>', "$d/redis.log" or die;
+        open STDERR, '>&', \*STDOUT or die;
+        exec 'redis-server', @args or die "exec redis-server: $!";
+    }
+    $r{pid} = $pid;
+    $r{password} = $o{password};
+    $redis{$name} = \%r;
+
+    my $deadline = time + 10;
+    until (ping($name)) {
+        if (time > $deadline || waitpid($pid, WNOHANG) == $pid) {
+            open my $log, '<', "$d/redis.log";
+            local $/;
+            die "redis-server $name did not start:\n" . (<$log> // '');
+        }
+        sleep 0.05;
+    }
+    return \%r;
+}
+
+# runs the tool: { rc, out, err, secs }
+sub admin {
+    my ($args, %env) = @_;
+    my ($out, $err) = ("$dir/out", "$dir/err");
+    my $t0 = time;
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        for my $k (keys %env) {
+            if (defined $env{$k}) {
+                $ENV{$k} = $env{$k};
+            } else {
+                delete $ENV{$k};
+            }
+        }
+        open STDOUT, '>', $out or die;
+        open STDERR, '>', $err or die;
+        exec $ADMIN, @$args or die "exec $ADMIN: $!";
+    }
+    # a tool that hangs fails its tests instead of hanging the run
+    my $deadline = $t0 + 20;
+    while (waitpid($pid, WNOHANG) == 0) {
+        if (time > $deadline) {
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+            diag("twofa-admin @$args: killed after 20s");
+            last;
+        }
+        sleep 0.005;
+    }
+    my %r = (rc => ($? & 127) ? -1 : $? >> 8, secs => time - $t0);
+    for my $f ([out => $out], [err => $err]) {
+        open my $fh, '<', $f->[1] or die;
+        local $/;
+        $r{$f->[0]} = <$fh> // '';
+    }
+    $all_output .= $r{out} . $r{err};
+    return \%r;
+}
+
+# "key: value" lines into a hash, after checking the format
+sub fields {
+    my ($out) = @_;
+    my (%h, @keys);
+    for my $line (split /\n/, $out) {
+        my ($k, $v) = $line =~ /^([a-z_]+): (\S.*)$/
+            or return { _bad => $line };
+        return { _dup => $k } if exists $h{$k};
+        $h{$k} = $v;
+        push @keys, $k;
+    }
+    $h{_keys} = join ',', @keys;
+    return \%h;
+}
+
+sub iso { strftime('%Y-%m-%dT%H:%M:%SZ', gmtime $_[0]) }
+
+sub from_iso {
+    my ($y, $mo, $d, $h, $mi, $s) = ($_[0] // '')
+        =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z$/ or return -1;
+    return timegm($s, $mi, $h, $d, $mo - 1, $y);
+}
+
+sub stat_calls {
+    my ($name, $cmd) = @_;
+    my ($n) = rcli($name, 'INFO', 'commandstats')
+              =~ /^cmdstat_\Q$cmd\E:calls=(\d+)/m;
+    return $n // 0;
+}
+
+sub connections {
+    my ($name) = @_;
+    my ($n) = rcli($name, 'INFO', 'stats')
+              =~ /^total_connections_received:(\d+)/m;
+    return $n;
+}
+
+my $main = start_redis('main');
+my @R = ('--redis', "127.0.0.1:$main->{port}");
+
+my $AUDIT_RE = qr/^audit: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/m;
+
+# ---- help and usage ----------------------------------------------------
+
+{
+    my $r = admin(['--help']);
+    is($r->{rc}, 0, '--help exits 0');
+    like($r->{out}, qr/^EXIT STATUS$/m, '--help documents the exit status');
+    for my $cmd ('org require ORG on|off', 'org show ORG',
+                 'user show ORG USER', 'user reset ORG USER')
+    {
+        like($r->{out}, qr/\Q$cmd\E/, "--help documents $cmd");
+    }
+    is(scalar(grep { length > 80 } split /\n/, $r->{out}), 0,
+       '--help fits in 80 columns');
+
+    for my $case ([[], 'no command'],
+                  [['org'], 'no subcommand'],
+                  [['group', 'show', 'x'], 'unknown command'],
+                  [['org', 'delete', 'acme'], 'unknown subcommand'],
+                  [['--colour', 'x', 'org', 'show', 'acme'], 'unknown option'],
+                  [['--db'], 'option without its value'],
+                  [['--db', 'x', 'org', 'show', 'acme'], 'bad --db'],
+                  [['--timeout', '0', 'org', 'show', 'acme'], 'bad --timeout'],
+                  [['--lockout', '0', 'org', 'show', 'acme'], 'bad --lockout'],
+                  [['--redis', 'h:99999', 'org', 'show', 'acme'], 'bad port'],
+                  [['--redis', 'unix:rel.sock', 'org', 'show', 'acme'],
+                   'relative unix socket'],
+                  [['--prefix', '', 'org', 'show', 'acme'], 'empty prefix'],
+                  [['--prefix', 'a b:', 'org', 'show', 'acme'],
+                   'prefix with a space'],
+                  [['--prefix', 'p' x 65, 'org', 'show', 'acme'],
+                   'prefix too long'],
+                  [['org', 'require', 'acme'], 'org require without on|off'],
+                  [['org', 'require', 'acme', 'yes'], 'org require yes'],
+                  [['org', 'show', 'acme', 'extra'], 'extra argument'],
+                  [['user', 'show', 'acme', 'bob', '--json'],
+                   'an option after the command'],
+                  [['user', 'show', 'acme'], 'user show without USER'])
+    {
+        my $before = connections('main');
+        my $r = admin([@R, @{ $case->[0] }]);
+        is($r->{rc}, 2, "usage error exits 2: $case->[1]");
+        like($r->{err}, qr/^twofa-admin: \S/,
+             "... with a message: $case->[1]");
+        is($r->{out}, '', "... and nothing on stdout: $case->[1]");
+        is(connections('main') - $before, 1,
+           "... and Redis is not contacted: $case->[1]");
+    }
+
+    my $r2 = admin([@R, 'user', 'show', 'acme', 'bob', '--json']);
+    like($r2->{err}, qr/options go before the command/,
+         'an option after the command gets a hint');
+}
+
+# ---- org require / org show --------------------------------------------
+
+{
+    my $r = admin([@R, 'org', 'show', 'acme']);
+    is($r->{rc}, 0, 'org show of an org never set exits 0');
+    is($r->{out}, "org: acme\nrequire: off\nupdated: -\n",
+       'org show of an org never set: require off, updated -');
+    is(rcli('main', 'EXISTS', 'twofa:org:acme'), '0',
+       'org show does not create the org');
+
+    rcli('main', 'CONFIG', 'RESETSTAT');
+    my $t0 = int time;
+    $r = admin([@R, 'org', 'require', 'acme', 'on'],
+               SUDO_USER => 'ops.alice', USER => 'root');
+    my $t1 = int(time) + 1;
+    is($r->{rc}, 0, 'org require on exits 0');
+    is($r->{err}, '', 'org require on: nothing on stderr');
+    is(rcli('main', 'HGET', 'twofa:org:acme', 'require'), '1',
+       'org require on stores require 1');
+    my $updated = rcli('main', 'HGET', 'twofa:org:acme', 'updated');
+    ok($updated =~ /^\d+$/ && $updated >= $t0 && $updated <= $t1,
+       "org require on stores updated = now ($updated)");
+    is(stat_calls('main', 'hset'), 1, 'org require is one HSET');
+    is(stat_calls('main', 'hmset') + stat_calls('main', 'hsetnx'), 0,
+       '... and no other hash write');
+
+    my $f = fields($r->{out});
+    is($f->{_keys}, 'org,require,updated,audit',
+       'org require prints org, require, updated, audit');
+    is($f->{org}, 'acme', '... org');
+    is($f->{require}, 'on', '... require: on');
+    is($f->{updated}, iso($updated), '... updated as ISO-8601 UTC');
+    my @audit = $r->{out} =~ /^audit: /mg;
+    is(scalar @audit, 1, 'org require prints exactly one audit line');
+    my ($when, $what) = $r->{out} =~ $AUDIT_RE;
+    is($when, iso($updated), 'the audit line carries the time of the change');
+    is($what, 'org require on org=acme by=ops.alice',
+       'audit line: what, org, by=$SUDO_USER');
+
+    $r = admin([@R, 'org', 'show', 'acme']);
+    is($r->{out}, "org: acme\nrequire: on\nupdated: " . iso($updated) . "\n",
+       'org show after require on');
+
+    $r = admin([@R, '--json', 'org', 'show', 'acme']);
+    my $j = eval { decode_json($r->{out}) };
+    is(ref $j, 'HASH', 'org show --json is one JSON object') or diag($@);
+    ok(JSON::PP::is_bool($j->{require}) && $j->{require},
+       '--json: require is the boolean true');
+    is($j->{updated}, iso($updated), '--json: updated as ISO-8601');
+    is($j->{org}, 'acme', '--json: org');
+    is(join(',', sort keys %$j), 'org,require,updated',
+       '--json: the same keys as the lines');
+
+    $r = admin([@R, '--json', 'org', 'show', 'never-set']);
+    $j = eval { decode_json($r->{out}) } || {};
+    ok(exists $j->{updated} && !defined $j->{updated},
+       '--json: an org never set has updated null');
+    ok(JSON::PP::is_bool($j->{require}) && !$j->{require},
+       '--json: ... and require false');
+
+    sleep 1.1;    # a later "updated"
+    $r = admin([@R, '--json', 'org', 'require', 'acme', 'off'],
+               SUDO_USER => undef, USER => 'bob');
+    is($r->{rc}, 0, 'org require off exits 0');
+    is(rcli('main', 'HGET', 'twofa:org:acme', 'require'), '0',
+       'org require off stores require 0');
+    my $updated2 = rcli('main', 'HGET', 'twofa:org:acme', 'updated');
+    ok($updated2 > $updated, 'org require off moves updated on');
+    $j = eval { decode_json($r->{out}) } || {};
+    ok(JSON::PP::is_bool($j->{require}) && !$j->{require},
+       '--json org require off: require false');
+    like($j->{audit} // '',
+         qr/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ org require off org=acme by=bob$/,
+         '--json: the audit line is the "audit" member, by=$USER');
+
+    $r = admin([@R, 'org', 'show', 'acme']);
+    like($r->{out}, qr/^require: off$/m, 'org show after require off');
+
+    $r = admin([@R, 'org', 'require', 'acme', 'on'],
+               SUDO_USER => undef, USER => undef);
+    like($r->{out}, qr/^audit: \S+ org require on org=acme by=uid:$<$/m,
+         'audit by=uid:N without $SUDO_USER and $USER');
+
+    $r = admin([@R, 'org', 'require', 'acme', 'on'],
+               SUDO_USER => "x y\naudit: forged", USER => 'carol');
+    like($r->{out}, qr/^audit: \S+ org require on org=acme by=carol$/m,
+         'a $SUDO_USER that is not a clean name is not used');
+    is(scalar(() = $r->{out} =~ /^audit: /mg), 1,
+       '... and cannot forge a second audit line');
+
+    # only "1" requires, as in the module
+    rcli('main', 'HSET', 'twofa:org:odd', 'require', 'true');
+    $r = admin([@R, 'org', 'show', 'odd']);
+    like($r->{out}, qr/^require: off$/m,
+         'a require field other than 1 shows off, as the module reads it');
+    like($r->{err}, qr/warning/, '... with a warning on stderr');
+
+    # values after the command are literal, even with a leading "-"
+    $r = admin([@R, 'org', 'require', '-dash', 'on']);
+    is($r->{rc}, 0, 'an org starting with "-" is a value, not an option');
+    is(rcli('main', 'HGET', 'twofa:org:-dash', 'require'), '1',
+       '... and is stored under its own key');
+}
+
+# ---- user show ---------------------------------------------------------
+
+my $enrolled_at = 1767225600;    # 2026-01-01T00:00:00Z
+
+sub seed_user {
+    my ($name, $db, $key, %o) = @_;
+    rcli($name, '-n', $db, 'HSET', $key, 'secret', $SECRET,
+         'enabled', $o{enabled} // '1', 'enrolled_at', $enrolled_at,
+         'last_step', '58907520',
+         'recovery', 'k1:' . join(',', @HASHES));
+}
+
+{
+    rcli('main', 'HSET', 'twofa:org:acme', 'require', '1');
+    seed_user('main', 0, 'twofa:user:acme:alice');
+
+    my $r = admin([@R, 'user', 'show', 'acme', 'alice']);
+    is($r->{rc}, 0, 'user show of an enrolled user exits 0');
+    my $f = fields($r->{out});
+    is($f->{_keys}, 'org,user,enrolled,enrolled_at,pending,org_require,'
+                  . 'locked,failures,failures_ttl,lockout,recovery_left',
+       'user show prints its fields in the documented order');
+    is($f->{org}, 'acme', 'user show: org');
+    is($f->{user}, 'alice', 'user show: user');
+    is($f->{enrolled}, 'yes', 'user show: enrolled');
+    is($f->{enrolled_at}, '2026-01-01T00:00:00Z', 'user show: since when');
+    is($f->{pending}, 'no', 'user show: not pending');
+    is($f->{org_require}, 'on', "user show: the org's requirement");
+    is($f->{locked}, 'no', 'user show: not locked');
+    is($f->{failures}, '0', 'user show: no failures');
+    is($f->{failures_ttl}, '0', 'user show: no failure window');
+    is($f->{recovery_left}, '3', 'user show: 3 recovery codes left');
+
+    my $j = eval { decode_json(admin([@R, '--json', 'user', 'show', 'acme',
+                                      'alice'])->{out}) } || {};
+    ok(JSON::PP::is_bool($j->{enrolled}) && $j->{enrolled},
+       '--json user show: enrolled true');
+    is($j->{recovery_left}, 3, '--json user show: recovery_left 3');
+    ok(!ref $j->{recovery_left} && $j->{recovery_left} =~ /^\d+$/,
+       '--json user show: counts are numbers');
+    is($j->{enrolled_at}, '2026-01-01T00:00:00Z',
+       '--json user show: enrolled_at');
+
+    # a pending enrollment: a secret shown, not confirmed
+    rcli('main', 'HSET', 'twofa:user:acme:pat', 'secret', $SECRET,
+         'enabled', '0');
+    $f = fields(admin([@R, 'user', 'show', 'acme', 'pat'])->{out});
+    is($f->{enrolled}, 'no', 'pending user: not enrolled');
+    is($f->{pending}, 'yes', 'pending user: pending');
+    is($f->{enrolled_at}, '-', 'pending user: enrolled_at -');
+
+    # a user with no state at all
+    my $before = rcli('main', 'DBSIZE');
+    $r = admin([@R, 'user', 'show', 'acme', 'nobody']);
+    is($r->{rc}, 0, 'user show of an unknown user exits 0');
+    $f = fields($r->{out});
+    is($f->{enrolled}, 'no', 'unknown user: enrolled no');
+    is($f->{pending}, 'no', 'unknown user: pending no');
+    is($f->{recovery_left}, '0', 'unknown user: no recovery codes');
+    is(rcli('main', 'DBSIZE'), $before, 'user show creates no key');
+
+    # locked: the failure counter at --lockout (default 5)
+    rcli('main', 'SET', 'twofa:fail:acme:alice', '5', 'EX', '300');
+    $f = fields(admin([@R, 'user', 'show', 'acme', 'alice'])->{out});
+    is($f->{locked}, 'yes', 'failures = 5 (default --lockout): locked');
+    is($f->{failures}, '5', 'locked user: failures 5');
+    ok($f->{failures_ttl} =~ /^\d+$/ && $f->{failures_ttl} > 290
+       && $f->{failures_ttl} <= 300,
+       "locked user: the window's TTL in seconds ($f->{failures_ttl})");
+
+    $f = fields(admin([@R, '--lockout', '6', 'user', 'show', 'acme',
+                       'alice'])->{out});
+    is($f->{locked}, 'no', '--lockout 6: 5 failures are not locked');
+    is($f->{lockout}, '6', 'user show echoes the lockout used');
+
+    rcli('main', 'SET', 'twofa:fail:acme:alice', '4', 'EX', '300');
+    $f = fields(admin([@R, 'user', 'show', 'acme', 'alice'])->{out});
+    is($f->{locked}, 'no', 'failures = 4: not locked');
+    is($f->{failures}, '4', 'failures 4 shown');
+
+    rcli('main', 'SET', 'twofa:fail:acme:alice', '9');
+    $j = eval { decode_json(admin([@R, '--json', 'user', 'show', 'acme',
+                                   'alice'])->{out}) } || {};
+    ok(JSON::PP::is_bool($j->{locked}) && $j->{locked},
+       '--json: locked true');
+    is($j->{failures_ttl}, -1, 'a counter without expiry: failures_ttl -1');
+}
+
+# ---- user reset --------------------------------------------------------
+
+{
+    rcli('main', 'SET', 'twofa:fail:acme:alice', '3', 'EX', '300');
+    rcli('main', 'CONFIG', 'RESETSTAT');
+    my $r = admin([@R, 'user', 'reset', 'acme', 'alice'],
+                  SUDO_USER => 'ops.alice');
+    is($r->{rc}, 0, 'user reset exits 0');
+    is(rcli('main', 'EXISTS', 'twofa:user:acme:alice'), '0',
+       'user reset removes the user hash');
+    is(rcli('main', 'EXISTS', 'twofa:fail:acme:alice'), '0',
+       'user reset removes the failure counter');
+    is(stat_calls('main', 'del'), 1, 'user reset is one DEL');
+    my $f = fields($r->{out});
+    is($f->{_keys}, 'org,user,existed,was_enrolled,audit',
+       'user reset prints org, user, existed, was_enrolled, audit');
+    is($f->{existed}, 'yes', 'user reset says the user had TOTP state');
+    is($f->{was_enrolled}, 'yes', '... and was enrolled');
+    my ($when, $what) = $r->{out} =~ $AUDIT_RE;
+    is($what, 'user reset org=acme user=alice by=ops.alice',
+       'user reset audit line');
+    ok(abs(from_iso($when) - time) < 5, "the audit time is now ($when)");
+
+    $r = admin([@R, 'user', 'reset', 'acme', 'alice']);
+    is($r->{rc}, 0, 'a second reset exits 0');
+    is(fields($r->{out})->{existed}, 'no', '... and says nothing existed');
+    like($r->{out}, $AUDIT_RE, '... and is audited');
+
+    $r = admin([@R, '--json', 'user', 'reset', 'acme', 'pat']);
+    my $j = eval { decode_json($r->{out}) } || {};
+    ok($j->{existed} && !$j->{was_enrolled},
+       '--json reset of a pending user: existed true, was_enrolled false');
+    is(rcli('main', 'EXISTS', 'twofa:user:acme:pat'), '0',
+       'the pending secret is gone');
+
+    # a counter alone is not TOTP state, but goes too
+    rcli('main', 'SET', 'twofa:fail:acme:zed', '2', 'EX', '300');
+    $r = admin([@R, 'user', 'reset', 'acme', 'zed']);
+    is(fields($r->{out})->{existed}, 'no',
+       'a user with only failures had no TOTP state');
+    is(rcli('main', 'EXISTS', 'twofa:fail:acme:zed'), '0',
+       '... and the counter is removed');
+
+    # the org is untouched by a user reset
+    is(rcli('main', 'HGET', 'twofa:org:acme', 'require'), '1',
+       'user reset leaves the org policy alone');
+}
+
+# ---- identity values ---------------------------------------------------
+
+{
+    seed_user('main', 0, 'twofa:user:acme:keep');
+    my @bad = ('a:b', '', 'x' x 200, 'x' x 129, 'a b', "a\nb", "a\tb",
+               'a*', 'a?', 'a[b]', 'a|b', 'a/b', 'a"b', 'a\\b',
+               "\x{e9}t\x{e9}", '..:..');
+    for my $v (@bad) {
+        (my $show = $v) =~ s/([^\x21-\x7e])/sprintf '\\x%02x', ord $1/ge;
+        $show = substr($show, 0, 20) . '...' if length $show > 20;
+        for my $cmd (['org', 'require', $v, 'on'],
+                     ['org', 'show', $v],
+                     ['user', 'show', 'acme', $v],
+                     ['user', 'reset', $v, 'keep'],
+                     ['user', 'reset', 'acme', $v])
+        {
+            my $label = "\"$show\" in " . join(' ', @$cmd[0, 1]);
+            my $size = rcli('main', 'DBSIZE');
+            my $conns = connections('main');
+            my $r = admin([@R, @$cmd]);
+            is($r->{rc}, 2, "invalid identity exits 2: $label");
+            like($r->{err}, qr/^twofa-admin: invalid (org|user) /,
+                 "... with a clear message: $label");
+            is($r->{out}, '', "... nothing on stdout: $label");
+            is(connections('main') - $conns, 1,
+               "... Redis is not contacted: $label");
+            is(rcli('main', 'DBSIZE'), $size, "... nothing written: $label");
+        }
+    }
+    is(rcli('main', 'EXISTS', 'twofa:user:acme:keep'), '1',
+       'no invalid reset touched a valid user');
+
+    my $long = 'u' x 128;
+    my $r = admin([@R, 'org', 'require', $long, 'on']);
+    is($r->{rc}, 0, 'a 128-character org is valid');
+    is(rcli('main', 'HGET', "twofa:org:$long", 'require'), '1',
+       '... and stored under its key');
+
+    $r = admin([@R, 'user', 'reset', 'acme', 'j.doe+x@acme-1_a']);
+    is($r->{rc}, 0, 'every allowed character passes');
+    like($r->{out}, qr/^user: j\.doe\+x\@acme-1_a$/m, '... and is printed');
+}
+
+# ---- --prefix and --db -------------------------------------------------
+
+{
+    my $size = rcli('main', 'DBSIZE');
+    my $r = admin([@R, '--prefix', 'edge:', 'org', 'require', 'pfx', 'on']);
+    is($r->{rc}, 0, '--prefix: org require exits 0');
+    is(rcli('main', 'HGET', 'edge:org:pfx', 'require'), '1',
+       '--prefix edge: writes edge:org:pfx');
+    is(rcli('main', 'EXISTS', 'twofa:org:pfx'), '0',
+       '--prefix: nothing under the default prefix');
+
+    seed_user('main', 0, 'edge:user:pfx:ann');
+    my $f = fields(admin([@R, '--prefix=edge:', 'user', 'show', 'pfx',
+                          'ann'])->{out});
+    is($f->{enrolled}, 'yes', '--prefix=edge: reads edge:user:pfx:ann');
+    is($f->{org_require}, 'on', '--prefix: reads edge:org:pfx');
+    $f = fields(admin([@R, 'user', 'show', 'pfx', 'ann'])->{out});
+    is($f->{enrolled}, 'no', 'without --prefix the user is not seen');
+
+    $r = admin([@R, '--prefix', 'edge:', 'user', 'reset', 'pfx', 'ann']);
+    is(rcli('main', 'EXISTS', 'edge:user:pfx:ann'), '0',
+       '--prefix: user reset removes edge:user:pfx:ann');
+
+    $r = admin([@R, '--db', '3', 'org', 'require', 'dbo', 'on']);
+    is($r->{rc}, 0, '--db 3: org require exits 0');
+    is(rcli('main', '-n', '3', 'HGET', 'twofa:org:dbo', 'require'), '1',
+       '--db 3 writes in db 3');
+    is(rcli('main', 'EXISTS', 'twofa:org:dbo'), '0', '... not in db 0');
+
+    seed_user('main', 3, 'twofa:user:dbo:dan');
+    $f = fields(admin([@R, '--db=3', 'user', 'show', 'dbo', 'dan'])->{out});
+    is($f->{enrolled}, 'yes', '--db=3: user show reads db 3');
+    $r = admin([@R, '--db', '3', 'user', 'reset', 'dbo', 'dan']);
+    is(rcli('main', '-n', '3', 'EXISTS', 'twofa:user:dbo:dan'), '0',
+       '--db 3: user reset in db 3');
+
+    $r = admin([@R, '--db', '99', 'org', 'show', 'dbo']);
+    is($r->{rc}, 1, 'a db Redis does not have: exit 1');
+    like($r->{err}, qr/SELECT/, '... naming SELECT');
+}
+
+# ---- a Redis with a password -------------------------------------------
+
+{
+    my $auth = start_redis('auth', password => $PASSWORD);
+    my @A = ('--redis', "127.0.0.1:$auth->{port}");
+    open my $fh, '>', "$dir/right.pass" or die;
+    print $fh "$PASSWORD\n";
+    close $fh;
+    open $fh, '>', "$dir/crlf.pass" or die;
+    print $fh "$PASSWORD\r\n";
+    close $fh;
+    open $fh, '>', "$dir/wrong.pass" or die;
+    print $fh "not-the-password\n";
+    close $fh;
+    open $fh, '>', "$dir/empty.pass" or die;
+    print $fh "\n";
+    close $fh;
+
+    my $r = admin([@A, 'org', 'require', 'pw', 'on']);
+    is($r->{rc}, 1, 'no password for a Redis that needs one: exit 1');
+    like($r->{err}, qr/NOAUTH/, '... saying authentication is required');
+
+    $r = admin([@A, '--password-file', "$dir/wrong.pass", 'org', 'require',
+                'pw', 'on']);
+    is($r->{rc}, 1, 'wrong password: exit 1');
+    like($r->{err}, qr/AUTH: .*(WRONGPASS|invalid)/i,
+         '... with the AUTH error on stderr');
+    is($r->{out}, '', '... and nothing on stdout');
+    is(rcli('auth', 'EXISTS', 'twofa:org:pw'), '0', '... and nothing written');
+
+    $r = admin([@A, '--password-file', "$dir/right.pass", 'org', 'require',
+                'pw', 'on']);
+    is($r->{rc}, 0, 'right password (trailing newline ignored): exit 0');
+    is(rcli('auth', 'HGET', 'twofa:org:pw', 'require'), '1',
+       '... and the change is made');
+
+    $r = admin([@A, "--password-file=$dir/crlf.pass", 'org', 'show', 'pw']);
+    is($r->{rc}, 0, 'a CRLF password file works too');
+    like($r->{out}, qr/^require: on$/m, '... and reads the policy');
+
+    $r = admin([@A, '--password-file', "$dir/empty.pass", 'org', 'show',
+                'pw']);
+    is($r->{rc}, 2, 'an empty password file: exit 2');
+    like($r->{err}, qr/empty/, '... saying so');
+
+    $r = admin([@A, '--password-file', "$dir/missing.pass", 'org', 'show',
+                'pw']);
+    is($r->{rc}, 2, 'a missing password file: exit 2');
+    like($r->{err}, qr/missing\.pass/, '... naming the file');
+}
+
+# ---- a unix socket -----------------------------------------------------
+
+{
+    my $ux = start_redis('unix', unix => 1);
+    my @U = ('--redis', "unix:$ux->{sock}");
+    my $r = admin([@U, 'org', 'require', 'sock', 'on']);
+    is($r->{rc}, 0, 'unix socket: org require exits 0');
+    is(rcli('unix', 'HGET', 'twofa:org:sock', 'require'), '1',
+       'unix socket: the change is made');
+
+    $r = admin([@U, 'org', 'show', 'sock']);
+    like($r->{out}, qr/^require: on$/m, 'unix socket: org show');
+
+    $r = admin(['--redis', "unix:$dir/nothing.sock", 'org', 'show', 'sock']);
+    is($r->{rc}, 1, 'a unix socket nobody listens on: exit 1');
+    like($r->{err}, qr/cannot connect/, '... cannot connect');
+}
+
+# ---- an unreachable or silent Redis ------------------------------------
+
+{
+    my $port = free_port();
+    my $r = admin(['--redis', "127.0.0.1:$port", 'org', 'require', 'x',
+                   'on']);
+    is($r->{rc}, 1, 'nothing listening: exit 1');
+    like($r->{err}, qr/^twofa-admin: redis 127\.0\.0\.1:$port: cannot connect/,
+         '... with a message naming the address');
+    ok($r->{secs} < 1.0,
+       sprintf('... quickly (%.2fs, timeout 2000 ms)', $r->{secs}));
+    is($r->{out}, '', '... no output, no audit line');
+
+    # accepts connections (the kernel does) but never answers
+    my $silent = IO::Socket::IP->new(LocalHost => '127.0.0.1',
+                                     LocalPort => 0, Listen => 5)
+        or die "listen: $!";
+    $r = admin(['--redis', '127.0.0.1:' . $silent->sockport,
+                '--timeout', '300', 'org', 'show', 'x']);
+    is($r->{rc}, 1, 'a Redis that never answers: exit 1');
+    like($r->{err}, qr/no reply within 300 ms/, '... saying it timed out');
+    ok($r->{secs} >= 0.25 && $r->{secs} < 1.5,
+       sprintf('... after about the timeout (%.2fs)', $r->{secs}));
+    close $silent;
+}
+
+# ---- nothing secret, ever ----------------------------------------------
+
+ok(index($all_output, $SECRET) < 0, 'the secret never appears in any output');
+is(scalar(grep { index($all_output, $_) >= 0 } @HASHES), 0,
+   'no recovery hash appears in any output');
+ok(index($all_output, $PASSWORD) < 0,
+   'the Redis password never appears in any output');
+ok(length($all_output) > 1000, 'the checks above did see output');
+
+done_testing;
