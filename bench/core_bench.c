@@ -4,7 +4,10 @@
  *   cc $(CORE_CFLAGS) bench/core_bench.c build/libtwofa_core.a \
  *       -lcrypto -lqrencode -o build/core_bench
  *
- * Each item runs for about 0.3 s after a short warm-up.
+ * Each item runs for about 0.3 s (or argv[1] seconds) after a short
+ * warm-up; argv[2] runs only the items whose name contains it (for
+ * profiling: valgrind --tool=callgrind build/core_bench 0.05 cookie).
+ * bench/run reads the last field of each line.
  */
 
 #include <stdio.h>
@@ -17,7 +20,8 @@
 #include "twofa_totp.h"
 
 
-#define BENCH_SECONDS   0.3
+static double       bench_seconds = 0.3;
+static const char  *bench_only;      /* argv[2]: run only names with this */
 
 
 typedef int (*bench_fn)(void *arg);
@@ -91,6 +95,63 @@ bench_seal_open_secret(void *arg)
 }
 
 
+static uint8_t  bench_sealed_secret[20 + TWOFA_SEAL_OVERHEAD];
+static int      bench_sealed_secret_len;
+static int      bench_sealed_len;
+
+
+static int
+bench_seal_secret(void *arg)
+{
+    (void) arg;
+
+    return twofa_seal(&bench_key, (const uint8_t *) "secret:acme:alice", 17,
+                      bench_secret, sizeof(bench_secret), bench_sealed_secret,
+                      sizeof(bench_sealed_secret));
+}
+
+
+static int
+bench_open_secret(void *arg)
+{
+    uint8_t  opened[20];
+
+    (void) arg;
+
+    return twofa_open(&bench_key, 1, (const uint8_t *) "secret:acme:alice",
+                      17, bench_sealed_secret, bench_sealed_secret_len,
+                      opened, sizeof(opened));
+}
+
+
+static int
+bench_open_response(void *arg)
+{
+    static uint8_t  opened[4096];
+
+    (void) arg;
+
+    return twofa_open(&bench_key, 1, (const uint8_t *) "hold", 4,
+                      bench_sealed, bench_sealed_len, opened,
+                      sizeof(opened));
+}
+
+
+static int
+bench_totp_verify_miss(void *arg)
+{
+    uint64_t  step;
+
+    (void) arg;
+
+    /* a wrong code: every step of the window is computed all the same */
+
+    return twofa_totp_verify(TWOFA_SHA1, bench_secret, sizeof(bench_secret),
+                             1700000000, 30, 6, 1, "000000", 6, &step)
+           >= 0 ? 1 : -1;
+}
+
+
 static int
 bench_seal_response(void *arg)
 {
@@ -120,6 +181,10 @@ bench_run(const char *name, bench_fn fn, void *arg)
     long    i, n, batch;
     double  start, elapsed;
 
+    if (bench_only && strstr(name, bench_only) == NULL) {
+        return;
+    }
+
     for (i = 0; i < 1000; i++) {
         if (fn(arg) < 0) {
             fprintf(stderr, "%s: failed\n", name);
@@ -138,19 +203,31 @@ bench_run(const char *name, bench_fn fn, void *arg)
 
         n += batch;
         elapsed = bench_now() - start;
-    } while (elapsed < BENCH_SECONDS);
+    } while (elapsed < bench_seconds);
 
-    printf("%-28s %10.0f\n", name, elapsed * 1e9 / n);
+    printf("%-30s %10.0f\n", name, elapsed * 1e9 / n);
 }
 
 
 int
-main(void)
+main(int argc, char **argv)
 {
     int              n;
     uint8_t          master[32];
     uint32_t         code;
     twofa_session_t  s;
+
+    if (argc > 1) {
+        bench_seconds = atof(argv[1]);
+        if (bench_seconds <= 0) {
+            fprintf(stderr, "usage: core_bench [SECONDS [NAME-PART]]\n");
+            return 1;
+        }
+    }
+
+    if (argc > 2) {
+        bench_only = argv[2];
+    }
 
     memset(master, 0x42, sizeof(master));
     memset(bench_secret, 0x17, sizeof(bench_secret));
@@ -183,11 +260,22 @@ main(void)
 
     bench_cookie_len = n;
 
-    printf("%-28s %10s\n", "operation", "ns/call");
+    bench_sealed_secret_len = bench_seal_secret(NULL);
+    bench_sealed_len = bench_seal_response(NULL);
+    if (bench_sealed_secret_len < 0 || bench_sealed_len < 0) {
+        fprintf(stderr, "seal failed\n");
+        return 1;
+    }
+
+    printf("%-30s %10s\n", "operation", "ns/call");
     bench_run("totp verify (SHA1, skew 1)", bench_totp_verify, NULL);
+    bench_run("totp verify miss (skew 1)", bench_totp_verify_miss, NULL);
     bench_run("cookie verify", bench_cookie_verify, NULL);
+    bench_run("seal 20 B secret", bench_seal_secret, NULL);
+    bench_run("open 20 B secret", bench_open_secret, NULL);
     bench_run("seal+open 20 B secret", bench_seal_open_secret, NULL);
     bench_run("seal 4 KiB response", bench_seal_response, NULL);
+    bench_run("open 4 KiB response", bench_open_response, NULL);
     bench_run("csrf token", bench_csrf_token, NULL);
 
     twofa_key_free(&bench_key);

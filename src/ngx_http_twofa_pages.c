@@ -261,7 +261,13 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
 
     pg->json = ngx_http_twofa_wants_json(r);
 
-    if (ngx_http_twofa_get_hold_token(r, &pg->hold) != NGX_OK) {
+    /* settings are about the signed-in user, even with a hold pending */
+
+    if (pg->route == NGX_HTTP_TWOFA_ROUTE_SETTINGS
+        || pg->route == NGX_HTTP_TWOFA_ROUTE_SETTINGS_ENABLE
+        || pg->route == NGX_HTTP_TWOFA_ROUTE_SETTINGS_DISABLE
+        || ngx_http_twofa_get_hold_token(r, &pg->hold) != NGX_OK)
+    {
         ngx_str_null(&pg->hold);
     }
 
@@ -523,8 +529,6 @@ ngx_http_twofa_pages_start(ngx_http_request_t *r)
             return;
         }
 
-        /* settings are about the signed-in user, never a hold */
-        ngx_str_null(&pg->hold);
         break;
 
     default:
@@ -1393,14 +1397,6 @@ ngx_http_twofa_check_csrf(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     size_t              n, len;
     const twofa_key_t  *keys;
     u_char              binding[64 + 2 * TWOFA_ID_MAX];
-
-    /* the settings act on the session even while a hold cookie exists */
-
-    if (pg->route == NGX_HTTP_TWOFA_ROUTE_SETTINGS_ENABLE
-        || pg->route == NGX_HTTP_TWOFA_ROUTE_SETTINGS_DISABLE)
-    {
-        ngx_str_null(&pg->hold);
-    }
 
     if (ngx_http_twofa_csrf_binding(pg, binding, &len) != NGX_OK) {
         return NGX_DECLINED;

@@ -109,7 +109,7 @@ test_ident(void)
     ok(!twofa_ident_valid("a\\b", 3), "ident: backslash refused");
     ok(!twofa_ident_valid("a\tb", 3), "ident: tab refused");
     ok(!twofa_ident_valid("a\x7f", 2), "ident: DEL refused");
-    ok(twofa_ident_valid("<b>o'brien&co</b", 16),
+    ok(twofa_ident_valid("<b>o'brien&co<b>", 16),
        "ident: markup and quotes allowed (escaped where shown)");
     ok(twofa_ident_valid("!#$%&'()+,-.;<=>@^_`{}~", 23),
        "ident: every other visible character allowed");
