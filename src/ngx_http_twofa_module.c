@@ -1340,7 +1340,8 @@ ngx_http_twofa_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             /* a cookie-name is an RFC 7230 token */
 
             for (p = s.data; p < s.data + s.len; p++) {
-                if (!(ngx_http_twofa_isalnum(*p) || ngx_strchr("!#$%&'*+-.^_`|~", *p)))
+                if (!ngx_http_twofa_isalnum(*p)
+                    && ngx_strchr("!#$%&'*+-.^_`|~", *p) == NULL)
                 {
                     goto invalid;
                 }

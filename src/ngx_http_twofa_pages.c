@@ -955,7 +955,8 @@ ngx_http_twofa_verify_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
         == 0)
     {
         keys = ngx_http_twofa_keys(r, &n);
-        key = twofa_key_find(keys, n, (const char *) pg->state.recovery_kid.data,
+        key = twofa_key_find(keys, n,
+                             (const char *) pg->state.recovery_kid.data,
                              pg->state.recovery_kid.len);
 
         if (key == NULL
