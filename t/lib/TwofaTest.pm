@@ -300,7 +300,7 @@ http {
 $twofa
 ${\ ($o{http} // '')}
     server {
-        listen 127.0.0.1:$port;
+        listen 127.0.0.1:$port${\ ($o{listen} ? " $o{listen}" : '')};
 ${\ ($o{server_extra} // '')}
 $server
     }
