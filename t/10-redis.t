@@ -136,16 +136,17 @@ my $loc = \&TwofaTest::Client::location;
     $t->write_file('wrong-password', "nope\n", 0600);
 
     $t->start_nginx(twofa => <<"END");
-    twofa_redis unix:$d/redis.sock password_file=$d/redis-password;
+    twofa_redis unix:$d/redis.sock db=5 password_file=$d/redis-password;
     twofa_key_file $d/key;
 END
 
-    $t->redis('HSET', 'twofa:org:acme', 'require', '1');
+    $t->redis('-n', '5', 'HSET', 'twofa:org:acme', 'require', '1');
     my $c = $t->client;
     my $r = $c->login('pat', org => 'acme');
-    is($loc->($r), '/2fa/enroll', 'unix socket with AUTH: the login is decided');
-    ok($t->redis('EXISTS', 'twofa:hold:' . $c->cookie('twofa_hold')),
-       'and the hold is in that Redis');
+    is($loc->($r), '/2fa/enroll', 'unix socket with AUTH and db=5: the login is decided');
+    ok($t->redis('-n', '5', 'EXISTS', 'twofa:hold:' . $c->cookie('twofa_hold')),
+       'and the hold is in database 5 of that Redis');
+    is($t->redis('-n', '0', 'DBSIZE'), '0', 'nothing in database 0');
     $t->stop('nginx', 'QUIT');
 
     $t->start_nginx(twofa => <<"END");

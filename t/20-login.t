@@ -14,7 +14,29 @@ use TwofaTest;
 
 my $t = TwofaTest->new;
 $t->start_redis->start_app;
-$t->start_nginx(http => '    twofa_hold_max_size 64k;');
+
+# an operator's template for the code page (the others stay built in)
+mkdir $t->dir . '/tpl';
+$t->write_file('tpl/verify.html', <<'END');
+<h1>Custom code page for {{user}}</h1>
+<form method="post" action="{{action}}">
+{{#error}}<p id="twofa-error">{{error}}</p>{{/error}}
+<input id="code" name="code" autocomplete="one-time-code">
+<input type="hidden" name="csrf" value="{{csrf}}">
+</form>
+END
+
+my $app_port = $t->app_port;
+$t->start_nginx(http => "    twofa_hold_max_size 256k;\n"
+                      . "    twofa_templates ${\ $t->dir}/tpl;",
+                server_extra => <<"END");
+        location = /login-plain {
+            twofa_login on;
+            twofa_user \$upstream_http_x_user_id;
+            twofa_hide_identity_headers off;
+            proxy_pass http://127.0.0.1:$app_port/login;
+        }
+END
 
 my $app = HTTP::Tiny->new(max_redirect => 0);
 my $loc = \&TwofaTest::Client::location;
@@ -167,6 +189,9 @@ my %enrolled;
     my $page = $c->get('/2fa/verify');
     is($page->{status}, 200, 'the verify page');
     like($page->{content}, qr/autocomplete="one-time-code"/, 'one-time-code input');
+    like($page->{content}, qr/<h1>Custom code page for bob<\/h1>/,
+         'the operator\'s template (twofa_templates) is rendered');
+    like($page->{content}, qr/<main>/, 'inside the built-in layout');
     my $csrf = TwofaTest::field($page->{content}, 'csrf');
 
     # the code used to enroll cannot log in again
@@ -224,20 +249,39 @@ my %enrolled;
     like($t->error_log, qr/the app named an invalid identity/, 'with a log line');
 }
 
-# ---- the size limit ----------------------------------------------------
+# ---- the size limit, and holds larger than one read of hiredis ----------
 
 {
     my $c = $t->client;
-    my $r = $c->login('big', org => 'acme', size => 60 * 1024);
-    is($r->{status}, 303, 'a login response under twofa_hold_max_size is held');
-    $r = $c->login('big', org => 'acme', size => 70 * 1024);
+    my $e = $c->enroll('big', org => 'acme', enroll_offset => -30);
+    $c = $t->client;
+    my $r = $c->login('big', org => 'acme', size => 200 * 1024);
+    is($r->{status}, 303, 'a 200 KB login response under twofa_hold_max_size is held');
+    my $page = $c->get('/2fa/verify');
+    $r = $c->post('/2fa/verify', form => {
+        code => TwofaTest::totp($e->{secret}, 0),
+        csrf => TwofaTest::field($page->{content}, 'csrf') });
+    is($r->{status}, 303, 'and released');
+    is(length $r->{content}, 200 * 1024, 'whole: Redis replies of many reads are drained');
+    like($r->{content}, qr/^welcome big\nx+\n\z/, 'byte for byte');
+
+    $r = $c->login('big', org => 'acme', size => 300 * 1024);
     is($r->{status}, 502, 'a larger one is refused, never truncated');
-    like($t->error_log, qr/the login response is larger than twofa_hold_max_size 65536/,
+    like($t->error_log, qr/the login response is larger than twofa_hold_max_size 262144/,
          'with a clear log line');
 
     $t->redis('HSET', 'twofa:org:other', 'require', '0');
-    $r = $c->login('big', org => 'other', size => 60 * 1024);
-    is(length $r->{content}, 60 * 1024, 'a passed response arrives whole');
+    $r = $c->login('big', org => 'other', size => 250 * 1024);
+    is(length $r->{content}, 250 * 1024, 'a passed response arrives whole');
+}
+
+# ---- twofa_hide_identity_headers off -------------------------------------
+
+{
+    my $c = $t->client;
+    my $r = $c->post('/login-plain', form => { user => 'vic', password => 'pw-vic' });
+    is($r->{status}, 303, 'passed on a location that keeps identity headers');
+    is($r->{headers}{'x-user-id'}, 'vic', 'X-User-Id reaches the client when asked');
 }
 
 # ---- the access log ------------------------------------------------------

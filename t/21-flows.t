@@ -334,7 +334,24 @@ $t->redis('HSET', 'twofa:org:acme', 'require', '1');
 
 {
     my $c = $t->client;
+    my $e = $c->enroll('dora', org => 'acme', enroll_offset => -30);
+    $c = $t->client;
+    my $r = $c->login('dora', org => 'acme');
+    is($loc->($r), '/2fa/verify', 'dora\'s login is held');
+    my $page = $c->get('/2fa/verify');
+
     $t->stop('redis', 'KILL');
+
+    $r = $c->post('/2fa/verify', form => {
+        code => TwofaTest::totp($e->{secret}, 0),
+        csrf => TwofaTest::field($page->{content}, 'csrf') });
+    is($r->{status}, 503, 'Redis gone while held: the right code releases nothing');
+    ok(!$c->cookie('app_session'), 'no app session');
+    ok(!$c->cookie('twofa_session'), 'no session cookie');
+}
+
+{
+    my $c = $t->client;
     my $r = $c->login('dan', org => 'acme');
     is($r->{status}, 503, 'Redis down: the login is refused (closed)');
     ok(!$c->cookie('app_session'), 'and the app session is not released');
