@@ -201,7 +201,8 @@ while (my $line = <$rd>) {
         note($line);           # not ours (a warning of node's, say)
     } elsif (exists $m->{ok}) {
         # names repeat (each sign-in checks the dashboard): TAP does not mind
-        ok($m->{ok}, $m->{name}) or diag($m->{diag} // '');
+        (my $why = $m->{diag} // '') =~ s/\e\[[0-9;]*m//g;   # playwright's colours
+        ok($m->{ok}, $m->{name}) or diag($why);
     } elsif (exists $m->{step}) {
         note("-- $m->{step}");
     } elsif (exists $m->{note}) {

@@ -31,7 +31,7 @@ const path = require('path');
 const STEP_TIMEOUT = 10000;     // ms, per action or navigation
 const LAUNCH_TIMEOUT = 30000;   // ms, Chromium's first start can be slow
 const WALK_TIMEOUT = 150000;    // ms, the whole walk
-const VIEWPORT = { width: 420, height: 860 };   // a phone, small PNGs
+const VIEWPORT = { width: 480, height: 900 };   // phone-like (the 28rem card fits), small PNGs
 
 // --- arguments ----------------------------------------------------------
 

@@ -28,7 +28,8 @@ my @ALL;
 sub new {
     my ($class, %o) = @_;
 
-    die "the module is not built: $MODULE\n" unless -f $MODULE;
+    die "the module is not built: $MODULE\n"
+        unless -f $MODULE || $MODULE eq 'static';
 
     my $dir = tempdir('twofa-t-XXXXXX', TMPDIR => 1,
                       CLEANUP => !$ENV{TWOFA_KEEP});
@@ -281,8 +282,11 @@ END
         }
 END
 
+    # TWOFA_MODULE=static: an nginx built with --add-module
+    my $load = $MODULE eq 'static' ? '' : "load_module $MODULE;";
+
     return <<"END";
-load_module $MODULE;
+$load
 daemon off;
 master_process on;
 worker_processes $workers;
