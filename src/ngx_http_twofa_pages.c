@@ -1775,6 +1775,10 @@ ngx_http_twofa_show_settings(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
             ngx_sprintf(p, "%ui", pg->state.recovery_left) - p;
     }
 
+    /* back to the app: where users sign in is a safe place to go */
+    vars[NGX_HTTP_TWOFA_V_LINK] = tscf->login_url;
+    ngx_str_set(&vars[NGX_HTTP_TWOFA_V_LINK_TEXT], "Back to the application");
+
     if (ngx_http_twofa_page_url(r, "settings/enable",
                                 &vars[NGX_HTTP_TWOFA_V_ENABLE_ACTION])
         != NGX_OK

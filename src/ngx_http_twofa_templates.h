@@ -33,6 +33,7 @@ static const char  ngx_http_twofa_default_layout[] =
     "ol.codes{columns:2;font:1.05rem/1.8 ui-monospace,monospace;padding-left:1.5rem}\n"
     "dl{display:grid;grid-template-columns:auto 1fr;gap:.25rem 1rem}dt{font-weight:600}dd{margin:0}\n"
     "a{color:var(--accent)}\n"
+    "@media (max-width:30rem){main{margin:.75rem;padding:1.25rem}}\n"
     "</style>\n"
     "</head>\n"
     "<body>\n"
@@ -111,6 +112,7 @@ static const char  ngx_http_twofa_default_settings[] =
     "<button type=\"submit\" class=\"secondary\">Turn off two-factor authentication</button>\n"
     "</form>\n"
     "{{/enabled}}\n"
+    "<p><a href=\"{{link}}\">{{link_text}}</a></p>\n"
     ;
 
 static const char  ngx_http_twofa_default_message[] =
