@@ -202,30 +202,30 @@ typedef void (*ngx_http_twofa_store_handler_pt)(ngx_http_request_t *r,
 
 /* Per-request state of the module, on the main request. */
 typedef struct {
-    ngx_http_twofa_result_e     result;
-    ngx_str_t                   user;
-    ngx_str_t                   org;
+    ngx_http_twofa_result_e     result;          /* for $twofa_result */
+    ngx_str_t                   user;            /* for $twofa_user */
+    ngx_str_t                   org;             /* for $twofa_org */
 
     /* the login */
-    ngx_uint_t                  phase;
+    ngx_uint_t                  phase;           /* where the login is */
     ngx_http_twofa_loc_conf_t  *lcf;             /* of the login location */
     ngx_http_request_t         *subrequest;      /* proxies the login */
     ngx_http_twofa_response_t   response;        /* what the app answered */
     ngx_chain_t               **last_body;       /* where the next part goes */
-    ngx_int_t                   subrequest_rc;
-    ngx_str_t                   hold_token;
+    ngx_int_t                   subrequest_rc;   /* how it ended, for logs */
+    ngx_str_t                   hold_token;      /* names the hold */
     unsigned                    captured:1;      /* headers are in */
     unsigned                    body_done:1;     /* the last part is in */
     unsigned                    too_big:1;       /* > twofa_hold_max_size */
-    unsigned                    need_enroll:1;
+    unsigned                    need_enroll:1;   /* held for enrollment */
     unsigned                    no_session:1;    /* pass without a cookie */
 
-    /* the pages */
+    /* the pages and the admin API */
     ngx_str_t                   body;            /* the POSTed form */
-    size_t                      body_max;
-    void                       *page;            /* the page's own state */
+    size_t                      body_max;        /* the most it may be */
+    void                       *page;            /* the handler's own state */
 
-    /* the last store reply */
+    /* the login decision, kept until the phase handler runs again */
     ngx_http_twofa_store_reply_t reply;
 } ngx_http_twofa_ctx_t;
 
