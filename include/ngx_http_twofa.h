@@ -74,11 +74,29 @@ typedef struct {
 typedef struct ngx_http_twofa_redis_s  ngx_http_twofa_redis_t;
 
 
+/*
+ * Session cookies this worker verified already: a keep-alive client sends
+ * the same cookie with every request, and the gate would check its MAC
+ * each time.  Direct-mapped; an entry is the exact cookie and what it
+ * said, compared in constant time; expiry is checked on every use.
+ */
+
+#define NGX_HTTP_TWOFA_SESSION_CACHE  256   /* entries, a power of two */
+
+typedef struct {
+    uint32_t                    hash;
+    size_t                      len;        /* 0: empty */
+    u_char                      cookie[TWOFA_COOKIE_MAX];
+    twofa_session_t             session;
+} ngx_http_twofa_session_entry_t;
+
+
 typedef struct {
     ngx_http_twofa_redis_conf_t *redis;      /* NULL: no twofa_redis */
     ngx_str_t                   prefix;      /* of every Redis key */
     ngx_array_t                *keys;        /* twofa_key_t, first active */
     ngx_http_twofa_redis_t     *client;      /* this worker's connection */
+    ngx_http_twofa_session_entry_t *sessions; /* this worker's cache */
 } ngx_http_twofa_main_conf_t;
 
 

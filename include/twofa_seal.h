@@ -26,7 +26,10 @@
 #define TWOFA_SEAL_MAX         (64 * 1024 * 1024)
 
 
-/* A keyed HMAC-SHA256 whose key schedule is computed once. */
+/*
+ * A keyed HMAC-SHA256 whose key schedule is computed once.  It keeps a
+ * scratch context, so one key serves one thread at a time.
+ */
 typedef struct twofa_mac_s  twofa_mac_t;
 
 /* Everything derived from one master key; the first of a set is active. */

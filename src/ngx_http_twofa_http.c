@@ -175,21 +175,53 @@ ngx_http_twofa_get_hold_token(ngx_http_request_t *r, ngx_str_t *token)
 }
 
 
-/* The session from the session cookie, when it verifies. */
+/*
+ * The session from the session cookie, when it verifies.  A cookie this
+ * worker verified before is found in its cache: the same bytes (compared
+ * in constant time) said the same thing then, so only expiry is checked
+ * again.  Keys change only with a reload, which starts new workers with
+ * empty caches.
+ */
 
 ngx_int_t
 ngx_http_twofa_get_session(ngx_http_request_t *r, twofa_session_t *s)
 {
-    size_t                      n;
-    ngx_str_t                   value;
-    const twofa_key_t          *keys;
-    twofa_cookie_status_t       rc;
-    ngx_http_twofa_srv_conf_t  *tscf;
+    size_t                           n;
+    uint32_t                         hash;
+    ngx_str_t                        value;
+    const twofa_key_t               *keys;
+    twofa_cookie_status_t            rc;
+    ngx_http_twofa_srv_conf_t       *tscf;
+    ngx_http_twofa_main_conf_t      *tmcf;
+    ngx_http_twofa_session_entry_t  *e;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
-    if (ngx_http_twofa_get_cookie(r, &tscf->cookie.name, &value) != NGX_OK) {
+    if (ngx_http_twofa_get_cookie(r, &tscf->cookie.name, &value) != NGX_OK
+        || value.len == 0 || value.len > TWOFA_COOKIE_MAX)
+    {
         return NGX_DECLINED;
+    }
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    hash = ngx_murmur_hash2(value.data, value.len);
+    e = NULL;
+
+    if (tmcf->sessions) {
+        e = &tmcf->sessions[hash & (NGX_HTTP_TWOFA_SESSION_CACHE - 1)];
+
+        if (e->hash == hash && e->len == value.len
+            && twofa_ct_equal(e->cookie, value.data, value.len))
+        {
+            if (e->session.exp <= (int64_t) ngx_time()) {
+                e->len = 0;
+                return NGX_DECLINED;
+            }
+
+            *s = e->session;
+            return NGX_OK;
+        }
     }
 
     keys = ngx_http_twofa_keys(r, &n);
@@ -201,6 +233,13 @@ ngx_http_twofa_get_session(ngx_http_request_t *r, twofa_session_t *s)
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "twofa: session cookie refused (%d)", (int) rc);
         return NGX_DECLINED;
+    }
+
+    if (e) {
+        e->hash = hash;
+        e->len = value.len;
+        ngx_memcpy(e->cookie, value.data, value.len);
+        e->session = *s;
     }
 
     return NGX_OK;

@@ -846,7 +846,20 @@ ngx_http_twofa_init_process(ngx_cycle_t *cycle)
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_twofa_module);
 
-    if (tmcf == NULL || tmcf->redis == NULL) {
+    if (tmcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (tmcf->keys) {
+        tmcf->sessions = ngx_pcalloc(cycle->pool,
+                                 NGX_HTTP_TWOFA_SESSION_CACHE
+                                 * sizeof(ngx_http_twofa_session_entry_t));
+        if (tmcf->sessions == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (tmcf->redis == NULL) {
         return NGX_OK;
     }
 

@@ -295,6 +295,19 @@ $t->redis('HSET', 'twofa:org:acme', 'require', '1');
     $r = $c->get('/step-up/report');
     is($r->{status}, 200, 'a fresh TOTP session passes the gate');
     is($r->{content}, "stepped up\n", 'the protected page');
+    is($c->get('/step-up/report')->{status}, 200, 'again (from the worker\'s cache)');
+
+    # the worker remembers that exact cookie, not anything like it
+    my $good = $c->cookie('twofa_session');
+    for my $pos (length($good) - 1, length($good) - 20, 12) {
+        (my $bad = $good) =~ s/^(.{$pos})(.)/$1 . ($2 eq 'A' ? 'B' : 'A')/e;
+        $c->cookie('twofa_session', $bad);
+        is($c->get('/step-up/report')->{status}, 303,
+           "a cached cookie changed at byte $pos is refused");
+    }
+    $c->cookie('twofa_session', $good . 'x');
+    is($c->get('/step-up/report')->{status}, 303, 'and one with a byte more');
+    $c->cookie('twofa_session', $good);
 
     sleep 3.1;
     $r = $c->get('/step-up/report?q=2');
