@@ -98,15 +98,27 @@ ngx_int_t
 ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    u_char           *p, *end, *start;
+    u_char           *p, *end, *start, *semi, *stop, *eq;
     ngx_table_elt_t  *h;
+#if (nginx_version < 1023000)
+    ngx_uint_t        i;
+    ngx_table_elt_t **hs;
+#endif
 
-    for (h = ngx_http_twofa_find_header(r, "Cookie", 6, NULL);
-         h;
-         h = ngx_http_twofa_find_header(r, "Cookie", 6, h))
-    {
+    /* nginx has collected the Cookie headers already */
+
+#if (nginx_version >= 1023000)
+    for (h = r->headers_in.cookie; h; h = h->next) {
+#else
+    hs = r->headers_in.cookies.elts;
+
+    for (i = 0; i < r->headers_in.cookies.nelts; i++) {
+        h = hs[i];
+#endif
         p = h->value.data;
         end = p + h->value.len;
+
+        /* memchr: a session cookie is long, and this runs per request */
 
         while (p < end) {
 
@@ -115,22 +127,15 @@ ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
             }
 
             start = p;
+            semi = memchr(p, ';', end - p);
+            stop = semi ? semi : end;
+            eq = memchr(p, '=', stop - p);
 
-            while (p < end && *p != '=' && *p != ';') {
-                p++;
-            }
-
-            if (p < end && *p == '=' && (size_t) (p - start) == name->len
+            if (eq && (size_t) (eq - start) == name->len
                 && ngx_strncmp(start, name->data, name->len) == 0)
             {
-                start = ++p;
-
-                while (p < end && *p != ';') {
-                    p++;
-                }
-
-                value->data = start;
-                value->len = p - start;
+                value->data = eq + 1;
+                value->len = stop - value->data;
 
                 while (value->len && value->data[value->len - 1] == ' ') {
                     value->len--;
@@ -139,9 +144,7 @@ ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
                 return NGX_OK;
             }
 
-            while (p < end && *p != ';') {
-                p++;
-            }
+            p = stop;
         }
     }
 
@@ -205,7 +208,17 @@ ngx_http_twofa_get_session(ngx_http_request_t *r, twofa_session_t *s)
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    hash = ngx_murmur_hash2(value.data, value.len);
+    /*
+     * The slot: FNV-1a of the last characters of the cookie, its MAC, as
+     * good as random.  Crafted ones only miss: what is stored was verified.
+     */
+
+    hash = 2166136261u;
+
+    for (n = value.len - ngx_min(value.len, 8); n < value.len; n++) {
+        hash = (hash ^ value.data[n]) * 16777619u;
+    }
+
     e = NULL;
 
     if (tmcf->sessions) {

@@ -296,6 +296,31 @@ test_ct_equal(void)
            "ct_equal: first differs");
     is_int(twofa_ct_equal("\x80", "\x00", 1), 0, "ct_equal: high bit");
     is_int(twofa_ct_equal("a", "b", 0), 1, "ct_equal: empty");
+
+    /* word-wise: every single-bit difference, across word boundaries */
+    {
+        size_t   len, pos;
+        int      bit, bad;
+        uint8_t  x[33], y[33];
+
+        bad = 0;
+
+        for (len = 1; len <= sizeof(x); len++) {
+            for (pos = 0; pos < len; pos++) {
+                for (bit = 0; bit < 8; bit++) {
+                    memset(x, 0xa5, len);
+                    memcpy(y, x, len);
+                    y[pos] ^= (uint8_t) (1u << bit);
+
+                    bad |= twofa_ct_equal(x, y, len) != 0;
+                    bad |= twofa_ct_equal(x, x, len) != 1;
+                }
+            }
+        }
+
+        is_int(bad, 0, "ct_equal: every single-bit difference, lengths "
+               "1 to 33");
+    }
 }
 
 
