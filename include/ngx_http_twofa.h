@@ -292,7 +292,7 @@ ngx_int_t ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
 ngx_int_t ngx_http_twofa_get_hold_token(ngx_http_request_t *r,
     ngx_str_t *token);
 ngx_int_t ngx_http_twofa_get_session(ngx_http_request_t *r,
-    twofa_session_t *s);
+    const twofa_session_t **s);
 ngx_int_t ngx_http_twofa_set_session(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, twofa_amr_t amr);
 ngx_int_t ngx_http_twofa_set_hold_cookie(ngx_http_request_t *r,

@@ -18,7 +18,7 @@ static ngx_int_t ngx_http_twofa_gate_deny(ngx_http_request_t *r);
 ngx_int_t
 ngx_http_twofa_gate_handler(ngx_http_request_t *r)
 {
-    twofa_session_t             s;
+    const twofa_session_t      *s;
     ngx_http_twofa_ctx_t       *ctx;
     ngx_http_twofa_loc_conf_t  *tlcf;
 
@@ -29,12 +29,12 @@ ngx_http_twofa_gate_handler(ngx_http_request_t *r)
     }
 
     if (ngx_http_twofa_get_session(r, &s) == NGX_OK
-        && (s.amr == TWOFA_AMR_TOTP || s.amr == TWOFA_AMR_RECOVERY)
+        && (s->amr == TWOFA_AMR_TOTP || s->amr == TWOFA_AMR_RECOVERY)
         && (tlcf->gate_max_age == 0
-            || (int64_t) ngx_time() - s.iat <= (int64_t) tlcf->gate_max_age))
+            || (int64_t) ngx_time() - s->iat <= (int64_t) tlcf->gate_max_age))
     {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "twofa gate: passed \"%*s\"", s.user_len, s.user);
+                       "twofa gate: passed \"%*s\"", s->user_len, s->user);
         return NGX_OK;
     }
 

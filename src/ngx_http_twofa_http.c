@@ -179,15 +179,16 @@ ngx_http_twofa_get_hold_token(ngx_http_request_t *r, ngx_str_t *token)
 
 
 /*
- * The session from the session cookie, when it verifies.  A cookie this
- * worker verified before is found in its cache: the same bytes (compared
+ * The session from the session cookie, when it verifies: a pointer into
+ * this worker's cache, good until its next lookup (keep a copy to keep
+ * it).  A cookie verified before is found there: the same bytes (compared
  * in constant time) said the same thing then, so only expiry is checked
  * again.  Keys change only with a reload, which starts new workers with
  * empty caches.
  */
 
 ngx_int_t
-ngx_http_twofa_get_session(ngx_http_request_t *r, twofa_session_t *s)
+ngx_http_twofa_get_session(ngx_http_request_t *r, const twofa_session_t **s)
 {
     size_t                           n;
     uint32_t                         hash;
@@ -199,14 +200,14 @@ ngx_http_twofa_get_session(ngx_http_request_t *r, twofa_session_t *s)
     ngx_http_twofa_session_entry_t  *e;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    if (ngx_http_twofa_get_cookie(r, &tscf->cookie.name, &value) != NGX_OK
+    if (tmcf->sessions == NULL
+        || ngx_http_twofa_get_cookie(r, &tscf->cookie.name, &value) != NGX_OK
         || value.len == 0 || value.len > TWOFA_COOKIE_MAX)
     {
         return NGX_DECLINED;
     }
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
     /*
      * The slot: FNV-1a of the last characters of the cookie, its MAC, as
@@ -219,28 +220,28 @@ ngx_http_twofa_get_session(ngx_http_request_t *r, twofa_session_t *s)
         hash = (hash ^ value.data[n]) * 16777619u;
     }
 
-    e = NULL;
+    e = &tmcf->sessions[hash & (NGX_HTTP_TWOFA_SESSION_CACHE - 1)];
 
-    if (tmcf->sessions) {
-        e = &tmcf->sessions[hash & (NGX_HTTP_TWOFA_SESSION_CACHE - 1)];
-
-        if (e->hash == hash && e->len == value.len
-            && twofa_ct_equal(e->cookie, value.data, value.len))
-        {
-            if (e->session.exp <= (int64_t) ngx_time()) {
-                e->len = 0;
-                return NGX_DECLINED;
-            }
-
-            *s = e->session;
-            return NGX_OK;
+    if (e->hash == hash && e->len == value.len
+        && twofa_ct_equal(e->cookie, value.data, value.len))
+    {
+        if (e->session.exp <= (int64_t) ngx_time()) {
+            e->len = 0;
+            return NGX_DECLINED;
         }
+
+        *s = &e->session;
+        return NGX_OK;
     }
 
     keys = ngx_http_twofa_keys(r, &n);
 
+    /* the slot is taken over: it holds this cookie only if it verifies */
+
+    e->len = 0;
+
     rc = twofa_cookie_verify(keys, n, (const char *) value.data, value.len,
-                             (int64_t) ngx_time(), s);
+                             (int64_t) ngx_time(), &e->session);
 
     if (rc != TWOFA_COOKIE_OK) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -248,12 +249,11 @@ ngx_http_twofa_get_session(ngx_http_request_t *r, twofa_session_t *s)
         return NGX_DECLINED;
     }
 
-    if (e) {
-        e->hash = hash;
-        e->len = value.len;
-        ngx_memcpy(e->cookie, value.data, value.len);
-        e->session = *s;
-    }
+    e->hash = hash;
+    e->len = value.len;
+    ngx_memcpy(e->cookie, value.data, value.len);
+
+    *s = &e->session;
 
     return NGX_OK;
 }

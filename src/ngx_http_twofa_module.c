@@ -783,7 +783,7 @@ ngx_http_twofa_amr_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
     const char                  *name;
-    twofa_session_t              s;
+    const twofa_session_t       *s;
     ngx_http_twofa_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
@@ -793,7 +793,7 @@ ngx_http_twofa_amr_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    name = twofa_amr_name(s.amr);
+    name = twofa_amr_name(s->amr);
 
     v->len = ngx_strlen(name);
     v->valid = 1;

@@ -231,6 +231,7 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
 {
     ngx_int_t               rc;
     ngx_pool_cleanup_t     *cln;
+    const twofa_session_t  *session;
     ngx_http_twofa_ctx_t   *ctx;
     ngx_http_twofa_page_t  *pg;
 
@@ -271,7 +272,8 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
         ngx_str_null(&pg->hold);
     }
 
-    if (ngx_http_twofa_get_session(r, &pg->session) == NGX_OK) {
+    if (ngx_http_twofa_get_session(r, &session) == NGX_OK) {
+        pg->session = *session;
         pg->has_session = 1;
     }
 
