@@ -34,7 +34,7 @@ DEPS_TEST   := perl redis-server redis-tools oathtool zbar-tools \
                ca-certificates
 DEPS_DEMO   := redis-server python3
 DEPS_FUZZ   := clang libclang-rt-14-dev
-DEPS_BENCH  := wrk redis-server oathtool procps
+DEPS_BENCH  := wrk redis-server oathtool procps valgrind
 
 CORE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g -fPIC \
                -Wall -Wextra -Werror -Iinclude
