@@ -441,7 +441,8 @@ sub new {
     my ($class, %o) = @_;
     return bless {
         http => HTTP::Tiny->new(max_redirect => 0, timeout => 15,
-                                agent => 'twofa-test'),
+                                agent => 'twofa-test',
+                                keep_alive => $o{keep_alive} // 1),
         jar => {},
         %o,
     }, $class;
