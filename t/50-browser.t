@@ -108,6 +108,12 @@ ok($node_version =~ /^v(\d+)\./ && $1 >= 18, "node $node_version is 18 or newer"
     if ($fresh) {
         pass('node_modules matches the lockfile');
     } else {
+        # the system's trust store, not only Node's own: where an admin
+        # installed a proxy's CA with update-ca-certificates, npm trusts it
+        local $ENV{NODE_EXTRA_CA_CERTS} = $ENV{NODE_EXTRA_CA_CERTS}
+            // (-r '/etc/ssl/certs/ca-certificates.crt'
+                ? '/etc/ssl/certs/ca-certificates.crt' : undef);
+        delete $ENV{NODE_EXTRA_CA_CERTS} unless defined $ENV{NODE_EXTRA_CA_CERTS};
         my $out = `cd '$BROWSER' && npm ci --no-audit --no-fund 2>&1`;
         if (ok($? == 0, 'npm ci: playwright-core from the lockfile')) {
             open my $fh, '>', $stamp or die "$stamp: $!";
