@@ -29,10 +29,8 @@ static char *ngx_http_twofa_key_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_twofa_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_twofa_pages(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_twofa_admin(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+static char *ngx_http_twofa_handler_slot(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_twofa_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -113,10 +111,10 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
 
     { ngx_string("twofa_pages"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_twofa_pages,
+      ngx_http_twofa_handler_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_twofa_loc_conf_t, pages),
+      ngx_http_twofa_pages_handler },
 
     { ngx_string("twofa_pages_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
@@ -134,10 +132,10 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
 
     { ngx_string("twofa_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
-      ngx_http_twofa_admin,
+      ngx_http_twofa_handler_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_twofa_loc_conf_t, admin),
+      ngx_http_twofa_admin_handler },
 
     { ngx_string("twofa_admin_token_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -1216,14 +1214,22 @@ ngx_http_twofa_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-static char *
-ngx_http_twofa_pages(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_twofa_loc_conf_t *tlcf = conf;
+/*
+ * twofa_pages; and twofa_admin;: the location's content handler (in
+ * cmd->post) and its flag (at cmd->offset).
+ */
 
+static char *
+ngx_http_twofa_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char  *p = conf;
+
+    ngx_flag_t                *flag;
     ngx_http_core_loc_conf_t  *clcf;
 
-    if (tlcf->pages != NGX_CONF_UNSET) {
+    flag = (ngx_flag_t *) (p + cmd->offset);
+
+    if (*flag != NGX_CONF_UNSET) {
         return "is duplicate";
     }
 
@@ -1231,40 +1237,13 @@ ngx_http_twofa_pages(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (clcf->handler) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"twofa_pages\" cannot share a location with "
-                           "another content handler (e.g. proxy_pass)");
+                           "\"%V\" cannot share a location with another "
+                           "content handler (e.g. proxy_pass)", &cmd->name);
         return NGX_CONF_ERROR;
     }
 
-    clcf->handler = ngx_http_twofa_pages_handler;
-    tlcf->pages = 1;
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_twofa_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_twofa_loc_conf_t *tlcf = conf;
-
-    ngx_http_core_loc_conf_t  *clcf;
-
-    if (tlcf->admin != NGX_CONF_UNSET) {
-        return "is duplicate";
-    }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-
-    if (clcf->handler) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"twofa_admin\" cannot share a location with "
-                           "another content handler (e.g. proxy_pass)");
-        return NGX_CONF_ERROR;
-    }
-
-    clcf->handler = ngx_http_twofa_admin_handler;
-    tlcf->admin = 1;
+    clcf->handler = (ngx_http_handler_pt) cmd->post;
+    *flag = 1;
 
     return NGX_CONF_OK;
 }
