@@ -31,7 +31,7 @@ DEPS_BUILD  := gcc make libc6-dev nginx nginx-dev libhiredis-dev \
                libqrencode-dev libssl-dev
 DEPS_TEST   := perl redis-server redis-tools oathtool zbar-tools \
                librsvg2-bin curl python3 chromium nodejs:node npm:npm \
-               ca-certificates
+               ca-certificates iproute2
 DEPS_DEMO   := redis-server python3
 DEPS_FUZZ   := clang libclang-rt-14-dev
 DEPS_BENCH  := wrk redis-server oathtool procps valgrind
@@ -173,10 +173,11 @@ test: deps-test $(MODULE) $(ADMIN) $(UNIT_TESTS) $(FUZZ_SEED_BINS)
 memcheck: deps-test $(MODULE) $(ADMIN)
 	@tools/install-deps valgrind
 	TWOFA_VALGRIND=1 TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) \
-	    TWOFA_NGINX=$(NGINX) prove t/10-redis.t t/20-login.t t/21-flows.t
+	    TWOFA_NGINX=$(NGINX) prove t/10-redis.t t/20-login.t t/21-flows.t \
+	        t/24-security.t
 
 demo: deps-demo $(MODULE) $(ADMIN)
-	TWOFA_MODULE=$(MODULE) TWOFA_NGINX=$(NGINX) demo/run
+	TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) TWOFA_NGINX=$(NGINX) demo/run
 
 bench: deps-bench $(MODULE) $(B)/libtwofa_core.a
 	TWOFA_MODULE=$(MODULE) TWOFA_NGINX=$(NGINX) \

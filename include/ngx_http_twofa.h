@@ -9,6 +9,7 @@
  *   ngx_http_twofa_pages.c   enrollment, verification and settings pages
  *   ngx_http_twofa_admin.c   the admin JSON API
  *   ngx_http_twofa_http.c    cookies, forms, escaping, responses
+ *   ngx_http_twofa_revoke.c  revoked sessions, kept per worker
  */
 
 #ifndef NGX_HTTP_TWOFA_H
@@ -38,6 +39,12 @@
 #define NGX_HTTP_TWOFA_JSON_MAX            4096  /* our JSON documents */
 
 #define NGX_HTTP_TWOFA_DEFAULT_ORG         "default"
+
+/*
+ * Live holds a user may have: a new login drops the oldest, so one
+ * password cannot fill Redis with held logins.
+ */
+#define NGX_HTTP_TWOFA_HOLDS_PER_USER      5
 
 #define ngx_http_twofa_isalnum(c)                                            \
     (((c) >= '0' && (c) <= '9') || ((c) >= 'a' && (c) <= 'z')                \
@@ -72,6 +79,7 @@ typedef struct {
 
 
 typedef struct ngx_http_twofa_redis_s  ngx_http_twofa_redis_t;
+typedef struct ngx_http_twofa_revocations_s  ngx_http_twofa_revocations_t;
 
 
 /*
@@ -97,6 +105,9 @@ typedef struct {
     ngx_array_t                *keys;        /* twofa_key_t, first active */
     ngx_http_twofa_redis_t     *client;      /* this worker's connection */
     ngx_http_twofa_session_entry_t *sessions; /* this worker's cache */
+    ngx_http_twofa_revocations_t *revocations; /* this worker's table */
+    ngx_array_t                *guarded_headers; /* identity headers of
+                                                  every login, lowcase */
 } ngx_http_twofa_main_conf_t;
 
 
@@ -178,14 +189,17 @@ typedef struct {
 
 /* The state of a user (and of a hold), read in one round trip. */
 typedef struct {
-    unsigned                    hold_found:1;
-    unsigned                    hold_verified:1;
+    unsigned                    hold_verified:1; /* its owner passed */
     unsigned                    require:1;       /* the org requires 2FA */
     unsigned                    enabled:1;       /* TOTP is on */
     ngx_uint_t                  hold_attempts;
     ngx_str_t                   org;
     ngx_str_t                   user;
     ngx_str_t                   secret;          /* sealed, base64 */
+    ngx_str_t                   pending;         /* of this hold/session */
+    ngx_str_t                   response;        /* the hold's, sealed */
+    ngx_str_t                   recovery_codes;  /* new ones, sealed */
+    ngx_str_t                   amr;             /* how the hold passed */
     ngx_str_t                   recovery_kid;    /* key of the hashes */
     int64_t                     last_step;       /* -1: never */
     int64_t                     enrolled_at;
@@ -196,15 +210,28 @@ typedef struct {
 } ngx_http_twofa_state_t;
 
 
-/* Replies of the store, handed to the caller's handler. */
+/*
+ * Replies of the store, handed to the caller's handler.  rc: NGX_OK, an
+ * answer; NGX_ERROR, no answer in time (or no connection); NGX_ABORT, an
+ * error reply or one that makes no sense: only the second may ever fall
+ * open (twofa_on_redis_error open).
+ */
 typedef struct {
-    ngx_int_t                   rc;     /* NGX_OK, or NGX_ERROR: no answer */
+    ngx_int_t                   rc;
     ngx_int_t                   status; /* the operation's own outcome */
     ngx_http_twofa_state_t      state;  /* for the state read */
-    ngx_str_t                   data;   /* a taken hold, a stored secret */
-    ngx_uint_t                  count;  /* failures so far */
-    ngx_msec_t                  ttl;    /* of the failure window */
+    ngx_str_t                   data;   /* a stored secret */
 } ngx_http_twofa_store_reply_t;
+
+
+/* What a page asks the state read for. */
+typedef struct {
+    ngx_str_t                   hold;          /* token, or empty: */
+    ngx_str_t                   org;           /* a signed-in user */
+    ngx_str_t                   user;
+    ngx_str_t                   bind;          /* their pending binding */
+    ngx_uint_t                  want_response; /* the hold's response */
+} ngx_http_twofa_state_query_t;
 
 typedef void (*ngx_http_twofa_store_handler_pt)(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
@@ -216,6 +243,8 @@ typedef void (*ngx_http_twofa_store_handler_pt)(ngx_http_request_t *r,
 #define NGX_HTTP_TWOFA_STORE_NO_HOLD     3   /* hold gone or not verified */
 #define NGX_HTTP_TWOFA_STORE_REQUIRED    4   /* org requires 2FA */
 #define NGX_HTTP_TWOFA_STORE_HELD        5   /* login decision: held */
+#define NGX_HTTP_TWOFA_STORE_NO_STATE    6   /* no deployment marker */
+#define NGX_HTTP_TWOFA_STORE_LOCKED      7   /* past the failure limit */
 
 
 /* Per-request state of the module, on the main request. */
@@ -237,6 +266,7 @@ typedef struct {
     unsigned                    too_big:1;       /* > twofa_hold_max_size */
     unsigned                    need_enroll:1;   /* held for enrollment */
     unsigned                    no_session:1;    /* pass without a cookie */
+    unsigned                    own_response:1;  /* the app's, sent by us */
 
     /* the pages and the admin API */
     ngx_str_t                   body;            /* the POSTed form */
@@ -265,9 +295,20 @@ ngx_int_t ngx_http_twofa_login_init_filters(ngx_conf_t *cf);
 ngx_int_t ngx_http_twofa_login_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_twofa_send_response(ngx_http_request_t *r,
     ngx_http_twofa_response_t *resp);
-ngx_int_t ngx_http_twofa_release(ngx_http_request_t *r, ngx_str_t *token,
-    ngx_str_t *value, twofa_amr_t amr);
+ngx_int_t ngx_http_twofa_hold_open(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_str_t *value, ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_response_t *resp);
+ngx_int_t ngx_http_twofa_release(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, ngx_http_twofa_response_t *resp, twofa_amr_t amr);
 ngx_int_t ngx_http_twofa_unavailable(ngx_http_request_t *r);
+
+
+/* ngx_http_twofa_revoke.c */
+ngx_http_twofa_revocations_t *ngx_http_twofa_revoke_init(ngx_cycle_t *cycle,
+    ngx_http_twofa_main_conf_t *tmcf);
+void ngx_http_twofa_revoke_exit(ngx_http_twofa_revocations_t *rv);
+ngx_uint_t ngx_http_twofa_revoked(ngx_http_twofa_revocations_t *rv,
+    const twofa_session_t *s);
 
 
 /* ngx_http_twofa_gate.c */
@@ -295,6 +336,8 @@ ngx_int_t ngx_http_twofa_get_session(ngx_http_request_t *r,
     const twofa_session_t **s);
 ngx_int_t ngx_http_twofa_set_session(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, twofa_amr_t amr);
+ngx_int_t ngx_http_twofa_set_session_at(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, twofa_amr_t amr, int64_t iat);
 ngx_int_t ngx_http_twofa_set_hold_cookie(ngx_http_request_t *r,
     ngx_str_t *token, time_t max_age);
 ngx_uint_t ngx_http_twofa_wants_json(ngx_http_request_t *r);
@@ -321,8 +364,15 @@ ngx_int_t ngx_http_twofa_redirect(ngx_http_request_t *r, ngx_str_t *uri);
 typedef void (*ngx_http_twofa_redis_reply_pt)(void *data,
     redisReply *reply);
 
+/* payload is NULL when the subscription is (re)made */
+typedef void (*ngx_http_twofa_redis_message_pt)(void *data,
+    ngx_str_t *payload);
+
 ngx_http_twofa_redis_t *ngx_http_twofa_redis_create(ngx_cycle_t *cycle,
     ngx_http_twofa_redis_conf_t *conf);
+ngx_http_twofa_redis_t *ngx_http_twofa_redis_subscriber(ngx_cycle_t *cycle,
+    ngx_http_twofa_redis_conf_t *conf, ngx_str_t *channel,
+    ngx_http_twofa_redis_message_pt on_message, void *data);
 void ngx_http_twofa_redis_destroy(ngx_http_twofa_redis_t *rd);
 
 /*
@@ -341,22 +391,22 @@ ngx_int_t ngx_http_twofa_store_login(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
     ngx_str_t *hold_value, ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_state(ngx_http_request_t *r,
-    ngx_str_t *hold_token, ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_state_query_t *q, ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_fail(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_save_pending(ngx_http_request_t *r,
-    ngx_str_t *org, ngx_str_t *user, ngx_str_t *sealed_secret,
-    ngx_http_twofa_store_handler_pt handler);
+    ngx_str_t *org, ngx_str_t *user, ngx_str_t *bind, ngx_str_t *hold_token,
+    ngx_str_t *sealed_secret, ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_enable(ngx_http_request_t *r,
-    ngx_str_t *org, ngx_str_t *user, ngx_str_t *sealed_secret,
-    uint64_t step, ngx_str_t *recovery, ngx_str_t *hold_token,
-    ngx_http_twofa_store_handler_pt handler);
+    ngx_str_t *org, ngx_str_t *user, ngx_str_t *bind, ngx_str_t *hold_token,
+    ngx_str_t *sealed_secret, uint64_t step, ngx_str_t *recovery,
+    ngx_str_t *sealed_codes, ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_accept_code(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, uint64_t step,
-    ngx_str_t *recovery_hash, ngx_str_t *hold_token,
+    ngx_str_t *recovery_hash, ngx_str_t *hold_token, twofa_amr_t amr,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_take_hold(ngx_http_request_t *r,
-    ngx_str_t *hold_token, ngx_http_twofa_store_handler_pt handler);
-ngx_int_t ngx_http_twofa_store_fail(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_disable(ngx_http_request_t *r,
@@ -369,6 +419,8 @@ ngx_int_t ngx_http_twofa_store_org_set(ngx_http_request_t *r,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_user_reset(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler);
 
 

@@ -22,7 +22,8 @@ typedef enum {
     NGX_HTTP_TWOFA_ADMIN_ORG_GET = 0,
     NGX_HTTP_TWOFA_ADMIN_ORG_PUT,
     NGX_HTTP_TWOFA_ADMIN_USER_GET,
-    NGX_HTTP_TWOFA_ADMIN_USER_RESET
+    NGX_HTTP_TWOFA_ADMIN_USER_RESET,
+    NGX_HTTP_TWOFA_ADMIN_INIT
 } ngx_http_twofa_admin_op_e;
 
 
@@ -51,8 +52,11 @@ static void ngx_http_twofa_admin_user(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
 static void ngx_http_twofa_admin_reset(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
+static void ngx_http_twofa_admin_init(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
 static void ngx_http_twofa_admin_audit(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm, const char *what);
+static ngx_int_t ngx_http_twofa_admin_no_state(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twofa_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *message);
 
@@ -211,6 +215,18 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
         }
     }
 
+    if (p == end && n == 1 && len[0] == 4
+        && ngx_strncmp(seg[0], "init", 4) == 0)
+    {
+        if (r->method == NGX_HTTP_POST) {
+            adm->op = NGX_HTTP_TWOFA_ADMIN_INIT;
+            return NGX_OK;
+        }
+
+        ngx_str_set(&allow, "POST");
+        goto not_allowed;
+    }
+
     if (p != end || n < 2 || n == 3 || len[0] != 4
         || ngx_strncmp(seg[0], "orgs", 4) != 0
         || (n >= 4 && (len[2] != 5 || ngx_strncmp(seg[2], "users", 5) != 0))
@@ -276,6 +292,8 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
         ngx_str_set(&allow, "DELETE");
         break;
     }
+
+not_allowed:
 
     if (ngx_http_twofa_push_header(r, "Allow", &allow) == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -466,9 +484,11 @@ last:
 static void
 ngx_http_twofa_admin_start(ngx_http_request_t *r)
 {
-    ngx_int_t                rc;
-    ngx_http_twofa_ctx_t    *ctx;
-    ngx_http_twofa_admin_t  *adm;
+    ngx_int_t                      rc;
+    ngx_str_t                      by;
+    ngx_http_twofa_ctx_t          *ctx;
+    ngx_http_twofa_admin_t        *adm;
+    ngx_http_twofa_state_query_t   q;
 
     ctx = ngx_http_twofa_get_ctx(r);
     adm = ctx->page;
@@ -489,13 +509,25 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
         break;
 
     case NGX_HTTP_TWOFA_ADMIN_USER_GET:
-        rc = ngx_http_twofa_store_state(r, NULL, &adm->org, &adm->user,
-                                        ngx_http_twofa_admin_user);
+        ngx_memzero(&q, sizeof(ngx_http_twofa_state_query_t));
+        q.org = adm->org;
+        q.user = adm->user;
+        rc = ngx_http_twofa_store_state(r, &q, ngx_http_twofa_admin_user);
         break;
 
-    default: /* NGX_HTTP_TWOFA_ADMIN_USER_RESET */
+    case NGX_HTTP_TWOFA_ADMIN_INIT:
+        by.data = (u_char *) (adm->token ? "admin-token" : "admin-api");
+        by.len = ngx_strlen(by.data);
+        rc = ngx_http_twofa_store_init(r, &by, ngx_http_twofa_admin_init);
+        break;
+
+    case NGX_HTTP_TWOFA_ADMIN_USER_RESET:
         rc = ngx_http_twofa_store_user_reset(r, &adm->org, &adm->user,
                                              ngx_http_twofa_admin_reset);
+        break;
+
+    default:
+        rc = NGX_ERROR;
         break;
     }
 
@@ -524,6 +556,9 @@ ngx_http_twofa_admin_org(ngx_http_request_t *r,
         rc = ngx_http_twofa_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         "unavailable",
                                         "redis gave no answer");
+
+    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_STATE) {
+        rc = ngx_http_twofa_admin_no_state(r);
 
     } else {
         if (adm->op == NGX_HTTP_TWOFA_ADMIN_ORG_PUT) {
@@ -565,17 +600,19 @@ ngx_http_twofa_admin_user(ngx_http_request_t *r,
                                         "unavailable",
                                         "redis gave no answer");
 
+    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_STATE) {
+        rc = ngx_http_twofa_admin_no_state(r);
+
     } else {
         st = &reply->state;
 
         rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
                  "{\"org\":\"%V\",\"user\":\"%V\",\"enrolled\":%s,"
-                 "\"pending\":%s,\"enrolled_at\":%L,\"required\":%s,"
+                 "\"enrolled_at\":%L,\"required\":%s,"
                  "\"locked\":%s,\"failures\":%ui,\"locked_for\":%M,"
                  "\"recovery_left\":%ui}",
                  &adm->org, &adm->user,
                  st->enabled ? "true" : "false",
-                 (!st->enabled && st->secret.len) ? "true" : "false",
                  st->enabled ? st->enrolled_at : (int64_t) 0,
                  st->require ? "true" : "false",
                  st->failures >= tscf->lockout ? "true" : "false",
@@ -616,6 +653,53 @@ ngx_http_twofa_admin_reset(ngx_http_request_t *r,
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_twofa_admin_init(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t                rc;
+    ngx_http_twofa_ctx_t    *ctx;
+    ngx_http_twofa_admin_t  *adm;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    adm = ctx->page;
+
+    if (reply->rc != NGX_OK) {
+        rc = ngx_http_twofa_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "unavailable",
+                                        "redis gave no answer");
+
+    } else {
+        if (reply->status) {
+            ngx_http_twofa_admin_audit(r, adm, "init");
+        }
+
+        rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
+                                       "{\"initialised\":true,"
+                                       "\"created\":%s}",
+                                       reply->status ? "true" : "false");
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/* Redis lost its data (or was never initialised): nothing is changed. */
+
+static ngx_int_t
+ngx_http_twofa_admin_no_state(ngx_http_request_t *r)
+{
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "twofa admin: redis holds no twofa state (no deployment "
+                  "marker): restore its data or initialise it first");
+
+    return ngx_http_twofa_admin_error(r, NGX_HTTP_CONFLICT, "no_state",
+                                      "redis holds no twofa state: restore "
+                                      "its data, or initialise it (POST "
+                                      "init, or twofa-admin init)");
 }
 
 

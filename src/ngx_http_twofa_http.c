@@ -230,6 +230,10 @@ ngx_http_twofa_get_session(ngx_http_request_t *r, const twofa_session_t **s)
             return NGX_DECLINED;
         }
 
+        if (ngx_http_twofa_revoked(tmcf->revocations, &e->session)) {
+            return NGX_DECLINED;
+        }
+
         *s = &e->session;
         return NGX_OK;
     }
@@ -253,6 +257,12 @@ ngx_http_twofa_get_session(ngx_http_request_t *r, const twofa_session_t **s)
     e->len = value.len;
     ngx_memcpy(e->cookie, value.data, value.len);
 
+    if (ngx_http_twofa_revoked(tmcf->revocations, &e->session)) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "twofa: session cookie revoked");
+        return NGX_DECLINED;
+    }
+
     *s = &e->session;
 
     return NGX_OK;
@@ -264,6 +274,17 @@ ngx_http_twofa_get_session(ngx_http_request_t *r, const twofa_session_t **s)
 ngx_int_t
 ngx_http_twofa_set_session(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, twofa_amr_t amr)
+{
+    return ngx_http_twofa_set_session_at(r, org, user, amr,
+                                         (int64_t) ngx_time());
+}
+
+
+/* The same, issued at a given time (see ngx_http_twofa_revoked()). */
+
+ngx_int_t
+ngx_http_twofa_set_session_at(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, twofa_amr_t amr, int64_t iat)
 {
     int                          len;
     size_t                       n;
@@ -283,7 +304,7 @@ ngx_http_twofa_set_session(ngx_http_request_t *r, ngx_str_t *org,
     s.org_len = org->len;
     ngx_memcpy(s.user, user->data, user->len);
     s.user_len = user->len;
-    s.iat = (int64_t) ngx_time();
+    s.iat = iat;
     s.exp = s.iat + tscf->cookie.max_age;
     s.amr = amr;
 

@@ -57,14 +57,12 @@ static ngx_int_t ngx_http_twofa_capture_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_twofa_capture_identity(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx);
-static ngx_uint_t ngx_http_twofa_identity_header(
-    ngx_http_twofa_loc_conf_t *tlcf, ngx_str_t *name);
+static ngx_uint_t ngx_http_twofa_header_listed(ngx_array_t *names,
+    ngx_str_t *name);
+static ngx_int_t ngx_http_twofa_guard(ngx_http_request_t *r);
 
 static ngx_int_t ngx_http_twofa_hold_encode(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx, ngx_str_t *out);
-static ngx_int_t ngx_http_twofa_hold_decode(ngx_http_request_t *r,
-    ngx_str_t *token, ngx_str_t *value, ngx_str_t *org, ngx_str_t *user,
-    ngx_http_twofa_response_t *resp);
 static void ngx_http_twofa_hold_aad(u_char *buf, size_t *len,
     ngx_str_t *token, ngx_str_t *org, ngx_str_t *user);
 
@@ -295,7 +293,13 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                                     &ctx->hold_token, &hold,
                                     ngx_http_twofa_login_decided);
 
-    if (rc != NGX_OK) {
+    if (rc == NGX_ERROR) {
+        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        /* no connection: no answer, as a timeout */
         ctx->phase = NGX_HTTP_TWOFA_LOGIN_DECIDED;
         ctx->reply.rc = NGX_ERROR;
         return ngx_http_twofa_login_respond(r, ctx);
@@ -332,13 +336,33 @@ ngx_http_twofa_login_decided(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 {
-    ngx_http_twofa_srv_conf_t  *tscf;
+    ngx_http_twofa_srv_conf_t   *tscf;
+    ngx_http_twofa_main_conf_t  *tmcf;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    if (ctx->reply.rc == NGX_OK
+        && ctx->reply.status == NGX_HTTP_TWOFA_STORE_NO_STATE)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "twofa: redis holds no twofa state (no \"%Vdeployment\" "
+                      "key): it was flushed, restarted without its data, or "
+                      "never initialised; every login is refused until an "
+                      "admin restores the data or runs \"twofa-admin init\"",
+                      &tmcf->prefix);
+        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        return ngx_http_twofa_login_finish(r,
+                                     ngx_http_twofa_unavailable(r));
+    }
+
+    /* only a Redis that gave no answer in time may fall open */
 
     if (ctx->reply.rc != NGX_OK) {
 
-        if (tscf->on_redis_error == NGX_HTTP_TWOFA_REDIS_ERROR_OPEN) {
+        if (ctx->reply.rc == NGX_ERROR
+            && tscf->on_redis_error == NGX_HTTP_TWOFA_REDIS_ERROR_OPEN)
+        {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "twofa: redis gave no decision; login of \"%V\" "
                           "passed without a second factor "
@@ -351,7 +375,10 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "twofa: redis gave no decision; login of \"%V\" "
-                      "refused (twofa_on_redis_error closed)", &ctx->user);
+                      "refused (%s)", &ctx->user,
+                      ctx->reply.rc == NGX_ERROR
+                      ? "twofa_on_redis_error closed"
+                      : "an error reply always fails closed");
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
         return ngx_http_twofa_login_finish(r,
                                      ngx_http_twofa_unavailable(r));
@@ -469,7 +496,15 @@ ngx_http_twofa_send_response(ngx_http_request_t *r,
     ngx_buf_t                *b;
     ngx_chain_t              *cl, *last;
     ngx_table_elt_t          *h;
+    ngx_http_twofa_ctx_t     *ctx;
     ngx_http_twofa_header_t  *hd;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->own_response = 1;
 
     r->headers_out.status = resp->status;
     r->headers_out.status_line = resp->status_line;
@@ -539,8 +574,11 @@ ngx_http_twofa_send_response(ngx_http_request_t *r,
 
 
 /*
- * The capture filters.  They act only on the login subrequest, whose
- * module ctx is the main request's; everything else passes through.
+ * The capture filters.  They act only on the login subrequest, found
+ * through the main request's ctx: an internal redirect of the subrequest
+ * (error_page, X-Accel-Redirect) clears the subrequest's own module
+ * contexts, and its error page must be captured like any response, never
+ * written to the client ahead of the main response.
  */
 
 static ngx_int_t
@@ -553,10 +591,15 @@ ngx_http_twofa_capture_header_filter(ngx_http_request_t *r)
     ngx_http_twofa_header_t  *hd;
 
     if (r == r->main) {
+        if (ngx_http_twofa_guard(r) != NGX_OK) {
+            return ngx_http_filter_finalize_request(r, &ngx_http_twofa_module,
+                                                    NGX_HTTP_BAD_GATEWAY);
+        }
+
         return ngx_http_next_header_filter(r);
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twofa_module);
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twofa_module);
 
     if (ctx == NULL || ctx->subrequest != r) {
         return ngx_http_next_header_filter(r);
@@ -602,7 +645,8 @@ ngx_http_twofa_capture_header_filter(ngx_http_request_t *r)
         }
 
         if (ctx->lcf->hide_identity
-            && ngx_http_twofa_identity_header(ctx->lcf, &h[i].key))
+            && ngx_http_twofa_header_listed(ctx->lcf->identity_headers,
+                                            &h[i].key))
         {
             continue;
         }
@@ -649,7 +693,7 @@ ngx_http_twofa_capture_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         return ngx_http_next_body_filter(r, in);
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twofa_module);
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twofa_module);
 
     if (ctx == NULL || ctx->subrequest != r) {
         return ngx_http_next_body_filter(r, in);
@@ -744,23 +788,22 @@ ngx_http_twofa_capture_identity(ngx_http_request_t *r,
 
 
 static ngx_uint_t
-ngx_http_twofa_identity_header(ngx_http_twofa_loc_conf_t *tlcf,
-    ngx_str_t *name)
+ngx_http_twofa_header_listed(ngx_array_t *names, ngx_str_t *name)
 {
     size_t      k;
     u_char      c;
-    ngx_str_t  *hidden;
+    ngx_str_t  *listed;
     ngx_uint_t  i;
 
-    if (tlcf->identity_headers == NULL) {
+    if (names == NULL) {
         return 0;
     }
 
-    hidden = tlcf->identity_headers->elts;
+    listed = names->elts;
 
-    for (i = 0; i < tlcf->identity_headers->nelts; i++) {
+    for (i = 0; i < names->nelts; i++) {
 
-        if (hidden[i].len != name->len) {
+        if (listed[i].len != name->len) {
             continue;
         }
 
@@ -771,7 +814,7 @@ ngx_http_twofa_identity_header(ngx_http_twofa_loc_conf_t *tlcf,
                 c = '-';
             }
 
-            if (c != hidden[i].data[k]) {
+            if (c != listed[i].data[k]) {
                 break;
             }
         }
@@ -786,12 +829,86 @@ ngx_http_twofa_identity_header(ngx_http_twofa_loc_conf_t *tlcf,
 
 
 /*
- * A hold in Redis: a clear header for the scripts, then the response
- * sealed under the active key and bound to the token and its owner:
- *
- *   "H1" verified(1) attempts(2) " " org " " user "\n" sealed
- *
- * The sealed plaintext: "TFR1", then big-endian status(4), and strings
+ * The other doors: a response that names a user in an identity header
+ * outside a twofa_login location comes from a login the module never saw
+ * (a "/Login" or "/login/" the app also answers).  It is refused, 502,
+ * and nothing of it, that header above all, reaches the client.
+ */
+
+static ngx_int_t
+ngx_http_twofa_guard(ngx_http_request_t *r)
+{
+    ngx_uint_t                   i;
+    ngx_list_part_t             *part;
+    ngx_table_elt_t             *h;
+    ngx_http_twofa_ctx_t        *ctx;
+    ngx_http_twofa_loc_conf_t   *tlcf;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    if (tmcf->guarded_headers == NULL) {
+        return NGX_OK;
+    }
+
+    tlcf = ngx_http_get_module_loc_conf(r, ngx_http_twofa_module);
+
+    if (tlcf->login) {
+        return NGX_OK;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_twofa_module);
+
+    if (ctx && ctx->own_response) {
+        /* a release: the login's own response, sent by the pages */
+        return NGX_OK;
+    }
+
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NGX_OK;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0
+            || !ngx_http_twofa_header_listed(tmcf->guarded_headers,
+                                             &h[i].key))
+        {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "twofa: a response carries the identity header "
+                      "\"%V\" outside a twofa_login location (\"%V\"): a "
+                      "login the module did not hold; refused",
+                      &h[i].key, &r->uri);
+
+        if (ctx == NULL) {
+            ctx = ngx_http_twofa_get_ctx(r);
+        }
+
+        if (ctx) {
+            ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        }
+
+        return NGX_DECLINED;
+    }
+}
+
+
+/*
+ * A hold in Redis is a hash (see the store); its "r" field is the
+ * response sealed under the active key and bound to the token and its
+ * owner.  The sealed plaintext: "TFR1", then big-endian status(4), and strings
  * with a 4-byte length: status line, content type, then a header count(4)
  * and per header role(1) name value, then the body.
  */
@@ -877,7 +994,7 @@ ngx_http_twofa_hold_encode(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx,
 {
     int                       n;
     u_char                   *plain, *p, *v;
-    size_t                    size, head, aad_len, psize;
+    size_t                    size, aad_len, psize;
     ngx_uint_t                i;
     ngx_chain_t              *cl;
     const twofa_key_t        *keys;
@@ -919,14 +1036,12 @@ ngx_http_twofa_hold_encode(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx,
 
     psize = p - plain;
 
-    head = 2 + 1 + 2 + 1 + ctx->org.len + 1 + ctx->user.len + 1;
-
-    v = ngx_pnalloc(r->pool, head + psize + TWOFA_SEAL_OVERHEAD);
+    v = ngx_pnalloc(r->pool, psize + TWOFA_SEAL_OVERHEAD);
     if (v == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(v, "H1000 %V %V\n", &ctx->org, &ctx->user);
+    p = v;
 
     ngx_http_twofa_hold_aad(aad, &aad_len, &ctx->hold_token, &ctx->org,
                             &ctx->user);
@@ -951,8 +1066,14 @@ ngx_http_twofa_hold_encode(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx,
 }
 
 
-static ngx_int_t
-ngx_http_twofa_hold_decode(ngx_http_request_t *r, ngx_str_t *token,
+/*
+ * Opens a hold's sealed response (bound to its token and owner) into
+ * resp.  NGX_DECLINED: no configured key opens it (a key removed, an edge
+ * of a fleet that does not have the new key yet, or tampering).
+ */
+
+ngx_int_t
+ngx_http_twofa_hold_open(ngx_http_request_t *r, ngx_str_t *token,
     ngx_str_t *value, ngx_str_t *org, ngx_str_t *user,
     ngx_http_twofa_response_t *resp)
 {
@@ -966,42 +1087,14 @@ ngx_http_twofa_hold_decode(ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_twofa_header_t  *hd;
     u_char                    aad[NGX_HTTP_TWOFA_HOLD_AAD_MAX];
 
-    p = value->data;
-    end = p + value->len;
-
-    if (value->len < 6 || ngx_strncmp(p, "H1", 2) != 0 || p[5] != ' ') {
-        return NGX_ERROR;
-    }
-
-    p += 6;
-    org->data = p;
-
-    while (p < end && *p != ' ') {
-        p++;
-    }
-
-    org->len = p - org->data;
-
-    if (p == end) {
-        return NGX_ERROR;
-    }
-
-    user->data = ++p;
-
-    while (p < end && *p != '\n') {
-        p++;
-    }
-
-    user->len = p - user->data;
-
-    if (p == end
-        || !twofa_ident_valid((const char *) org->data, org->len)
-        || !twofa_ident_valid((const char *) user->data, user->len))
+    if (org->len > TWOFA_ID_MAX || user->len > TWOFA_ID_MAX
+        || token->len != NGX_HTTP_TWOFA_HOLD_TOKEN_LEN)
     {
         return NGX_ERROR;
     }
 
-    sealed = ++p;
+    sealed = value->data;
+    end = sealed + value->len;
 
     ngx_http_twofa_hold_aad(aad, &aad_len, token, org, user);
 
@@ -1016,9 +1109,11 @@ ngx_http_twofa_hold_decode(ngx_http_request_t *r, ngx_str_t *token,
                    (end - sealed) + 1);
     if (n < 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "twofa: a hold does not open under the configured "
-                      "keys (tampered, or its key was removed)");
-        return NGX_ERROR;
+                      "twofa: the hold of \"%V\" of \"%V\" does not open "
+                      "under the configured keys (sealed on an edge with a "
+                      "key this one lacks, a key removed, or tampered)",
+                      user, org);
+        return NGX_DECLINED;
     }
 
     p = plain;
@@ -1101,36 +1196,28 @@ ngx_http_twofa_hold_decode(ngx_http_request_t *r, ngx_str_t *token,
  */
 
 ngx_int_t
-ngx_http_twofa_release(ngx_http_request_t *r, ngx_str_t *token,
-    ngx_str_t *value, twofa_amr_t amr)
+ngx_http_twofa_release(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, ngx_http_twofa_response_t *resp, twofa_amr_t amr)
 {
-    ngx_str_t                   org, user;
-    ngx_http_twofa_ctx_t       *ctx;
-    ngx_http_twofa_response_t   resp;
-
-    ngx_memzero(&resp, sizeof(ngx_http_twofa_response_t));
-
-    if (ngx_http_twofa_hold_decode(r, token, value, &org, &user, &resp)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "twofa: a taken hold could not be decoded");
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ngx_http_twofa_ctx_t  *ctx;
 
     ctx = ngx_http_twofa_get_ctx(r);
     if (ctx) {
-        ctx->org = org;
-        ctx->user = user;
+        ctx->org = *org;
+        ctx->user = *user;
     }
 
-    if (ngx_http_twofa_set_session(r, &org, &user, amr) != NGX_OK
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa: releasing the hold of \"%V\" of \"%V\"",
+                   user, org);
+
+    if (ngx_http_twofa_set_session(r, org, user, amr) != NGX_OK
         || ngx_http_twofa_set_hold_cookie(r, NULL, 0) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_twofa_send_response(r, &resp);
+    return ngx_http_twofa_send_response(r, resp);
 }
 
 

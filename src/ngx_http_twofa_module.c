@@ -52,6 +52,8 @@ static void ngx_http_twofa_cleanup_keys(void *data);
 static void ngx_http_twofa_wipe_str(void *data);
 static ngx_int_t ngx_http_twofa_identity_headers(ngx_conf_t *cf,
     ngx_http_twofa_loc_conf_t *conf);
+static ngx_int_t ngx_http_twofa_guard_headers(ngx_conf_t *cf,
+    ngx_http_twofa_main_conf_t *tmcf, ngx_http_twofa_loc_conf_t *conf);
 static ngx_int_t ngx_http_twofa_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_twofa_amr_variable(ngx_http_request_t *r,
@@ -596,8 +598,10 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         }
     }
 
-    if (conf->login && conf->hide_identity) {
-        if (ngx_http_twofa_identity_headers(cf, conf) != NGX_OK) {
+    if (conf->login) {
+        if (ngx_http_twofa_identity_headers(cf, conf) != NGX_OK
+            || ngx_http_twofa_guard_headers(cf, tmcf, conf) != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
     }
@@ -707,6 +711,63 @@ ngx_http_twofa_identity_headers(ngx_conf_t *cf,
 }
 
 
+/*
+ * Every identity header of every login location, for the guard filter: a
+ * response that carries one outside a login location came through a door
+ * the operator did not put twofa_login on.
+ */
+
+static ngx_int_t
+ngx_http_twofa_guard_headers(ngx_conf_t *cf, ngx_http_twofa_main_conf_t *tmcf,
+    ngx_http_twofa_loc_conf_t *conf)
+{
+    ngx_str_t   *name, *known, *add;
+    ngx_uint_t   i, j;
+
+    if (conf->identity_headers == NULL
+        || conf->identity_headers->nelts == 0)
+    {
+        return NGX_OK;
+    }
+
+    if (tmcf->guarded_headers == NULL) {
+        tmcf->guarded_headers = ngx_array_create(cf->pool, 2,
+                                                 sizeof(ngx_str_t));
+        if (tmcf->guarded_headers == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    name = conf->identity_headers->elts;
+
+    for (i = 0; i < conf->identity_headers->nelts; i++) {
+        known = tmcf->guarded_headers->elts;
+
+        for (j = 0; j < tmcf->guarded_headers->nelts; j++) {
+            if (known[j].len == name[i].len
+                && ngx_strncmp(known[j].data, name[i].data, name[i].len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        if (j < tmcf->guarded_headers->nelts) {
+            continue;
+        }
+
+        add = ngx_array_push(tmcf->guarded_headers);
+        if (add == NULL) {
+            return NGX_ERROR;
+        }
+
+        *add = name[i];
+    }
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_twofa_add_variables(ngx_conf_t *cf)
 {
@@ -726,36 +787,63 @@ ngx_http_twofa_add_variables(ngx_conf_t *cf)
 }
 
 
+/*
+ * $twofa_user and $twofa_org: who a login, page or admin request was
+ * about; otherwise who the valid session cookie of the request names, so
+ * the app (and the logs) can compare it with their own idea of the user on
+ * every request, gated or not.  $twofa_result: what happened.
+ */
+
 static ngx_int_t
 ngx_http_twofa_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    ngx_str_t              *s;
-    ngx_http_twofa_ctx_t   *ctx;
+    ngx_str_t                    *s, from_session;
+    ngx_http_twofa_ctx_t         *ctx;
+    const twofa_session_t        *session;
+    ngx_http_twofa_main_conf_t   *tmcf;
 
     ctx = ngx_http_get_module_ctx(r->main, ngx_http_twofa_module);
 
-    if (ctx == NULL) {
-        v->not_found = 1;
-        return NGX_OK;
+    s = NULL;
+
+    if (ctx) {
+        s = (data == 0) ? &ctx->user
+            : (data == 1) ? &ctx->org
+            : &ngx_http_twofa_result_names[ctx->result];
     }
 
-    switch (data) {
+    if ((s == NULL || s->len == 0) && data < 2) {
+        tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    case 0:
-        s = &ctx->user;
-        break;
+        if (tmcf->keys && ngx_http_twofa_get_session(r, &session) == NGX_OK) {
+            if (data == 0) {
+                from_session.data = (u_char *) session->user;
+                from_session.len = session->user_len;
 
-    case 1:
-        s = &ctx->org;
-        break;
+            } else {
+                from_session.data = (u_char *) session->org;
+                from_session.len = session->org_len;
+            }
 
-    default:
-        s = &ngx_http_twofa_result_names[ctx->result];
-        break;
+            /* the cache entry may be reused: keep a copy */
+
+            v->data = ngx_pnalloc(r->pool, from_session.len);
+            if (v->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(v->data, from_session.data, from_session.len);
+            v->len = from_session.len;
+            v->valid = 1;
+            v->no_cacheable = 1;
+            v->not_found = 0;
+
+            return NGX_OK;
+        }
     }
 
-    if (s->len == 0) {
+    if (s == NULL || s->len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
@@ -866,6 +954,13 @@ ngx_http_twofa_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (tmcf->keys) {
+        tmcf->revocations = ngx_http_twofa_revoke_init(cycle, tmcf);
+        if (tmcf->revocations == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     return NGX_OK;
 }
 
@@ -876,6 +971,11 @@ ngx_http_twofa_exit_process(ngx_cycle_t *cycle)
     ngx_http_twofa_main_conf_t  *tmcf;
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_twofa_module);
+
+    if (tmcf && tmcf->revocations) {
+        ngx_http_twofa_revoke_exit(tmcf->revocations);
+        tmcf->revocations = NULL;
+    }
 
     if (tmcf && tmcf->client) {
         ngx_http_twofa_redis_destroy(tmcf->client);

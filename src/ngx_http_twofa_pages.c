@@ -105,7 +105,8 @@ typedef struct {
     ngx_str_t                 code;          /* posted */
     ngx_str_t                 return_to;     /* step-up: where to go */
     ngx_http_twofa_state_t    state;
-    ngx_str_t                 sealed;        /* pending secret as stored */
+    ngx_str_t                 bind;          /* a session's pending key */
+    ngx_http_twofa_response_t response;      /* the hold's, opened */
     u_char                    secret[NGX_HTTP_TWOFA_SECRET_SIZE];
     uint64_t                  step;
     twofa_amr_t               amr;
@@ -135,7 +136,9 @@ static ngx_int_t ngx_http_twofa_enroll_check(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
 static void ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
-static void ngx_http_twofa_continue_taken(ngx_http_request_t *r,
+static ngx_int_t ngx_http_twofa_take(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+static void ngx_http_twofa_taken(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
 static ngx_int_t ngx_http_twofa_verify_check(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
@@ -152,6 +155,12 @@ static void ngx_http_twofa_failed_counted(ngx_http_request_t *r,
 
 static ngx_int_t ngx_http_twofa_open_secret(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg, ngx_str_t *sealed);
+static ngx_int_t ngx_http_twofa_seal_codes(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_str_t *out);
+static ngx_int_t ngx_http_twofa_open_codes(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_str_t *sealed);
+static ngx_int_t ngx_http_twofa_show_unopened(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
 static ngx_int_t ngx_http_twofa_secret_aad(ngx_http_twofa_page_t *pg,
     u_char *buf, size_t *len);
 static ngx_int_t ngx_http_twofa_check_code(ngx_http_request_t *r,
@@ -503,20 +512,14 @@ ngx_http_twofa_pages_start(ngx_http_request_t *r)
         break;
 
     case NGX_HTTP_TWOFA_ROUTE_CONTINUE:
-        if (pg->hold.len) {
-            rc = ngx_http_twofa_store_take_hold(r, &pg->hold,
-                                              ngx_http_twofa_continue_taken);
-            if (rc != NGX_OK) {
-                ngx_http_twofa_pages_done(r, ngx_http_twofa_unavailable(r));
-            }
-
+        if (pg->hold.len == 0) {
+            rc = pg->has_session ? ngx_http_twofa_go(r, pg, "settings")
+                                 : ngx_http_twofa_show_expired(r, pg);
+            ngx_http_twofa_pages_done(r, rc);
             return;
         }
 
-        rc = pg->has_session ? ngx_http_twofa_go(r, pg, "settings")
-                             : ngx_http_twofa_show_expired(r, pg);
-        ngx_http_twofa_pages_done(r, rc);
-        return;
+        break;
 
     case NGX_HTTP_TWOFA_ROUTE_SETTINGS_ENABLE:
         rc = pg->has_session ? ngx_http_twofa_go(r, pg, "enroll")
@@ -557,14 +560,49 @@ ngx_http_twofa_pages_done(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
+/*
+ * One state read: the hold (with its response when the page may release
+ * it) or the signed-in user, with the pending secret of that hold or
+ * session.
+ */
+
 static ngx_int_t
 ngx_http_twofa_pages_read_state(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_int_t  rc;
+    u_char                        *p;
+    ngx_int_t                      rc;
+    ngx_http_twofa_state_query_t   q;
 
-    rc = ngx_http_twofa_store_state(r, &pg->hold, &pg->org, &pg->user,
-                                    handler);
+    ngx_memzero(&q, sizeof(ngx_http_twofa_state_query_t));
+
+    q.hold = pg->hold;
+    q.org = pg->org;
+    q.user = pg->user;
+
+    if (pg->hold.len == 0 && pg->has_session) {
+
+        /* a signed-in user's pending secret belongs to this session */
+
+        p = ngx_pnalloc(r->pool, pg->org.len + pg->user.len + 2
+                                 + NGX_INT64_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        pg->bind.data = p;
+        pg->bind.len = ngx_sprintf(p, "%V:%V:%L", &pg->org, &pg->user,
+                                   pg->session.iat)
+                       - p;
+        q.bind = pg->bind;
+    }
+
+    q.want_response = (pg->hold.len
+                       && (pg->route == NGX_HTTP_TWOFA_ROUTE_CONTINUE
+                           || (pg->route == NGX_HTTP_TWOFA_ROUTE_VERIFY
+                               && r->method == NGX_HTTP_POST)));
+
+    rc = ngx_http_twofa_store_state(r, &q, handler);
 
     if (rc == NGX_OK) {
         /* a client that goes away meanwhile ends the request at once */
@@ -588,7 +626,16 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
     pg = ctx->page;
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
-    if (reply->rc != NGX_OK) {
+    if (reply->rc != NGX_OK
+        || reply->status == NGX_HTTP_TWOFA_STORE_NO_STATE)
+    {
+        if (reply->rc == NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "twofa: redis holds no twofa state (no deployment "
+                          "marker): restore its data or run "
+                          "\"twofa-admin init\"");
+        }
+
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
         ngx_http_twofa_pages_done(r, ngx_http_twofa_unavailable(r));
         return;
@@ -605,6 +652,14 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
     ctx->org = pg->org;
     ctx->user = pg->user;
 
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa page: state enabled:%ui require:%ui passed:%ui "
+                   "failures:%ui pending:%uz",
+                   (ngx_uint_t) pg->state.enabled,
+                   (ngx_uint_t) pg->state.require,
+                   (ngx_uint_t) pg->state.hold_verified,
+                   pg->state.failures, pg->state.pending.len);
+
     pg->locked = (pg->state.failures >= tscf->lockout);
 
     if (ngx_http_twofa_make_csrf(r, pg) != NGX_OK) {
@@ -612,14 +667,51 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
         return;
     }
 
+    /*
+     * A hold that will be released must open here, before anything is
+     * used up: an edge without the key it was sealed with answers 409 and
+     * leaves code and hold for an edge that has it.
+     */
+
+    if (pg->state.response.len) {
+        rc = ngx_http_twofa_hold_open(r, &pg->hold, &pg->state.response,
+                                      &pg->org, &pg->user, &pg->response);
+        if (rc != NGX_OK) {
+            ngx_http_twofa_pages_done(r, rc == NGX_DECLINED
+                                     ? ngx_http_twofa_show_unopened(r, pg)
+                                     : NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
     switch (pg->route) {
 
     case NGX_HTTP_TWOFA_ROUTE_INDEX:
-        rc = ngx_http_twofa_go(r, pg, pg->state.enabled ? "verify"
-                                                         : "enroll");
+        rc = ngx_http_twofa_go(r, pg, (pg->state.enabled
+                                       && pg->state.recovery_codes.len == 0)
+                                      ? "verify" : "enroll");
         break;
 
     case NGX_HTTP_TWOFA_ROUTE_ENROLL:
+
+        /* a retry after a late reply: the codes of the enrollment made */
+
+        if (pg->hold.len && pg->state.hold_verified
+            && pg->state.recovery_codes.len)
+        {
+            rc = ngx_http_twofa_open_codes(r, pg, &pg->state.recovery_codes);
+            break;
+        }
+
+        if (pg->hold.len == 0 && pg->state.enabled
+            && r->method == NGX_HTTP_POST
+            && pg->state.pending.len > 1 && pg->state.pending.data[0] == '!')
+        {
+            pg->state.pending.data++;
+            pg->state.pending.len--;
+            rc = ngx_http_twofa_open_codes(r, pg, &pg->state.pending);
+            break;
+        }
 
         if (pg->state.enabled) {
             rc = ngx_http_twofa_go(r, pg, pg->hold.len ? "verify"
@@ -632,8 +724,12 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
             break;
         }
 
+        if (pg->state.pending.len && pg->state.pending.data[0] == '!') {
+            ngx_str_null(&pg->state.pending);
+        }
+
         if (r->method == NGX_HTTP_POST) {
-            if (pg->state.secret.len == 0) {
+            if (pg->state.pending.len == 0) {
                 rc = ngx_http_twofa_go(r, pg, "enroll");
                 break;
             }
@@ -645,7 +741,29 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
         rc = ngx_http_twofa_enroll_show(r, pg);
         break;
 
+    case NGX_HTTP_TWOFA_ROUTE_CONTINUE:
+
+        if (!pg->state.hold_verified) {
+            rc = ngx_http_twofa_go(r, pg, pg->state.enabled ? "verify"
+                                                             : "enroll");
+            break;
+        }
+
+        rc = ngx_http_twofa_take(r, pg);
+        break;
+
     case NGX_HTTP_TWOFA_ROUTE_VERIFY:
+
+        /* a retry after a late reply: the code was accepted already */
+
+        if (pg->hold.len && pg->state.hold_verified
+            && r->method == NGX_HTTP_POST)
+        {
+            rc = pg->state.recovery_codes.len
+                 ? ngx_http_twofa_go(r, pg, "enroll")
+                 : ngx_http_twofa_take(r, pg);
+            break;
+        }
 
         if (!pg->state.enabled) {
             rc = ngx_http_twofa_go(r, pg, "enroll");
@@ -707,18 +825,23 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
 
 /* GET enroll: the pending secret, made and stored on the first visit. */
 
+/*
+ * GET enroll: the pending secret of this hold (or session), made and
+ * stored on the first visit; reloads of the same hold show the same one.
+ */
+
 static ngx_int_t
 ngx_http_twofa_enroll_show(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
-    int         n;
-    size_t      nkeys, aad_len;
-    ngx_str_t   sealed;
-    u_char      aad[64 + 2 * TWOFA_ID_MAX];
-    u_char      buf[NGX_HTTP_TWOFA_SECRET_SIZE + TWOFA_SEAL_OVERHEAD];
+    int                 n;
+    size_t              nkeys, aad_len;
+    ngx_str_t           sealed;
     const twofa_key_t  *keys;
+    u_char              aad[64 + 2 * TWOFA_ID_MAX];
+    u_char              buf[NGX_HTTP_TWOFA_SECRET_SIZE + TWOFA_SEAL_OVERHEAD];
 
-    if (pg->state.secret.len) {
-        if (ngx_http_twofa_open_secret(r, pg, &pg->state.secret) != NGX_OK) {
+    if (pg->state.pending.len) {
+        if (ngx_http_twofa_open_secret(r, pg, &pg->state.pending) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -748,7 +871,11 @@ ngx_http_twofa_enroll_show(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_twofa_store_save_pending(r, &pg->org, &pg->user, &sealed,
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa page: new pending secret");
+
+    if (ngx_http_twofa_store_save_pending(r, &pg->org, &pg->user, &pg->bind,
+                                          &pg->hold, &sealed,
                                           ngx_http_twofa_enroll_saved)
         != NGX_OK)
     {
@@ -773,6 +900,9 @@ ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
     if (reply->rc != NGX_OK) {
         rc = ngx_http_twofa_unavailable(r);
 
+    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_HOLD) {
+        rc = ngx_http_twofa_show_expired(r, pg);
+
     } else if (reply->status == 0) {
         /* turned on meanwhile, in another tab */
         rc = ngx_http_twofa_go(r, pg, pg->hold.len ? "verify" : "settings");
@@ -795,13 +925,13 @@ ngx_http_twofa_enroll_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
     u_char             *p;
     size_t              n, len;
-    ngx_str_t           list;
+    ngx_str_t           list, codes;
     ngx_uint_t          i;
     const twofa_key_t  *keys;
     char                hash[TWOFA_RECOVERY_HASH_LEN + 1];
     char                norm[TWOFA_RECOVERY_NORM_LEN + 1];
 
-    if (ngx_http_twofa_open_secret(r, pg, &pg->state.secret) != NGX_OK) {
+    if (ngx_http_twofa_open_secret(r, pg, &pg->state.pending) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -845,9 +975,14 @@ ngx_http_twofa_enroll_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     list.len = p - list.data;
 
-    if (ngx_http_twofa_store_enable(r, &pg->org, &pg->user,
-                                    &pg->state.secret, pg->step, &list,
-                                    &pg->hold, ngx_http_twofa_enroll_enabled)
+    if (ngx_http_twofa_seal_codes(r, pg, &codes) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_twofa_store_enable(r, &pg->org, &pg->user, &pg->bind,
+                                    &pg->hold, &pg->state.pending, pg->step,
+                                    &list, &codes,
+                                    ngx_http_twofa_enroll_enabled)
         != NGX_OK)
     {
         return ngx_http_twofa_unavailable(r);
@@ -872,8 +1007,14 @@ ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
         rc = ngx_http_twofa_unavailable(r);
 
+    } else if (reply->status == NGX_HTTP_TWOFA_STORE_LOCKED) {
+        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+
     } else if (reply->status == NGX_HTTP_TWOFA_STORE_REPLAY) {
         rc = ngx_http_twofa_failed(r, pg);
+
+    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_HOLD) {
+        rc = ngx_http_twofa_show_expired(r, pg);
 
     } else if (reply->status != NGX_HTTP_TWOFA_STORE_OK) {
         /* the pending secret changed or TOTP went on meanwhile */
@@ -911,11 +1052,39 @@ ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
 
 /* POST continue: the hold, verified at enrollment, is released. */
 
+/*
+ * Takes a hold whose owner passed (one release per hold, whatever the
+ * edges), then releases the response opened with the state read.
+ */
+
+static ngx_int_t
+ngx_http_twofa_take(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    if (pg->response.status == 0) {
+        /* not read with this request: read it (and check it opens) now */
+        return ngx_http_twofa_go(r, pg, "verify");
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa page: take the hold");
+
+    if (ngx_http_twofa_store_take_hold(r, &pg->org, &pg->user, &pg->hold,
+                                       ngx_http_twofa_taken)
+        != NGX_OK)
+    {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
 static void
-ngx_http_twofa_continue_taken(ngx_http_request_t *r,
+ngx_http_twofa_taken(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply)
 {
     ngx_int_t               rc;
+    twofa_amr_t             amr;
     ngx_http_twofa_ctx_t   *ctx;
     ngx_http_twofa_page_t  *pg;
 
@@ -926,13 +1095,23 @@ ngx_http_twofa_continue_taken(ngx_http_request_t *r,
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
         rc = ngx_http_twofa_unavailable(r);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_HOLD) {
+    } else if (reply->status != NGX_HTTP_TWOFA_STORE_OK) {
         rc = ngx_http_twofa_show_expired(r, pg);
 
     } else {
         ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
-        rc = ngx_http_twofa_release(r, &pg->hold, &reply->data,
-                                    TWOFA_AMR_TOTP);
+
+        amr = pg->amr;
+
+        if (amr == TWOFA_AMR_PWD) {
+            /* a retry: how the owner passed, as the hold recorded it */
+            amr = (pg->state.amr.len == 8
+                   && ngx_strncmp(pg->state.amr.data, "recovery", 8) == 0)
+                  ? TWOFA_AMR_RECOVERY : TWOFA_AMR_TOTP;
+        }
+
+        rc = ngx_http_twofa_release(r, &pg->org, &pg->user, &pg->response,
+                                    amr);
     }
 
     ngx_http_twofa_pages_done(r, rc);
@@ -992,7 +1171,7 @@ ngx_http_twofa_verify_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
     }
 
     if (ngx_http_twofa_store_accept_code(r, &pg->org, &pg->user, pg->step,
-                                         &hash, &pg->hold,
+                                         &hash, &pg->hold, pg->amr,
                                          ngx_http_twofa_verify_accepted)
         != NGX_OK)
     {
@@ -1019,6 +1198,9 @@ ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
         rc = ngx_http_twofa_unavailable(r);
 
+    } else if (reply->status == NGX_HTTP_TWOFA_STORE_LOCKED) {
+        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+
     } else if (reply->status == NGX_HTTP_TWOFA_STORE_REPLAY) {
         /* a used code looks exactly like a wrong one */
         rc = ngx_http_twofa_failed(r, pg);
@@ -1039,8 +1221,7 @@ ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
         }
 
         if (pg->hold.len) {
-            rc = ngx_http_twofa_release(r, &pg->hold, &reply->data,
-                                        pg->amr);
+            rc = ngx_http_twofa_take(r, pg);
 
         } else if (ngx_http_twofa_set_session(r, &pg->org, &pg->user,
                                               pg->amr)
@@ -1106,6 +1287,9 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r,
     if (reply->rc != NGX_OK) {
         rc = ngx_http_twofa_unavailable(r);
 
+    } else if (reply->status == NGX_HTTP_TWOFA_STORE_LOCKED) {
+        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+
     } else if (reply->status == NGX_HTTP_TWOFA_STORE_REPLAY) {
         rc = ngx_http_twofa_failed(r, pg);
 
@@ -1126,9 +1310,14 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r,
                       "twofa: \"%V\" of \"%V\" turned off two-factor "
                       "authentication", &pg->user, &pg->org);
 
-        /* the session no longer rests on a second factor */
+        /*
+         * The session no longer rests on a second factor.  The disable
+         * revoked every session of this second: this one is dated after.
+         */
 
-        if (ngx_http_twofa_set_session(r, &pg->org, &pg->user, TWOFA_AMR_PWD)
+        if (ngx_http_twofa_set_session_at(r, &pg->org, &pg->user,
+                                          TWOFA_AMR_PWD,
+                                          (int64_t) ngx_time() + 1)
             != NGX_OK)
         {
             rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1190,11 +1379,15 @@ ngx_http_twofa_failed_counted(ngx_http_request_t *r,
     if (reply->rc != NGX_OK) {
         rc = ngx_http_twofa_unavailable(r);
 
-    } else if (reply->count >= tscf->lockout) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twofa: \"%V\" of \"%V\" locked out after %ui failed "
-                      "codes", &pg->user, &pg->org, reply->count);
-        rc = ngx_http_twofa_show_locked(r, pg, reply->ttl);
+    } else if (reply->state.failures >= tscf->lockout) {
+        if (reply->state.failures == tscf->lockout) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "twofa: \"%V\" of \"%V\" locked out after %ui "
+                          "failed codes", &pg->user, &pg->org,
+                          reply->state.failures);
+        }
+
+        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
 
     } else {
         rc = ngx_http_twofa_show_invalid(r, pg);
@@ -1300,8 +1493,6 @@ ngx_http_twofa_open_secret(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     u_char              aad[64 + 2 * TWOFA_ID_MAX];
     u_char              raw[NGX_HTTP_TWOFA_SECRET_SIZE + TWOFA_SEAL_OVERHEAD];
 
-    pg->sealed = *sealed;
-
     n = twofa_base64_decode((const char *) sealed->data, sealed->len, raw,
                             sizeof(raw));
     if (n < 0) {
@@ -1328,6 +1519,119 @@ failed:
                   "open under the configured keys", &pg->user, &pg->org);
 
     return NGX_ERROR;
+}
+
+
+/*
+ * The new recovery codes, sealed, kept with the hold until continue (or a
+ * while for a signed-in user), so a retry after a late reply shows them.
+ * Bound to the owner: a hold's codes open for no one else.
+ */
+
+static void
+ngx_http_twofa_codes_aad(ngx_http_twofa_page_t *pg, u_char *buf, size_t *len)
+{
+    u_char  *p;
+
+    p = ngx_cpymem(buf, "twofa recovery v1", sizeof("twofa recovery v1"));
+    p = ngx_cpymem(p, pg->org.data, pg->org.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, pg->user.data, pg->user.len);
+
+    *len = p - buf;
+}
+
+
+static ngx_int_t
+ngx_http_twofa_seal_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    ngx_str_t *out)
+{
+    int                 n;
+    u_char             *p;
+    size_t              nkeys, aad_len;
+    ngx_uint_t          i;
+    const twofa_key_t  *keys;
+    u_char              aad[64 + 2 * TWOFA_ID_MAX];
+    u_char              plain[TWOFA_RECOVERY_COUNT
+                              * (TWOFA_RECOVERY_LEN + 1)];
+    u_char              sealed[sizeof(plain) + TWOFA_SEAL_OVERHEAD];
+
+    p = plain;
+
+    for (i = 0; i < TWOFA_RECOVERY_COUNT; i++) {
+        p = ngx_cpymem(p, pg->recovery[i], TWOFA_RECOVERY_LEN);
+    }
+
+    ngx_http_twofa_codes_aad(pg, aad, &aad_len);
+
+    keys = ngx_http_twofa_keys(r, &nkeys);
+
+    n = twofa_seal(&keys[0], aad, aad_len, plain, p - plain, sealed,
+                   sizeof(sealed));
+
+    ngx_explicit_memzero(plain, sizeof(plain));
+
+    if (n < 0) {
+        return NGX_ERROR;
+    }
+
+    out->len = twofa_base64_encoded_len((size_t) n);
+    out->data = ngx_pnalloc(r->pool, out->len + 1);
+    if (out->data == NULL
+        || twofa_base64_encode(sealed, n, (char *) out->data, out->len + 1)
+           < 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* Shows the recovery codes kept with a hold or session again. */
+
+static ngx_int_t
+ngx_http_twofa_open_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    ngx_str_t *sealed)
+{
+    int                 n;
+    size_t              nkeys, aad_len;
+    ngx_uint_t          i;
+    const twofa_key_t  *keys;
+    u_char              aad[64 + 2 * TWOFA_ID_MAX];
+    u_char              raw[TWOFA_RECOVERY_COUNT * (TWOFA_RECOVERY_LEN + 1)
+                            + TWOFA_SEAL_OVERHEAD];
+    u_char              plain[sizeof(raw)];
+
+    n = twofa_base64_decode((const char *) sealed->data, sealed->len, raw,
+                            sizeof(raw));
+    if (n < 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_twofa_codes_aad(pg, aad, &aad_len);
+
+    keys = ngx_http_twofa_keys(r, &nkeys);
+
+    n = twofa_open(keys, nkeys, aad, aad_len, raw, n, plain, sizeof(plain));
+
+    if (n != TWOFA_RECOVERY_COUNT * TWOFA_RECOVERY_LEN) {
+        ngx_explicit_memzero(plain, sizeof(plain));
+        return ngx_http_twofa_show_unopened(r, pg);
+    }
+
+    for (i = 0; i < TWOFA_RECOVERY_COUNT; i++) {
+        ngx_memcpy(pg->recovery[i], plain + i * TWOFA_RECOVERY_LEN,
+                   TWOFA_RECOVERY_LEN);
+        pg->recovery[i][TWOFA_RECOVERY_LEN] = '\0';
+    }
+
+    ngx_explicit_memzero(plain, sizeof(plain));
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa page: recovery codes shown again after a retry");
+
+    return ngx_http_twofa_show_recovery(r, pg);
 }
 
 
@@ -1851,6 +2155,30 @@ ngx_http_twofa_show_expired(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
                                        "expired", "Sign-in expired",
                                        "This sign-in is no longer valid. "
                                        "Please sign in again.", 1);
+}
+
+
+/*
+ * A hold sealed with a key this edge does not have (a fleet in the middle
+ * of a key rollout): 409, nothing used up; another edge, or this one once
+ * it has the key, can finish the sign-in.
+ */
+
+static ngx_int_t
+ngx_http_twofa_show_unopened(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    ngx_http_twofa_ctx_t  *ctx;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    if (ctx) {
+        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+    }
+
+    return ngx_http_twofa_show_message(r, pg, NGX_HTTP_CONFLICT,
+                                       "unknown_key", "Please try again",
+                                       "This sign-in was started on a "
+                                       "server with a newer key. Please try "
+                                       "again in a moment.", 0);
 }
 
 

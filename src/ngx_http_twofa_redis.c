@@ -50,6 +50,9 @@ struct ngx_http_twofa_redis_cmd_s {
 
 struct ngx_http_twofa_redis_s {
     ngx_http_twofa_redis_conf_t    *conf;
+    ngx_str_t                       channel;    /* subscriber: or empty */
+    ngx_http_twofa_redis_message_pt on_message; /* its messages */
+    void                           *data;       /* on_message's */
     redisAsyncContext              *ac;         /* NULL: no connection */
     ngx_connection_t               *conn;       /* events of ac's socket */
     ngx_http_twofa_redis_state_e    state;
@@ -74,6 +77,10 @@ static void ngx_http_twofa_redis_on_disconnect(const redisAsyncContext *ac,
     int status);
 static void ngx_http_twofa_redis_setup_reply(redisAsyncContext *ac,
     void *r, void *privdata);
+static void ngx_http_twofa_redis_info_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_twofa_redis_message(redisAsyncContext *ac, void *r,
+    void *privdata);
 static void ngx_http_twofa_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_twofa_redis_write_handler(ngx_event_t *ev);
 static void ngx_http_twofa_redis_flush_handler(ngx_event_t *ev);
@@ -95,11 +102,33 @@ ngx_http_twofa_redis_t *
 ngx_http_twofa_redis_create(ngx_cycle_t *cycle,
     ngx_http_twofa_redis_conf_t *conf)
 {
+    return ngx_http_twofa_redis_subscriber(cycle, conf, NULL, NULL, NULL);
+}
+
+
+/*
+ * A connection in subscriber mode (channel given): after a connect it
+ * subscribes to the channel; on_message(data, NULL) says it (re)subscribed
+ * and may have missed messages meanwhile, on_message(data, &payload) is
+ * one message.  It takes no commands.
+ */
+
+ngx_http_twofa_redis_t *
+ngx_http_twofa_redis_subscriber(ngx_cycle_t *cycle,
+    ngx_http_twofa_redis_conf_t *conf, ngx_str_t *channel,
+    ngx_http_twofa_redis_message_pt on_message, void *data)
+{
     ngx_http_twofa_redis_t  *rd;
 
     rd = ngx_pcalloc(cycle->pool, sizeof(ngx_http_twofa_redis_t));
     if (rd == NULL) {
         return NULL;
+    }
+
+    if (channel) {
+        rd->channel = *channel;
+        rd->on_message = on_message;
+        rd->data = data;
     }
 
     rd->conf = conf;
@@ -158,7 +187,7 @@ ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd, ngx_pool_t *owner,
     ngx_http_twofa_redis_cmd_t  *cmd;
 
     if (rd == NULL || rd->state != NGX_HTTP_TWOFA_REDIS_CONNECTED
-        || rd->ac == NULL)
+        || rd->ac == NULL || rd->channel.len)
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
                        "twofa redis: not connected");
@@ -417,6 +446,38 @@ ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd)
         }
     }
 
+    if (rd->channel.len) {
+        argv[0] = "SUBSCRIBE";
+        lens[0] = 9;
+        argv[1] = (const char *) rd->channel.data;
+        lens[1] = rd->channel.len;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_message, rd, 2,
+                                  argv, lens)
+            != REDIS_OK)
+        {
+            goto failed;
+        }
+
+    } else {
+        /*
+         * An evicting Redis drops what it likes when memory runs short:
+         * enrollments, failure counters, the deployment mark.  Say so.
+         */
+
+        argv[0] = "INFO";
+        lens[0] = 4;
+        argv[1] = "memory";
+        lens[1] = 6;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_info_reply, NULL,
+                                  2, argv, lens)
+            != REDIS_OK)
+        {
+            goto failed;
+        }
+    }
+
     /*
      * The connect completes on the first write event; until then commands
      * are refused (the state is CONNECTING), so none waits for a server
@@ -497,6 +558,93 @@ ngx_http_twofa_redis_setup_reply(redisAsyncContext *ac, void *r,
                       "twofa redis: %s on \"%V\" failed: %*s",
                       (char *) privdata, &rd->conf->addr,
                       (size_t) reply->len, reply->str);
+    }
+}
+
+
+static void
+ngx_http_twofa_redis_info_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    ngx_http_twofa_redis_t *rd = ac->data;
+
+    u_char      *p, *end, *eol;
+    ngx_str_t    policy;
+    redisReply  *reply = r;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING) {
+        return;
+    }
+
+    p = (u_char *) reply->str;
+    end = p + reply->len;
+
+    p = ngx_strlcasestrn(p, end, (u_char *) "maxmemory_policy:",
+                         sizeof("maxmemory_policy:") - 2);
+    if (p == NULL) {
+        return;
+    }
+
+    policy.data = p + sizeof("maxmemory_policy:") - 1;
+
+    for (eol = policy.data; eol < end && *eol != '\r' && *eol != '\n'; eol++)
+    {
+        /* void */
+    }
+
+    policy.len = eol - policy.data;
+
+    if (policy.len == 10 && ngx_strncmp(policy.data, "noeviction", 10) == 0) {
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                  "twofa redis: \"%V\" runs with maxmemory-policy \"%V\": "
+                  "when memory runs short it evicts enrollments, failure "
+                  "counters and holds; run it with \"noeviction\"",
+                  &rd->conf->addr, &policy);
+}
+
+
+/*
+ * Replies on a subscriber connection: ["subscribe", channel, n] once
+ * subscribed, then ["message", channel, payload]; NULL when the context
+ * goes away.
+ */
+
+static void
+ngx_http_twofa_redis_message(redisAsyncContext *ac, void *r, void *privdata)
+{
+    ngx_http_twofa_redis_t *rd = privdata;
+
+    ngx_str_t    payload;
+    redisReply  *reply = r, *kind;
+
+    if (reply == NULL || rd->exiting || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 3)
+    {
+        return;
+    }
+
+    kind = reply->element[0];
+
+    if (kind->type != REDIS_REPLY_STRING) {
+        return;
+    }
+
+    if (kind->len == 9 && ngx_strncmp(kind->str, "subscribe", 9) == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                       "twofa redis: subscribed to \"%V\"", &rd->channel);
+        rd->on_message(rd->data, NULL);
+        return;
+    }
+
+    if (kind->len == 7 && ngx_strncmp(kind->str, "message", 7) == 0
+        && reply->element[2]->type == REDIS_REPLY_STRING)
+    {
+        payload.data = (u_char *) reply->element[2]->str;
+        payload.len = reply->element[2]->len;
+        rd->on_message(rd->data, &payload);
     }
 }
 

@@ -134,6 +134,10 @@ sub start_redis {
         }
         sleep 0.05;
     }
+
+    # every Redis but "main" (which tests init) is an initialised one
+    rcli($name, 'HSET', 'twofa:deployment', 'created', time, 'by', 'test')
+        unless $name eq 'main';
     return \%r;
 }
 
@@ -281,6 +285,25 @@ my $AUDIT_RE = qr/^audit: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/m;
     is(rcli('main', 'EXISTS', 'twofa:org:acme'), '0',
        'org show does not create the org');
 
+    # a Redis without the deployment mark takes no policy
+    $r = admin([@R, 'org', 'require', 'acme', 'on']);
+    is($r->{rc}, 1, 'org require on a Redis with no twofa state: exit 1');
+    like($r->{err}, qr/holds no twofa state .*twofa-admin init/,
+         '... and stderr says why and what to do');
+    is(rcli('main', 'EXISTS', 'twofa:org:acme'), '0', '... nothing written');
+
+    $r = admin([@R, 'init'], SUDO_USER => 'ops.alice');
+    is($r->{rc}, 0, 'init exits 0');
+    my $fi = fields($r->{out});
+    is($fi->{_keys}, 'initialised,created,audit', 'init prints its fields');
+    is($fi->{created}, 'yes', 'init: created');
+    like($r->{out}, qr/^audit: \S+ init by=ops\.alice$/m, 'init is audited');
+    is(rcli('main', 'HGET', 'twofa:deployment', 'by'), 'ops.alice',
+       'init marks the deployment, with who did it');
+    $r = admin([@R, 'init']);
+    is(fields($r->{out})->{created}, 'no', 'a second init changes nothing');
+    unlike($r->{out}, qr/^audit:/m, '... and is not audited');
+
     rcli('main', 'CONFIG', 'RESETSTAT');
     my $t0 = int time;
     $r = admin([@R, 'org', 'require', 'acme', 'on'],
@@ -394,14 +417,13 @@ sub seed_user {
     my $r = admin([@R, 'user', 'show', 'acme', 'alice']);
     is($r->{rc}, 0, 'user show of an enrolled user exits 0');
     my $f = fields($r->{out});
-    is($f->{_keys}, 'org,user,enrolled,enrolled_at,pending,org_require,'
+    is($f->{_keys}, 'org,user,enrolled,enrolled_at,org_require,'
                   . 'locked,failures,failures_ttl,lockout,recovery_left',
        'user show prints its fields in the documented order');
     is($f->{org}, 'acme', 'user show: org');
     is($f->{user}, 'alice', 'user show: user');
     is($f->{enrolled}, 'yes', 'user show: enrolled');
     is($f->{enrolled_at}, '2026-01-01T00:00:00Z', 'user show: since when');
-    is($f->{pending}, 'no', 'user show: not pending');
     is($f->{org_require}, 'on', "user show: the org's requirement");
     is($f->{locked}, 'no', 'user show: not locked');
     is($f->{failures}, '0', 'user show: no failures');
@@ -418,13 +440,12 @@ sub seed_user {
     is($j->{enrolled_at}, '2026-01-01T00:00:00Z',
        '--json user show: enrolled_at');
 
-    # a pending enrollment: a secret shown, not confirmed
+    # a user hash left by an older version: a secret, not enabled
     rcli('main', 'HSET', 'twofa:user:acme:pat', 'secret', $SECRET,
-         'enabled', '0');
+         'enabled', '0', 'enrolled_at', $enrolled_at);
     $f = fields(admin([@R, 'user', 'show', 'acme', 'pat'])->{out});
-    is($f->{enrolled}, 'no', 'pending user: not enrolled');
-    is($f->{pending}, 'yes', 'pending user: pending');
-    is($f->{enrolled_at}, '-', 'pending user: enrolled_at -');
+    is($f->{enrolled}, 'no', 'a secret not enabled: not enrolled');
+    is($f->{enrolled_at}, '-', 'not enrolled: enrolled_at -');
 
     # a user with no state at all
     my $before = rcli('main', 'DBSIZE');
@@ -432,7 +453,6 @@ sub seed_user {
     is($r->{rc}, 0, 'user show of an unknown user exits 0');
     $f = fields($r->{out});
     is($f->{enrolled}, 'no', 'unknown user: enrolled no');
-    is($f->{pending}, 'no', 'unknown user: pending no');
     is($f->{recovery_left}, '0', 'unknown user: no recovery codes');
     is(rcli('main', 'DBSIZE'), $before, 'user show creates no key');
 
@@ -494,9 +514,9 @@ sub seed_user {
     $r = admin([@R, '--json', 'user', 'reset', 'acme', 'pat']);
     my $j = eval { decode_json($r->{out}) } || {};
     ok($j->{existed} && !$j->{was_enrolled},
-       '--json reset of a pending user: existed true, was_enrolled false');
+       '--json reset of a user not enrolled: existed true, was_enrolled false');
     is(rcli('main', 'EXISTS', 'twofa:user:acme:pat'), '0',
-       'the pending secret is gone');
+       'the old secret is gone');
 
     # a counter alone is not TOTP state, but goes too
     rcli('main', 'SET', 'twofa:fail:acme:zed', '2', 'EX', '300');
@@ -558,6 +578,8 @@ sub seed_user {
 
 {
     my $size = rcli('main', 'DBSIZE');
+    admin([@R, '--prefix', 'edge:', 'init']);
+    admin([@R, '--db', '3', 'init']);
     my $r = admin([@R, '--prefix', 'edge:', 'org', 'require', 'pfx', 'on']);
     is($r->{rc}, 0, '--prefix: org require exits 0');
     is(rcli('main', 'HGET', 'edge:org:pfx', 'require'), '1',

@@ -104,9 +104,9 @@ my %enrolled;
          'the hold cookie: pages only, short, HttpOnly, Lax');
 
     my $key = 'twofa:hold:' . $c->cookie('twofa_hold');
-    like($t->redis('GETRANGE', $key, 0, 20), qr/^H1000 acme bob$/m,
-         'redis holds the login (owner in the clear header)');
-    my $blob = $t->redis('GET', $key);
+    is($t->redis('HMGET', $key, 'org', 'user', 'v'), "acme\nbob\n0",
+       'redis holds the login (owner in clear fields, not passed yet)');
+    my $blob = $t->redis('HGET', $key, 'r');
     unlike($blob, qr/app_session|welcome bob/, 'the held response is sealed');
     my $ttl = $t->redis('TTL', $key);
     ok($ttl > 290 && $ttl <= 300, "the hold expires ($ttl s)");
@@ -138,10 +138,14 @@ my %enrolled;
     is(TwofaTest::secret_of($again->{content}), $secret,
        'reloading shows the same pending key');
 
-    my $stored = $t->redis('HGET', 'twofa:user:acme:bob', 'secret');
-    ok(length $stored > 40, 'the pending secret is stored');
+    my $pkey = 'twofa:pending:' . $c->cookie('twofa_hold');
+    my $stored = $t->redis('GET', $pkey);
+    ok(length $stored > 40, 'the pending secret is stored, with the hold');
     unlike($stored, qr/\Q$plain\E/, 'sealed, not in the clear');
-    is($t->redis('HGET', 'twofa:user:acme:bob', 'enabled'), '0', 'not enabled yet');
+    my $pttl = $t->redis('TTL', $pkey);
+    ok($pttl > 280 && $pttl <= 300, "and dies with the hold ($pttl s)");
+    is($t->redis('EXISTS', 'twofa:user:acme:bob'), '0',
+       'the user has no TOTP state until the first code');
 
     my $csrf = TwofaTest::field($html, 'csrf');
     my $code = TwofaTest::totp($secret);

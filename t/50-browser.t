@@ -156,6 +156,7 @@ sub spawn {
 
 my $demo = spawn('demo', $out, cmd => ["$ROOT/demo/run"],
                  TWOFA_MODULE => $TwofaTest::MODULE,
+                 TWOFA_ADMIN => $TwofaTest::ADMIN,
                  TWOFA_NGINX => $TwofaTest::NGINX,
                  DEMO_PORT => $port, DEMO_APP_PORT => $app_port,
                  DEMO_REDIS_PORT => $redis_port, DEMO_STATE => $state);

@@ -100,6 +100,7 @@ static size_t twofa_admin_key(twofa_admin_t *adm, char *buf,
     const char *kind, const char *org, const char *user);
 
 static int twofa_admin_org_require(twofa_admin_t *adm);
+static int twofa_admin_init(twofa_admin_t *adm);
 static int twofa_admin_org_show(twofa_admin_t *adm);
 static int twofa_admin_user_show(twofa_admin_t *adm);
 static int twofa_admin_user_reset(twofa_admin_t *adm);
@@ -136,7 +137,7 @@ static const char  twofa_admin_lua_show[] =
     "local has = redis.call('EXISTS', KEYS[1])\n"
     "local sec = redis.call('HEXISTS', KEYS[1], 'secret')\n"
     "local left = 0\n"
-    "if f[3] then\n"
+    "if f[1] == '1' and f[3] then\n"
     "  local k, list = string.match(f[3], '^([^:]*):(.*)$')\n"
     "  if k then\n"
     "    for _ in string.gmatch(list, '[^,]+') do left = left + 1 end\n"
@@ -149,15 +150,41 @@ static const char  twofa_admin_lua_show[] =
 
 
 /*
- * KEYS: user, fail.  The module's reset: one DEL of both keys, and what
- * was there before, read in the same atomic step.
+ * KEYS: user, fail, holds, revocations.  ARGV: hold key prefix, now,
+ * "org\nuser", channel.  The module's reset: the user's TOTP state, live
+ * holds and failures go, and the sessions made before now are revoked on
+ * every edge; what was there before is read in the same atomic step.
  */
 
 static const char  twofa_admin_lua_reset[] =
     "local existed = redis.call('EXISTS', KEYS[1])\n"
     "local en = redis.call('HGET', KEYS[1], 'enabled') == '1'\n"
-    "redis.call('DEL', KEYS[1], KEYS[2])\n"
+    "for _, t in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do\n"
+    "  redis.call('DEL', ARGV[1] .. t)\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
+    "redis.call('HSET', KEYS[4], ARGV[3], ARGV[2])\n"
+    "redis.call('PUBLISH', ARGV[4], ARGV[2] .. '\\n' .. ARGV[3])\n"
     "return {existed, en and 1 or 0}\n";
+
+
+/*
+ * KEYS: org, deployment.  ARGV: require, now.  A Redis without the
+ * deployment marker lost its data: no policy is written into it.
+ */
+
+static const char  twofa_admin_lua_require[] =
+    "if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end\n"
+    "return redis.call('HSET', KEYS[1], 'require', ARGV[1], 'updated',"
+                      " ARGV[2])\n";
+
+
+/* KEYS: deployment.  ARGV: now, by.  1 when it was made now. */
+
+static const char  twofa_admin_lua_init[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'created', ARGV[1], 'by', ARGV[2])\n"
+    "return 1\n";
 
 
 int
@@ -201,7 +228,10 @@ main(int argc, char **argv)
         goto done;
     }
 
-    if (strcmp(adm.cmd, "org require") == 0) {
+    if (strcmp(adm.cmd, "init") == 0) {
+        rc = twofa_admin_init(&adm);
+
+    } else if (strcmp(adm.cmd, "org require") == 0) {
         rc = twofa_admin_org_require(&adm);
 
     } else if (strcmp(adm.cmd, "org show") == 0) {
@@ -363,6 +393,11 @@ twofa_admin_command_line(twofa_admin_t *adm, int argc, char **argv)
 {
     int          want;
     const char  *obj, *verb;
+
+    if (argc == 1 && strcmp(argv[0], "init") == 0) {
+        adm->cmd = "init";
+        return TWOFA_ADMIN_OK;
+    }
 
     if (argc < 2) {
         return twofa_admin_usage(argc ? "\"%s\" needs a subcommand"
@@ -846,9 +881,11 @@ twofa_admin_key(twofa_admin_t *adm, char *buf, const char *kind,
     memcpy(p, kind, n);
     p += n;
 
-    n = strlen(org);
-    memcpy(p, org, n);
-    p += n;
+    if (org) {
+        n = strlen(org);
+        memcpy(p, org, n);
+        p += n;
+    }
 
     if (user) {
         *p++ = ':';
@@ -869,30 +906,32 @@ static int
 twofa_admin_org_require(twofa_admin_t *adm)
 {
     int          rc;
-    char         key[TWOFA_ADMIN_KEY_MAX + 1], now_s[TWOFA_ADMIN_INT_LEN];
+    char         key[TWOFA_ADMIN_KEY_MAX + 1], mkey[TWOFA_ADMIN_KEY_MAX + 1];
+    char         now_s[TWOFA_ADMIN_INT_LEN];
     time_t       now;
-    size_t       lens[6];
-    const char  *argv[6];
+    size_t       lens[7];
+    const char  *argv[7];
     redisReply  *reply;
 
     now = time(NULL);
 
-    argv[0] = "HSET";
-    argv[1] = key;
-    lens[1] = twofa_admin_key(adm, key, "org:", adm->org, NULL);
-    argv[2] = "require";
-    argv[3] = adm->require ? "1" : "0";
-    argv[4] = "updated";
-    argv[5] = now_s;
-    lens[5] = (size_t) snprintf(now_s, sizeof(now_s), "%lld",
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = twofa_admin_lua_require;
+    lens[1] = sizeof(twofa_admin_lua_require) - 1;
+    argv[2] = "2";
+    lens[2] = 1;
+    argv[3] = key;
+    lens[3] = twofa_admin_key(adm, key, "org:", adm->org, NULL);
+    argv[4] = mkey;
+    lens[4] = twofa_admin_key(adm, mkey, "deployment", NULL, NULL);
+    argv[5] = adm->require ? "1" : "0";
+    lens[5] = 1;
+    argv[6] = now_s;
+    lens[6] = (size_t) snprintf(now_s, sizeof(now_s), "%lld",
                                 (long long) now);
 
-    lens[0] = 4;
-    lens[2] = 7;
-    lens[3] = 1;
-    lens[4] = 7;
-
-    reply = twofa_admin_redis(adm, "HSET", 6, argv, lens);
+    reply = twofa_admin_redis(adm, "EVAL (org require)", 7, argv, lens);
     if (reply == NULL) {
         return TWOFA_ADMIN_EREDIS;
     }
@@ -900,8 +939,17 @@ twofa_admin_org_require(twofa_admin_t *adm)
     rc = TWOFA_ADMIN_OK;
 
     if (reply->type != REDIS_REPLY_INTEGER) {
-        fprintf(stderr, "twofa-admin: redis %s: unexpected reply to HSET\n",
-                adm->addr);
+        fprintf(stderr, "twofa-admin: redis %s: unexpected reply to EVAL "
+                "(org require)\n", adm->addr);
+        rc = TWOFA_ADMIN_EREDIS;
+        goto done;
+    }
+
+    if (reply->integer < 0) {
+        fprintf(stderr, "twofa-admin: redis %s holds no twofa state (no "
+                "%sdeployment key): restore its data, or run "
+                "\"twofa-admin init\" for a new deployment\n", adm->addr,
+                adm->prefix);
         rc = TWOFA_ADMIN_EREDIS;
         goto done;
     }
@@ -912,6 +960,78 @@ twofa_admin_org_require(twofa_admin_t *adm)
     twofa_admin_out_time(adm, "updated", (int64_t) now);
     twofa_admin_audit(adm, now, adm->require ? "org require on"
                                              : "org require off");
+    rc = twofa_admin_out_end(adm);
+
+done:
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
+/*
+ * Marks this Redis as holding a twofa deployment: the module refuses
+ * every login on a Redis without the mark (one that lost its data).
+ */
+
+static int
+twofa_admin_init(twofa_admin_t *adm)
+{
+    int          rc;
+    char         mkey[TWOFA_ADMIN_KEY_MAX + 1], now_s[TWOFA_ADMIN_INT_LEN];
+    time_t       now;
+    size_t       lens[6];
+    const char  *argv[6], *by;
+    redisReply  *reply;
+
+    now = time(NULL);
+
+    by = getenv("SUDO_USER");
+    if (by == NULL || !twofa_ident_valid(by, strlen(by))) {
+        by = getenv("USER");
+    }
+
+    if (by == NULL || !twofa_ident_valid(by, strlen(by))) {
+        by = "twofa-admin";
+    }
+
+    argv[0] = "EVAL";
+    lens[0] = 4;
+    argv[1] = twofa_admin_lua_init;
+    lens[1] = sizeof(twofa_admin_lua_init) - 1;
+    argv[2] = "1";
+    lens[2] = 1;
+    argv[3] = mkey;
+    lens[3] = twofa_admin_key(adm, mkey, "deployment", NULL, NULL);
+    argv[4] = now_s;
+    lens[4] = (size_t) snprintf(now_s, sizeof(now_s), "%lld",
+                                (long long) now);
+    argv[5] = by;
+    lens[5] = strlen(by);
+
+    reply = twofa_admin_redis(adm, "EVAL (init)", 6, argv, lens);
+    if (reply == NULL) {
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    rc = TWOFA_ADMIN_OK;
+
+    if (reply->type != REDIS_REPLY_INTEGER) {
+        fprintf(stderr, "twofa-admin: redis %s: unexpected reply to EVAL "
+                "(init)\n", adm->addr);
+        rc = TWOFA_ADMIN_EREDIS;
+        goto done;
+    }
+
+    twofa_admin_out_begin(adm);
+    twofa_admin_out_flag(adm, "initialised", 1, "yes", "no");
+    twofa_admin_out_flag(adm, "created", reply->integer == 1, "yes", "no");
+
+    if (reply->integer == 1) {
+        twofa_admin_audit(adm, now, "init");
+    }
+
     rc = twofa_admin_out_end(adm);
 
 done:
@@ -1002,7 +1122,7 @@ done:
 static int
 twofa_admin_user_show(twofa_admin_t *adm)
 {
-    int          rc, i, enrolled, pending, require;
+    int          rc, i, enrolled, require;
     char         ukey[TWOFA_ADMIN_KEY_MAX + 1], fkey[TWOFA_ADMIN_KEY_MAX + 1];
     char         okey[TWOFA_ADMIN_KEY_MAX + 1];
     size_t       lens[6];
@@ -1054,7 +1174,6 @@ twofa_admin_user_show(twofa_admin_t *adm)
     e = reply->element;
 
     enrolled = (e[1]->len == 1 && e[1]->str[0] == '1');
-    pending = !enrolled && e[2]->integer;
     require = (e[7]->len == 1 && e[7]->str[0] == '1');
 
     enrolled_at = 0;
@@ -1083,7 +1202,6 @@ twofa_admin_user_show(twofa_admin_t *adm)
     twofa_admin_out_str(adm, "user", adm->user);
     twofa_admin_out_flag(adm, "enrolled", enrolled, "yes", "no");
     twofa_admin_out_time(adm, "enrolled_at", enrolled_at);
-    twofa_admin_out_flag(adm, "pending", pending, "yes", "no");
     twofa_admin_out_flag(adm, "org_require", require, "on", "off");
     twofa_admin_out_flag(adm, "locked", failures >= adm->lockout,
                          "yes", "no");
@@ -1106,28 +1224,45 @@ twofa_admin_user_reset(twofa_admin_t *adm)
 {
     int          rc;
     char         ukey[TWOFA_ADMIN_KEY_MAX + 1], fkey[TWOFA_ADMIN_KEY_MAX + 1];
+    char         hkey[TWOFA_ADMIN_KEY_MAX + 1], rkey[TWOFA_ADMIN_KEY_MAX + 1];
+    char         hprefix[TWOFA_ADMIN_KEY_MAX + 1], now_s[TWOFA_ADMIN_INT_LEN];
+    char         subject[2 * TWOFA_ID_MAX + 2];
     time_t       now;
-    size_t       lens[5];
-    const char  *argv[5];
+    size_t       lens[11];
+    const char  *argv[11];
     redisReply  *reply;
+
+    now = time(NULL);
 
     argv[0] = "EVAL";
     lens[0] = 4;
     argv[1] = twofa_admin_lua_reset;
     lens[1] = sizeof(twofa_admin_lua_reset) - 1;
-    argv[2] = "2";
+    argv[2] = "4";
     lens[2] = 1;
     argv[3] = ukey;
     lens[3] = twofa_admin_key(adm, ukey, "user:", adm->org, adm->user);
     argv[4] = fkey;
     lens[4] = twofa_admin_key(adm, fkey, "fail:", adm->org, adm->user);
+    argv[5] = hkey;
+    lens[5] = twofa_admin_key(adm, hkey, "holds:", adm->org, adm->user);
+    argv[6] = rkey;
+    lens[6] = twofa_admin_key(adm, rkey, "revocations", NULL, NULL);
+    argv[7] = hprefix;
+    lens[7] = twofa_admin_key(adm, hprefix, "hold:", NULL, NULL);
+    argv[8] = now_s;
+    lens[8] = (size_t) snprintf(now_s, sizeof(now_s), "%lld",
+                                (long long) now);
+    argv[9] = subject;
+    lens[9] = (size_t) snprintf(subject, sizeof(subject), "%s\n%s",
+                                adm->org, adm->user);
+    argv[10] = rkey;
+    lens[10] = lens[6];
 
-    reply = twofa_admin_redis(adm, "EVAL (user reset)", 5, argv, lens);
+    reply = twofa_admin_redis(adm, "EVAL (user reset)", 11, argv, lens);
     if (reply == NULL) {
         return TWOFA_ADMIN_EREDIS;
     }
-
-    now = time(NULL);
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
         || reply->element[0]->type != REDIS_REPLY_INTEGER
@@ -1189,9 +1324,9 @@ twofa_admin_audit(twofa_admin_t *adm, time_t now, const char *what)
 
     /* the parts are bounded: org, user and who are identity values */
 
-    snprintf(line, sizeof(line), "%s %s org=%s%s%s by=%s", t, what,
-             adm->org, adm->user ? " user=" : "",
-             adm->user ? adm->user : "", who);
+    snprintf(line, sizeof(line), "%s %s%s%s%s%s by=%s", t, what,
+             adm->org ? " org=" : "", adm->org ? adm->org : "",
+             adm->user ? " user=" : "", adm->user ? adm->user : "", who);
 
     twofa_admin_out_str(adm, "audit", line);
 }
@@ -1424,6 +1559,13 @@ twofa_admin_help(void)
 "    An app without orgs uses the org \"default\".\n"
 "\n"
 "COMMANDS\n"
+"    init\n"
+"        Marks this Redis as holding a twofa deployment (the key\n"
+"        {prefix}deployment).  Run it once for a new deployment, before\n"
+"        the module takes logins: a Redis without the mark is one that\n"
+"        lost its data (flushed, restarted without persistence), and the\n"
+"        module then refuses every login, and this tool every policy\n"
+"        change, until an admin restores the data or runs init again.\n"
 "    org require ORG on|off\n"
 "        Require 2FA for every user of ORG from their next login (on), or\n"
 "        not (off; users who enrolled on their own are still asked).\n"
@@ -1432,16 +1574,17 @@ twofa_admin_help(void)
 "        The org's policy.  An org never set shows require: off and\n"
 "        updated: -, since that is the policy the module applies.\n"
 "    user show ORG USER\n"
-"        Enrolled, since when, enrollment pending (a key was shown but\n"
-"        not confirmed), the org's requirement, locked, failed codes in\n"
-"        the lockout window and seconds until that window ends, recovery\n"
+"        Enrolled, since when, the org's requirement, locked, failed\n"
+"        codes in the lockout window and seconds until that window ends,\n"
+"        recovery\n"
 "        codes left.  A user with no state shows enrolled: no.\n"
 "        The secret and the recovery codes are never shown.\n"
 "    user reset ORG USER\n"
-"        Forget the user's TOTP secret, recovery codes and failure count\n"
-"        (one DEL of both keys): the user enrolls again at the next login\n"
-"        if the org requires 2FA.  Says whether there was TOTP state\n"
-"        (existed) and whether the user was enrolled.\n"
+"        Forget the user's TOTP secret, recovery codes, failure count and\n"
+"        held logins, and revoke the user's sessions on every edge (within\n"
+"        a second): the user enrolls again at the next login if the org\n"
+"        requires 2FA.  Says whether there was TOTP state (existed) and\n"
+"        whether the user was enrolled.\n"
 "\n"
 "OPTIONS\n"
 "    Options go before the command; what follows the command is taken\n"
@@ -1465,8 +1608,9 @@ twofa_admin_help(void)
 "    One \"key: value\" per line, keys in a fixed order:\n"
 "      org show     org, require (on/off), updated\n"
 "      org require  org, require, updated, audit\n"
+"      init         initialised (yes), created (yes/no), audit\n"
 "      user show    org, user, enrolled (yes/no), enrolled_at,\n"
-"                   pending (yes/no), org_require (on/off),\n"
+"                   org_require (on/off),\n"
 "                   locked (yes/no), failures, failures_ttl, lockout,\n"
 "                   recovery_left\n"
 "      user reset   org, user, existed (yes/no), was_enrolled (yes/no),\n"
@@ -1492,6 +1636,7 @@ twofa_admin_help(void)
 "    3  reserved for \"not found\"; not returned by these commands\n"
 "\n"
 "KEYS\n"
+"    {prefix}deployment          hash: created, by (see init)\n"
 "    {prefix}org:{org}           hash: require, updated\n"
 "    {prefix}user:{org}:{user}   hash: secret, enabled, enrolled_at,\n"
 "                                last_step, recovery\n"

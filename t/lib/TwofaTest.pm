@@ -204,14 +204,26 @@ sub start_redis {
     wait_port($self->{redis_port}) or die "redis-server did not start:\n"
         . $self->read_file('redis.out');
 
+    # a new deployment is initialised once (twofa-admin init does the same)
+    $self->init_redis($o{prefix}) unless defined $o{init} && !$o{init};
+
     return $self;
 }
 
+sub init_redis {
+    my ($self, $prefix) = @_;
+    $self->redis('HSET', ($prefix // 'twofa:') . 'deployment',
+                 'created', time, 'by', 'test');
+}
+
+# kill -9 and start again: without persistence, the data is gone; the
+# deployment is initialised again unless init => 0
 sub restart_redis {
-    my ($self) = @_;
+    my ($self, %o) = @_;
     $self->stop('redis', 'KILL');
     $self->spawn('redis', 'redis-server', "$self->{dir}/redis.conf");
     wait_port($self->{redis_port}) or die "redis-server did not restart";
+    $self->init_redis unless defined $o{init} && !$o{init};
 }
 
 # redis-cli, an independent client: its output, chomped
@@ -318,6 +330,21 @@ sub nginx_t {
     my $file = $self->write_file($name // 'test.conf', $text);
     my $out = `$NGINX -t -p $self->{dir} -c $file -e $self->{dir}/test-error.log 2>&1`;
     return ($? >> 8, $out);
+}
+
+# The nginx under test, as one comparable number: 1.25.1 is 1025001.
+# Where directives differ between versions (`http2 on;` since 1.25.1).
+sub nginx_version {
+    my ($v) = `$NGINX -v 2>&1` =~ m{nginx/(\d+\.\d+\.\d+)}
+        or die "$NGINX -v: no version";
+    my ($major, $minor, $patch) = split /\./, $v;
+    return $major * 1000000 + $minor * 1000 + $patch;
+}
+
+# What `nginx -V` says it was built with (--with-http_v3_module, ...)
+sub nginx_has {
+    my ($flag) = @_;
+    return `$NGINX -V 2>&1` =~ /\Q$flag\E\b/ ? 1 : 0;
 }
 
 sub start_nginx {

@@ -48,7 +48,8 @@ class App(BaseHTTPRequestHandler):
                                      keep_blank_values=True)
         field = lambda name: (form.get(name) or [""])[0]
 
-        if url.path != "/login":
+        # like many frameworks (Express by default): /Login and /login/ too
+        if url.path.rstrip("/").lower() != "/login":
             return self.send(404, "not found\n", "text/plain")
 
         user, org = field("user"), field("org")
