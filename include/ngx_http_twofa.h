@@ -309,6 +309,8 @@ ngx_http_twofa_revocations_t *ngx_http_twofa_revoke_init(ngx_cycle_t *cycle,
 void ngx_http_twofa_revoke_exit(ngx_http_twofa_revocations_t *rv);
 ngx_uint_t ngx_http_twofa_revoked(ngx_http_twofa_revocations_t *rv,
     const twofa_session_t *s);
+int64_t ngx_http_twofa_revocation(ngx_http_twofa_revocations_t *rv,
+    u_char *org, size_t org_len, u_char *user, size_t user_len);
 
 
 /* ngx_http_twofa_gate.c */

@@ -288,15 +288,26 @@ ngx_http_twofa_set_session_at(ngx_http_request_t *r, ngx_str_t *org,
 {
     int                          len;
     size_t                       n;
+    int64_t                      stamp;
     ngx_str_t                    value;
     twofa_session_t              s;
     const twofa_key_t           *keys;
     ngx_http_twofa_srv_conf_t   *tscf;
+    ngx_http_twofa_main_conf_t  *tmcf;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
     if (org->len > TWOFA_ID_MAX || user->len > TWOFA_ID_MAX) {
         return NGX_ERROR;
+    }
+
+    /* a session made after a revocation of the same second outlives it */
+
+    stamp = ngx_http_twofa_revocation(tmcf->revocations, org->data, org->len,
+                                      user->data, user->len);
+    if (iat <= stamp) {
+        iat = stamp + 1;
     }
 
     ngx_memzero(&s, sizeof(twofa_session_t));

@@ -120,44 +120,61 @@ ngx_http_twofa_revoke_exit(ngx_http_twofa_revocations_t *rv)
 
 
 /*
- * 1 when a reset or disable revoked this session after it was made: made
- * at or before the stamp (seconds, as the cookie's issue time), so no
- * session of the same second survives; the session a disable itself hands
- * out is dated a second later for that reason.
+ * The revocation stamp of a user (seconds), or -1: sessions made at or
+ * before it are revoked, so none of the same second survives.  A session
+ * made after a revocation is dated after its stamp (see the session
+ * cookie), and a disable dates the session it hands out a second later.
  */
 
-ngx_uint_t
-ngx_http_twofa_revoked(ngx_http_twofa_revocations_t *rv,
-    const twofa_session_t *s)
+int64_t
+ngx_http_twofa_revocation(ngx_http_twofa_revocations_t *rv, u_char *org,
+    size_t org_len, u_char *user, size_t user_len)
 {
     uint32_t                   hash;
     ngx_uint_t                 i, mask;
     ngx_http_twofa_revoked_t  *e;
 
     if (rv == NULL || rv->count == 0) {
-        return 0;
+        return -1;
     }
 
-    hash = ngx_http_twofa_revoke_hash((u_char *) s->org, s->org_len,
-                                      (u_char *) s->user, s->user_len);
+    hash = ngx_http_twofa_revoke_hash(org, org_len, user, user_len);
     mask = rv->size - 1;
 
     for (i = hash & mask; /* void */ ; i = (i + 1) & mask) {
         e = &rv->slots[i];
 
         if (e->subject == NULL) {
-            return 0;
+            return -1;
         }
 
-        if (e->hash == hash && e->len == s->org_len + 1 + s->user_len
-            && ngx_memcmp(e->subject, s->org, s->org_len) == 0
-            && e->subject[s->org_len] == '\n'
-            && ngx_memcmp(e->subject + s->org_len + 1, s->user, s->user_len)
-               == 0)
+        if (e->hash == hash && e->len == org_len + 1 + user_len
+            && ngx_memcmp(e->subject, org, org_len) == 0
+            && e->subject[org_len] == '\n'
+            && ngx_memcmp(e->subject + org_len + 1, user, user_len) == 0)
         {
-            return s->iat <= e->stamp;
+            return e->stamp;
         }
     }
+}
+
+
+/* 1 when a reset or disable revoked this session after it was made. */
+
+ngx_uint_t
+ngx_http_twofa_revoked(ngx_http_twofa_revocations_t *rv,
+    const twofa_session_t *s)
+{
+    int64_t  stamp;
+
+    if (rv == NULL || rv->count == 0) {
+        return 0;
+    }
+
+    stamp = ngx_http_twofa_revocation(rv, (u_char *) s->org, s->org_len,
+                                      (u_char *) s->user, s->user_len);
+
+    return stamp >= 0 && s->iat <= stamp;
 }
 
 

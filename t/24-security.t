@@ -503,6 +503,10 @@ END
         code => TwofaTest::totp($de->{secret}, 30),
         csrf => TwofaTest::field($settings->{content}, 'csrf') });
     is($r->{status}, 200, 'dee turns 2FA off');
+    my $again = $t->client;
+    $again->login('dee', org => 'globex');
+    is($again->get('/home')->{content}, "home of dee (globex) via pwd\n",
+       'a login right after it (the same second) keeps its new session');
     sleep 0.5;
     my $x = $t->client;
     $x->cookie('twofa_session', $old);
