@@ -106,9 +106,12 @@ $(MODULE): $(B)/nginx/Makefile $(NGX_SRCS) $(CORE_SRCS) $(CORE_HDRS)
 
 # the built-in pages, compiled in; committed, so builds from source need
 # no generator
-src/ngx_http_twofa_templates.h: $(wildcard templates/*.html) \
-                                tools/embed-templates
-	tools/embed-templates $@
+src/ngx_http_twofa_templates.h: $(wildcard templates/*.html) tools/embed
+	tools/embed templates $@
+
+# the Redis scripts, compiled in (the module and the CLI share them)
+src/twofa_lua.c: $(wildcard lua/*.lua) tools/embed
+	tools/embed scripts $@
 
 
 # --- the pure core, on its own ------------------------------------------

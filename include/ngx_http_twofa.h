@@ -210,6 +210,20 @@ typedef struct {
 } ngx_http_twofa_state_t;
 
 
+/* What a store operation came to: one meaning each. */
+typedef enum {
+    NGX_HTTP_TWOFA_DONE = 0,       /* what was asked (passed, for a login) */
+    NGX_HTTP_TWOFA_CONFLICT,       /* the state changed meanwhile */
+    NGX_HTTP_TWOFA_REPLAY,         /* the step or code was used already */
+    NGX_HTTP_TWOFA_NO_HOLD,        /* the hold is gone (or not passed) */
+    NGX_HTTP_TWOFA_REQUIRED,       /* the org requires 2FA */
+    NGX_HTTP_TWOFA_HELD,           /* a login decision: held */
+    NGX_HTTP_TWOFA_NO_STATE,       /* no deployment mark: data lost */
+    NGX_HTTP_TWOFA_LOCKED,         /* past the failure limit */
+    NGX_HTTP_TWOFA_ALREADY_ON      /* TOTP is on already */
+} ngx_http_twofa_outcome_e;
+
+
 /*
  * Replies of the store, handed to the caller's handler.  rc: NGX_OK, an
  * answer; NGX_ERROR, no answer in time (or no connection); NGX_ABORT, an
@@ -218,9 +232,12 @@ typedef struct {
  */
 typedef struct {
     ngx_int_t                   rc;
-    ngx_int_t                   status; /* the operation's own outcome */
-    ngx_http_twofa_state_t      state;  /* for the state read */
-    ngx_str_t                   data;   /* a stored secret */
+    ngx_http_twofa_outcome_e    outcome;
+    ngx_http_twofa_state_t      state;         /* the state read's */
+    ngx_str_t                   data;          /* a pending secret */
+    unsigned                    existed:1;     /* reset: there was state */
+    unsigned                    was_enrolled:1;
+    unsigned                    created:1;     /* init: marked now */
 } ngx_http_twofa_store_reply_t;
 
 
@@ -235,16 +252,6 @@ typedef struct {
 
 typedef void (*ngx_http_twofa_store_handler_pt)(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
-
-/* Outcomes of store operations (reply->status). */
-#define NGX_HTTP_TWOFA_STORE_OK          0
-#define NGX_HTTP_TWOFA_STORE_CONFLICT    1   /* state changed meanwhile */
-#define NGX_HTTP_TWOFA_STORE_REPLAY      2   /* step or code already used */
-#define NGX_HTTP_TWOFA_STORE_NO_HOLD     3   /* hold gone or not verified */
-#define NGX_HTTP_TWOFA_STORE_REQUIRED    4   /* org requires 2FA */
-#define NGX_HTTP_TWOFA_STORE_HELD        5   /* login decision: held */
-#define NGX_HTTP_TWOFA_STORE_NO_STATE    6   /* no deployment marker */
-#define NGX_HTTP_TWOFA_STORE_LOCKED      7   /* past the failure limit */
 
 
 /* Per-request state of the module, on the main request. */

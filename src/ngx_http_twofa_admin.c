@@ -557,7 +557,7 @@ ngx_http_twofa_admin_org(ngx_http_request_t *r,
                                         "unavailable",
                                         "redis gave no answer");
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_STATE) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_STATE) {
         rc = ngx_http_twofa_admin_no_state(r);
 
     } else {
@@ -600,7 +600,7 @@ ngx_http_twofa_admin_user(ngx_http_request_t *r,
                                         "unavailable",
                                         "redis gave no answer");
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_STATE) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_STATE) {
         rc = ngx_http_twofa_admin_no_state(r);
 
     } else {
@@ -649,7 +649,7 @@ ngx_http_twofa_admin_reset(ngx_http_request_t *r,
                                        "{\"org\":\"%V\",\"user\":\"%V\","
                                        "\"reset\":true,\"existed\":%s}",
                                        &adm->org, &adm->user,
-                                       reply->status ? "true" : "false");
+                                       reply->existed ? "true" : "false");
     }
 
     ngx_http_finalize_request(r, rc);
@@ -673,14 +673,14 @@ ngx_http_twofa_admin_init(ngx_http_request_t *r,
                                         "redis gave no answer");
 
     } else {
-        if (reply->status) {
+        if (reply->created) {
             ngx_http_twofa_admin_audit(r, adm, "init");
         }
 
         rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
                                        "{\"initialised\":true,"
                                        "\"created\":%s}",
-                                       reply->status ? "true" : "false");
+                                       reply->created ? "true" : "false");
     }
 
     ngx_http_finalize_request(r, rc);

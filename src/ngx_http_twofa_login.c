@@ -247,7 +247,7 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
         /* the app did not accept the password: its answer, unchanged */
         ctx->phase = NGX_HTTP_TWOFA_LOGIN_DECIDED;
         ctx->reply.rc = NGX_OK;
-        ctx->reply.status = NGX_HTTP_TWOFA_STORE_OK;
+        ctx->reply.outcome = NGX_HTTP_TWOFA_DONE;
         ctx->no_session = 1;
         return ngx_http_twofa_login_respond(r, ctx);
     }
@@ -343,7 +343,7 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
     if (ctx->reply.rc == NGX_OK
-        && ctx->reply.status == NGX_HTTP_TWOFA_STORE_NO_STATE)
+        && ctx->reply.outcome == NGX_HTTP_TWOFA_NO_STATE)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "twofa: redis holds no twofa state (no \"%Vdeployment\" "
@@ -384,7 +384,7 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                                      ngx_http_twofa_unavailable(r));
     }
 
-    if (ctx->reply.status == NGX_HTTP_TWOFA_STORE_HELD) {
+    if (ctx->reply.outcome == NGX_HTTP_TWOFA_HELD) {
         ctx->result = NGX_HTTP_TWOFA_RESULT_HELD;
         ctx->need_enroll = !ctx->reply.state.enabled;
         return ngx_http_twofa_login_finish(r,

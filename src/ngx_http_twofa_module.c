@@ -7,6 +7,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twofa.h"
+#include "twofa_scripts.h"
 
 
 static void *ngx_http_twofa_create_main_conf(ngx_conf_t *cf);
@@ -309,6 +310,14 @@ ngx_http_twofa_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (tmcf->prefix.data == NULL) {
         tmcf->prefix = ngx_http_twofa_default_prefix;
+    }
+
+    /* the SHA1s of the scripts, once, before the workers fork */
+
+    if (twofa_scripts_init() != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "twofa: cannot hash the built-in Redis scripts");
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

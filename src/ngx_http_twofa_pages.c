@@ -627,7 +627,7 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     if (reply->rc != NGX_OK
-        || reply->status == NGX_HTTP_TWOFA_STORE_NO_STATE)
+        || reply->outcome == NGX_HTTP_TWOFA_NO_STATE)
     {
         if (reply->rc == NGX_OK) {
             ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -641,7 +641,7 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
         return;
     }
 
-    if (reply->status == NGX_HTTP_TWOFA_STORE_NO_HOLD) {
+    if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
         ngx_http_twofa_pages_done(r, ngx_http_twofa_show_expired(r, pg));
         return;
     }
@@ -900,10 +900,10 @@ ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
     if (reply->rc != NGX_OK) {
         rc = ngx_http_twofa_unavailable(r);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_HOLD) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
         rc = ngx_http_twofa_show_expired(r, pg);
 
-    } else if (reply->status == 0) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_ALREADY_ON) {
         /* turned on meanwhile, in another tab */
         rc = ngx_http_twofa_go(r, pg, pg->hold.len ? "verify" : "settings");
 
@@ -1007,16 +1007,16 @@ ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
         rc = ngx_http_twofa_unavailable(r);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_LOCKED) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {
         rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_REPLAY) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_REPLAY) {
         rc = ngx_http_twofa_failed(r, pg);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_HOLD) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
         rc = ngx_http_twofa_show_expired(r, pg);
 
-    } else if (reply->status != NGX_HTTP_TWOFA_STORE_OK) {
+    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
         /* the pending secret changed or TOTP went on meanwhile */
         rc = ngx_http_twofa_go(r, pg, "enroll");
 
@@ -1095,7 +1095,7 @@ ngx_http_twofa_taken(ngx_http_request_t *r,
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
         rc = ngx_http_twofa_unavailable(r);
 
-    } else if (reply->status != NGX_HTTP_TWOFA_STORE_OK) {
+    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
         rc = ngx_http_twofa_show_expired(r, pg);
 
     } else {
@@ -1198,17 +1198,17 @@ ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
         rc = ngx_http_twofa_unavailable(r);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_LOCKED) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {
         rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_REPLAY) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_REPLAY) {
         /* a used code looks exactly like a wrong one */
         rc = ngx_http_twofa_failed(r, pg);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_NO_HOLD) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
         rc = ngx_http_twofa_show_expired(r, pg);
 
-    } else if (reply->status != NGX_HTTP_TWOFA_STORE_OK) {
+    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
         rc = ngx_http_twofa_go(r, pg, "enroll");
 
     } else {
@@ -1287,13 +1287,13 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r,
     if (reply->rc != NGX_OK) {
         rc = ngx_http_twofa_unavailable(r);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_LOCKED) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {
         rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_REPLAY) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_REPLAY) {
         rc = ngx_http_twofa_failed(r, pg);
 
-    } else if (reply->status == NGX_HTTP_TWOFA_STORE_REQUIRED) {
+    } else if (reply->outcome == NGX_HTTP_TWOFA_REQUIRED) {
         pg->state.require = 1;
         ngx_str_set(&pg->error, "Your organisation requires two-factor "
                     "authentication, so it cannot be turned off.");
@@ -1302,7 +1302,7 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r,
                       : ngx_http_twofa_show_settings(r, pg,
                                                      NGX_HTTP_FORBIDDEN);
 
-    } else if (reply->status != NGX_HTTP_TWOFA_STORE_OK) {
+    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
         rc = ngx_http_twofa_go(r, pg, "settings");
 
     } else {

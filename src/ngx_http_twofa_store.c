@@ -1,26 +1,13 @@
 /*
- * Typed operations over the Redis keys of the design:
- *
- *   {prefix}deployment           hash   created, by: the data is here
- *   {prefix}org:{org}            hash   require, updated
- *   {prefix}user:{org}:{user}    hash   secret, enabled, enrolled_at,
- *                                       last_step, recovery
- *   {prefix}hold:{token}         hash   org, user, v (passed), n
- *                                       (attempts), r (sealed response),
- *                                       amr, rc (sealed recovery codes)
- *   {prefix}holds:{org}:{user}   zset   the user's live holds, by expiry
- *   {prefix}pending:{binding}    string a pending secret, of one hold or
- *                                       session, with its lifetime
- *   {prefix}fail:{org}:{user}    counter with the lockout window as TTL
- *   {prefix}revocations          hash   "org\nuser" -> sessions made
- *                                       before this time are revoked;
- *                                       also the pub/sub channel
- *
- * Each operation is one Lua script: one round trip, and atomic, so two
- * edges can never both accept one code or both release one hold.  The
- * scripts that start from a hold read its owner from the hold itself;
- * they name keys at run time, which a single Redis (or a primary with
- * replicas) allows and Redis Cluster does not.
+ * twofa-edge: typed operations over the Redis keys (include/twofa_keys.h
+ * builds them, the README lists them).  Each operation is one Lua script
+ * of lua/ (one round trip, atomic, so two edges can never both accept one
+ * code or both release one hold), sent as EVALSHA and, after NOSCRIPT
+ * (a restarted or flushed Redis), once as EVAL, which loads it again.
+ * Each reply is parsed into the operation's own outcome.  The scripts
+ * that start from a hold read its owner from the hold itself; they name
+ * keys at run time, which a single Redis (or a primary with replicas)
+ * allows and Redis Cluster does not.
  */
 
 #include <ngx_config.h>
@@ -28,6 +15,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twofa.h"
+#include "twofa_keys.h"
+#include "twofa_scripts.h"
 
 
 typedef ngx_int_t (*ngx_http_twofa_store_parse_pt)(ngx_http_request_t *r,
@@ -38,20 +27,22 @@ typedef struct {
     ngx_http_request_t                *r;
     ngx_http_twofa_store_handler_pt    handler;
     ngx_http_twofa_store_parse_pt      parse;
-    const char                        *name;     /* for the logs */
+    twofa_script_t                    *script;
+    int                                argc;
+    const char                       **argv;     /* EVALSHA sha1 n ... */
+    size_t                            *lens;
+    unsigned                           loaded:1; /* sent as EVAL once */
 } ngx_http_twofa_store_op_t;
 
 
-#define NGX_HTTP_TWOFA_STORE_ARGS_MAX  16
-
-
 static ngx_int_t ngx_http_twofa_store_eval(ngx_http_request_t *r,
-    const char *name, const char *script, ngx_uint_t nkeys, ngx_str_t *args,
+    twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
     ngx_uint_t nargs, ngx_http_twofa_store_parse_pt parse,
     ngx_http_twofa_store_handler_pt handler);
+static ngx_int_t ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op);
 static void ngx_http_twofa_store_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_store_key(ngx_http_request_t *r,
-    ngx_str_t *key, const char *kind, ngx_str_t *a, ngx_str_t *b);
+    ngx_str_t *key, twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b);
 static ngx_int_t ngx_http_twofa_store_check(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *token);
 static ngx_int_t ngx_http_twofa_store_uint_arg(ngx_http_request_t *r,
@@ -66,306 +57,22 @@ static ngx_int_t ngx_http_twofa_store_copy(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twofa_store_integer(redisReply *reply,
     int64_t *n);
 
-static ngx_int_t ngx_http_twofa_store_parse_status(ngx_http_request_t *r,
+static ngx_int_t ngx_http_twofa_store_parse_outcome(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+static ngx_int_t ngx_http_twofa_store_parse_reset(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+static ngx_int_t ngx_http_twofa_store_parse_init(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
 static ngx_int_t ngx_http_twofa_store_parse_login(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
 static ngx_int_t ngx_http_twofa_store_parse_state(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
-static ngx_int_t ngx_http_twofa_store_parse_pair(ngx_http_request_t *r,
+static ngx_int_t ngx_http_twofa_store_parse_pending(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
 static ngx_int_t ngx_http_twofa_store_parse_org(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
 static ngx_int_t ngx_http_twofa_store_parse_fail(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
-
-
-/*
- * Every script that accepts a code first refuses, in its own atomic step,
- * once the user's failures reached the limit: however many requests
- * checked codes at once, over however many holds and edges, a right code
- * counts only while fewer than the limit of wrong ones were counted.
- * Returns {7, ttl of the window}.
- */
-
-#define NGX_HTTP_TWOFA_LUA_LOCKED(fail, limit)                               \
-    "if (tonumber(redis.call('GET', " fail ") or '0') or 0)"                 \
-    " >= tonumber(" limit ") then\n"                                         \
-    "  return {7, redis.call('PTTL', " fail ")}\n"                           \
-    "end\n"
-
-
-/*
- * KEYS: deployment, org, user, hold, holds.  ARGV: org, user, sealed
- * response, hold TTL (ms), now (ms), live holds allowed per user, hold
- * key prefix, token.
- *
- * The decision and the hold in one step: no window in which a login is
- * decided "held" but has no hold.  A Redis without the deployment marker
- * lost its data (or was never initialised): no decision.  A user has at
- * most `cap` live holds; a new login drops the oldest, so a password thief
- * cannot fill Redis (and evict what matters) with held logins.
- */
-
-static const char  ngx_http_twofa_lua_login[] =
-    "if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0, 0} end\n"
-    "local req = redis.call('HGET', KEYS[2], 'require') == '1'\n"
-    "local en = redis.call('HGET', KEYS[3], 'enabled') == '1'\n"
-    "if not (req or en) then return {0, 0, 0} end\n"
-    "local ttl, now, cap = tonumber(ARGV[4]), tonumber(ARGV[5]),"
-                         " tonumber(ARGV[6])\n"
-    "redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)\n"
-    "local live = redis.call('ZCARD', KEYS[5])\n"
-    "if live >= cap then\n"
-    "  local old = redis.call('ZRANGE', KEYS[5], 0, live - cap)\n"
-    "  for _, t in ipairs(old) do redis.call('DEL', ARGV[7] .. t) end\n"
-    "  redis.call('ZREMRANGEBYRANK', KEYS[5], 0, live - cap)\n"
-    "end\n"
-    "redis.call('HSET', KEYS[4], 'org', ARGV[1], 'user', ARGV[2],"
-               " 'v', '0', 'n', '0', 'r', ARGV[3])\n"
-    "redis.call('PEXPIRE', KEYS[4], ttl)\n"
-    "redis.call('ZADD', KEYS[5], now + ttl, ARGV[8])\n"
-    "redis.call('PEXPIRE', KEYS[5], ttl)\n"
-    "return {1, en and 1 or 0, req and 1 or 0}\n";
-
-
-/*
- * ARGV: prefix, hold token or '', org, user (without a hold), '1' to
- * return the sealed response of the hold, pending binding (without a
- * hold).  Reads everything a page needs in one step, and writes nothing.
- */
-
-static const char  ngx_http_twofa_lua_state[] =
-    "local p, tok, org, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]\n"
-    "local bind = ARGV[6]\n"
-    "if redis.call('EXISTS', p .. 'deployment') == 0 then return {-1} end\n"
-    "local verified, attempts, resp, rc, amr = 0, 0, '', '', ''\n"
-    "if tok ~= '' then\n"
-    "  local hk = p .. 'hold:' .. tok\n"
-    "  local h = redis.call('HMGET', hk, 'org', 'user', 'v', 'n', 'rc',"
-                          " 'amr')\n"
-    "  if not h[1] or not h[2] then return {3} end\n"
-    "  org, user = h[1], h[2]\n"
-    "  verified, attempts = tonumber(h[3]) or 0, tonumber(h[4]) or 0\n"
-    "  rc, amr = h[5] or '', h[6] or ''\n"
-    "  if ARGV[5] == '1' then resp = redis.call('HGET', hk, 'r') or '' end\n"
-    "  bind = tok\n"
-    "end\n"
-    "local f = redis.call('HMGET', p .. 'user:' .. org .. ':' .. user,"
-                        " 'enabled', 'secret', 'last_step', 'enrolled_at',"
-                        " 'recovery')\n"
-    "local en = f[1] == '1'\n"
-    "local req = redis.call('HGET', p .. 'org:' .. org, 'require') == '1'\n"
-    "local fk = p .. 'fail:' .. org .. ':' .. user\n"
-    "local fails = tonumber(redis.call('GET', fk) or '0') or 0\n"
-    "local ttl = redis.call('PTTL', fk)\n"
-    "local pending = ''\n"
-    "if bind ~= '' then\n"
-    "  pending = redis.call('GET', p .. 'pending:' .. bind) or ''\n"
-    "end\n"
-    "local kid, left = '', 0\n"
-    "if en and f[5] then\n"
-    "  local k, list = string.match(f[5], '^([^:]*):(.*)$')\n"
-    "  if k then\n"
-    "    kid = k\n"
-    "    for _ in string.gmatch(list, '[^,]+') do left = left + 1 end\n"
-    "  end\n"
-    "end\n"
-    "return {0, verified, attempts, org, user, req and 1 or 0,"
-           " en and 1 or 0, en and (f[2] or '') or '', f[3] or '-1',"
-           " f[4] or '0', kid, left, fails, ttl, pending, resp, rc, amr}\n";
-
-
-/*
- * KEYS: fail, hold.  ARGV: window (ms), limit, '1' with a hold.  Counts a
- * wrong (or used) code for the user (the window starts at the first) and
- * for the hold, which is dropped at the limit.  Returns {failures, ttl}:
- * past the limit the caller answers "locked", not "wrong".
- */
-
-static const char  ngx_http_twofa_lua_fail[] =
-    "local n = redis.call('INCR', KEYS[1])\n"
-    "local ttl = redis.call('PTTL', KEYS[1])\n"
-    "if n == 1 or ttl < 0 then\n"
-    "  redis.call('PEXPIRE', KEYS[1], ARGV[1])\n"
-    "  ttl = tonumber(ARGV[1])\n"
-    "end\n"
-    "if ARGV[3] == '1' then\n"
-    "  local a = redis.call('HINCRBY', KEYS[2], 'n', 1)\n"
-    "  if a >= tonumber(ARGV[2]) then redis.call('DEL', KEYS[2]) end\n"
-    "end\n"
-    "return {n, ttl}\n";
-
-
-/*
- * KEYS: pending, user, hold or pending.  ARGV: sealed secret, TTL (ms)
- * without a hold, '1' with a hold.
- *
- * A pending secret belongs to the hold (or signed-in session) that made it
- * and dies with it: reloads of that hold show one QR code, and no other
- * login ever sees it.  Returns {1, secret}, {0} when TOTP is already on,
- * {3} when the hold is gone.
- */
-
-static const char  ngx_http_twofa_lua_pending[] =
-    "if redis.call('HGET', KEYS[2], 'enabled') == '1' then return {0} end\n"
-    "local ttl = tonumber(ARGV[2])\n"
-    "if ARGV[3] == '1' then\n"
-    "  ttl = redis.call('PTTL', KEYS[3])\n"
-    "  if ttl <= 0 then return {3} end\n"
-    "end\n"
-    "local cur = redis.call('GET', KEYS[1])\n"
-    "if cur then return {1, cur} end\n"
-    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)\n"
-    "return {1, ARGV[1]}\n";
-
-
-/*
- * KEYS: user, fail, pending, hold or pending.  ARGV: the pending secret
- * the code was checked against, step, recovery hashes, now, '1' with a
- * hold, the new recovery codes sealed, how long (ms) a signed-in user may
- * ask for them again.
- *
- * Turns TOTP on only if the pending secret is still the one checked; the
- * step becomes the last used, so the enrolling code cannot log in again.
- * The new recovery codes stay (sealed) with the hold until continue, or a
- * little while for a signed-in user: a reply that comes too late does not
- * lose them, the retry shows them.
- */
-
-static const char  ngx_http_twofa_lua_enable[] =
-    NGX_HTTP_TWOFA_LUA_LOCKED("KEYS[2]", "ARGV[8]")
-    "if redis.call('HGET', KEYS[1], 'enabled') == '1' then return 1 end\n"
-    "if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 1 end\n"
-    "if ARGV[5] == '1' and redis.call('EXISTS', KEYS[4]) == 0 then\n"
-    "  return 3\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'enabled', '1',"
-               " 'enrolled_at', ARGV[4], 'last_step', ARGV[2],"
-               " 'recovery', ARGV[3])\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "if ARGV[5] == '1' then\n"
-    "  redis.call('HSET', KEYS[4], 'v', '1', 'amr', 'totp', 'rc', ARGV[6])\n"
-    "  redis.call('DEL', KEYS[3])\n"
-    "else\n"
-    "  redis.call('SET', KEYS[3], '!' .. ARGV[6], 'PX', ARGV[7])\n"
-    "end\n"
-    "return 0\n";
-
-
-/*
- * KEYS: user, fail, hold.  ARGV: step or '', recovery hash or '', '1' with
- * a hold, how the user passed (amr).
- *
- * Accepts a TOTP step newer than the last one, or consumes a recovery
- * code; clears the failures; marks the hold passed.  The hold itself is
- * taken by the next step (take), so a reply that comes too late leaves a
- * hold the retry can release.
- */
-
-static const char  ngx_http_twofa_lua_accept[] =
-    NGX_HTTP_TWOFA_LUA_LOCKED("KEYS[2]", "ARGV[5]")
-    "if ARGV[3] == '1' and redis.call('EXISTS', KEYS[3]) == 0 then\n"
-    "  return 3\n"
-    "end\n"
-    "local f = redis.call('HMGET', KEYS[1], 'enabled', 'last_step',"
-                          " 'recovery')\n"
-    "if f[1] ~= '1' then return 1 end\n"
-    "if ARGV[1] ~= '' then\n"
-    "  if f[2] and tonumber(f[2]) >= tonumber(ARGV[1]) then return 2 end\n"
-    "  redis.call('HSET', KEYS[1], 'last_step', ARGV[1])\n"
-    "else\n"
-    "  local kid, list = string.match(f[3] or '', '^([^:]*):(.*)$')\n"
-    "  if not kid then return 2 end\n"
-    "  local rest, hit = {}, false\n"
-    "  for h in string.gmatch(list, '[^,]+') do\n"
-    "    if h == ARGV[2] and not hit then hit = true\n"
-    "    else rest[#rest + 1] = h end\n"
-    "  end\n"
-    "  if not hit then return 2 end\n"
-    "  redis.call('HSET', KEYS[1], 'recovery',"
-               " kid .. ':' .. table.concat(rest, ','))\n"
-    "end\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "if ARGV[3] == '1' then\n"
-    "  redis.call('HSET', KEYS[3], 'v', '1', 'amr', ARGV[4])\n"
-    "end\n"
-    "return 0\n";
-
-
-/*
- * KEYS: hold, holds.  ARGV: token.  Takes a hold whose owner passed the
- * second factor: one release per hold, whatever the edges.
- */
-
-static const char  ngx_http_twofa_lua_take[] =
-    "if redis.call('HGET', KEYS[1], 'v') ~= '1' then return 3 end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "redis.call('ZREM', KEYS[2], ARGV[1])\n"
-    "return 0\n";
-
-
-/*
- * KEYS: user, org, fail, revocations.  ARGV: step, now, "org\nuser",
- * channel.  Turns TOTP off with a fresh code, unless the org requires it,
- * and revokes the sessions made before now on every edge.
- */
-
-static const char  ngx_http_twofa_lua_disable[] =
-    NGX_HTTP_TWOFA_LUA_LOCKED("KEYS[3]", "ARGV[5]")
-    "if redis.call('HGET', KEYS[2], 'require') == '1' then return 4 end\n"
-    "local f = redis.call('HMGET', KEYS[1], 'enabled', 'last_step')\n"
-    "if f[1] ~= '1' then return 1 end\n"
-    "if f[2] and tonumber(f[2]) >= tonumber(ARGV[1]) then return 2 end\n"
-    "redis.call('DEL', KEYS[1], KEYS[3])\n"
-    "redis.call('HSET', KEYS[4], ARGV[3], ARGV[2])\n"
-    "redis.call('PUBLISH', ARGV[4], ARGV[2] .. '\\n' .. ARGV[3])\n"
-    "return 0\n";
-
-
-/* KEYS: org. */
-
-static const char  ngx_http_twofa_lua_org_get[] =
-    "local f = redis.call('HMGET', KEYS[1], 'require', 'updated')\n"
-    "return {f[1] == '1' and 1 or 0, tonumber(f[2] or '0') or 0}\n";
-
-
-/*
- * KEYS: org, deployment.  ARGV: require, now.  A Redis that lost its
- * data (no deployment marker) takes no policy: the admin initialises
- * (after restoring) first.
- */
-
-static const char  ngx_http_twofa_lua_org_set[] =
-    "if redis.call('EXISTS', KEYS[2]) == 0 then return {-1, 0} end\n"
-    "redis.call('HSET', KEYS[1], 'require', ARGV[1], 'updated', ARGV[2])\n"
-    "return {tonumber(ARGV[1]), tonumber(ARGV[2])}\n";
-
-
-/*
- * KEYS: user, fail, holds, revocations.  ARGV: hold key prefix, now,
- * "org\nuser", channel.  Forgets the user's TOTP state and live holds and
- * revokes their sessions on every edge.  Returns 1 when the user had TOTP
- * state.
- */
-
-static const char  ngx_http_twofa_lua_reset[] =
-    "local existed = redis.call('EXISTS', KEYS[1])\n"
-    "for _, t in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do\n"
-    "  redis.call('DEL', ARGV[1] .. t)\n"
-    "end\n"
-    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])\n"
-    "redis.call('HSET', KEYS[4], ARGV[3], ARGV[2])\n"
-    "redis.call('PUBLISH', ARGV[4], ARGV[2] .. '\\n' .. ARGV[3])\n"
-    "return existed\n";
-
-
-/* KEYS: deployment.  ARGV: now, by.  Returns 1 when it was made now. */
-
-static const char  ngx_http_twofa_lua_init[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'created', ARGV[1], 'by', ARGV[2])\n"
-    "return 1\n";
 
 
 ngx_int_t
@@ -379,14 +86,14 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "deployment", NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT, NULL, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], "org:", org, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], "user:", org, user)
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_ORG, org, NULL) != NGX_OK
+        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], "hold:", hold_token, NULL)
+        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_HOLD, hold_token, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[4], "holds:", org, user)
+        || ngx_http_twofa_store_key(r, &args[4], TWOFA_KEY_HOLDS, org, user)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[8],
                                          (uint64_t) tscf->hold_ttl * 1000)
@@ -397,7 +104,7 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
         || ngx_http_twofa_store_uint_arg(r, &args[10],
                                          NGX_HTTP_TWOFA_HOLDS_PER_USER)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[11], "hold:", NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[11], TWOFA_KEY_HOLD, NULL, NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -408,7 +115,7 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
     args[7] = *hold_value;
     args[12] = *hold_token;
 
-    return ngx_http_twofa_store_eval(r, "login", ngx_http_twofa_lua_login, 5,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_LOGIN, 5,
                                      args, 13,
                                      ngx_http_twofa_store_parse_login,
                                      handler);
@@ -453,7 +160,7 @@ ngx_http_twofa_store_state(ngx_http_request_t *r,
     ngx_str_set(&args[4], "0");
     args[4].data = (u_char *) (q->want_response ? "1" : "0");
 
-    return ngx_http_twofa_store_eval(r, "state", ngx_http_twofa_lua_state, 0,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_STATE, 0,
                                      args, 6,
                                      ngx_http_twofa_store_parse_state,
                                      handler);
@@ -474,9 +181,9 @@ ngx_http_twofa_store_fail(ngx_http_request_t *r, ngx_str_t *org,
     if (ngx_http_twofa_store_check(r, org, user,
                                    has_hold ? hold_token : NULL)
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "fail:", org, user)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], "hold:",
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_HOLD,
                                     has_hold ? hold_token : &none, NULL)
            != NGX_OK
         || ngx_http_twofa_store_window(r, &args[2], &args[3]) != NGX_OK)
@@ -487,7 +194,7 @@ ngx_http_twofa_store_fail(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_set(&args[4], "0");
     args[4].data = (u_char *) (has_hold ? "1" : "0");
 
-    return ngx_http_twofa_store_eval(r, "fail", ngx_http_twofa_lua_fail, 2,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_FAIL, 2,
                                      args, 5,
                                      ngx_http_twofa_store_parse_fail,
                                      handler);
@@ -510,15 +217,15 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
     if (ngx_http_twofa_store_check(r, org, user,
                                    has_hold ? hold_token : NULL)
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "pending:",
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_PENDING,
                                     has_hold ? hold_token : bind, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], "user:", org, user)
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_USER, org, user)
            != NGX_OK
         || (has_hold
-            ? ngx_http_twofa_store_key(r, &args[2], "hold:", hold_token,
+            ? ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLD, hold_token,
                                        NULL)
-            : ngx_http_twofa_store_key(r, &args[2], "pending:", bind, NULL))
+            : ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_PENDING, bind, NULL))
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4],
                                          (uint64_t) tscf->hold_ttl * 1000)
@@ -531,10 +238,9 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_set(&args[5], "0");
     args[5].data = (u_char *) (has_hold ? "1" : "0");
 
-    return ngx_http_twofa_store_eval(r, "save pending",
-                                     ngx_http_twofa_lua_pending, 3,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_PENDING, 3,
                                      args, 6,
-                                     ngx_http_twofa_store_parse_pair,
+                                     ngx_http_twofa_store_parse_pending,
                                      handler);
 }
 
@@ -557,14 +263,14 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     if (ngx_http_twofa_store_check(r, org, user,
                                    has_hold ? hold_token : NULL)
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "user:", org, user)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], "fail:", org, user)
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], "pending:",
+        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_PENDING,
                                     has_hold ? hold_token : bind, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], "hold:",
+        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_HOLD,
                                     has_hold ? hold_token : &none, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], step) != NGX_OK
@@ -584,9 +290,9 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     args[8].data = (u_char *) (has_hold ? "1" : "0");
     args[9] = *sealed_codes;
 
-    return ngx_http_twofa_store_eval(r, "enable", ngx_http_twofa_lua_enable,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_ENABLE,
                                      4, args, 12,
-                                     ngx_http_twofa_store_parse_status,
+                                     ngx_http_twofa_store_parse_outcome,
                                      handler);
 }
 
@@ -606,11 +312,11 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     if (ngx_http_twofa_store_check(r, org, user,
                                    has_hold ? hold_token : NULL)
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "user:", org, user)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], "fail:", org, user)
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], "hold:",
+        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLD,
                                     has_hold ? hold_token : &none, NULL)
            != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[7]) != NGX_OK)
@@ -636,9 +342,9 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     args[6].data = (u_char *) twofa_amr_name(amr);
     args[6].len = ngx_strlen(args[6].data);
 
-    return ngx_http_twofa_store_eval(r, "accept", ngx_http_twofa_lua_accept,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_ACCEPT,
                                      3, args, 8,
-                                     ngx_http_twofa_store_parse_status,
+                                     ngx_http_twofa_store_parse_outcome,
                                      handler);
 }
 
@@ -651,9 +357,9 @@ ngx_http_twofa_store_take_hold(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t  args[3];
 
     if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "hold:", hold_token, NULL)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_HOLD, hold_token, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], "holds:", org, user)
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_HOLDS, org, user)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -661,9 +367,9 @@ ngx_http_twofa_store_take_hold(ngx_http_request_t *r, ngx_str_t *org,
 
     args[2] = *hold_token;
 
-    return ngx_http_twofa_store_eval(r, "take hold", ngx_http_twofa_lua_take,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_TAKE,
                                      2, args, 3,
-                                     ngx_http_twofa_store_parse_status,
+                                     ngx_http_twofa_store_parse_outcome,
                                      handler);
 }
 
@@ -676,13 +382,13 @@ ngx_http_twofa_store_disable(ngx_http_request_t *r, ngx_str_t *org,
 
     if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[8]) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "user:", org, user)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], "org:", org, NULL)
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], "fail:", org, user)
+        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], "revocations", NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_REVOCATIONS, NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4], step) != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], (uint64_t) ngx_time())
@@ -694,9 +400,8 @@ ngx_http_twofa_store_disable(ngx_http_request_t *r, ngx_str_t *org,
 
     args[7] = args[3];
 
-    return ngx_http_twofa_store_eval(r, "disable",
-                                     ngx_http_twofa_lua_disable, 4, args, 9,
-                                     ngx_http_twofa_store_parse_status,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_DISABLE, 4, args, 9,
+                                     ngx_http_twofa_store_parse_outcome,
                                      handler);
 }
 
@@ -708,14 +413,13 @@ ngx_http_twofa_store_org_get(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t  args[1];
 
     if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "org:", org, NULL)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval(r, "org get",
-                                     ngx_http_twofa_lua_org_get, 1, args, 1,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_ORG_GET, 1, args, 1,
                                      ngx_http_twofa_store_parse_org,
                                      handler);
 }
@@ -728,9 +432,9 @@ ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t  args[4];
 
     if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "org:", org, NULL)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], "deployment", NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_DEPLOYMENT, NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[3], (uint64_t) ngx_time())
            != NGX_OK)
@@ -741,8 +445,7 @@ ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_set(&args[2], "0");
     args[2].data = (u_char *) (require ? "1" : "0");
 
-    return ngx_http_twofa_store_eval(r, "org set",
-                                     ngx_http_twofa_lua_org_set, 2, args, 4,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_ORG_SET, 2, args, 4,
                                      ngx_http_twofa_store_parse_org,
                                      handler);
 }
@@ -755,15 +458,15 @@ ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t  args[8];
 
     if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], "user:", org, user)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], "fail:", org, user)
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], "holds:", org, user)
+        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLDS, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], "revocations", NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_REVOCATIONS, NULL, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[4], "hold:", NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[4], TWOFA_KEY_HOLD, NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], (uint64_t) ngx_time())
            != NGX_OK
@@ -774,9 +477,8 @@ ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
 
     args[7] = args[3];
 
-    return ngx_http_twofa_store_eval(r, "user reset",
-                                     ngx_http_twofa_lua_reset, 4, args, 8,
-                                     ngx_http_twofa_store_parse_status,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_RESET, 4, args, 8,
+                                     ngx_http_twofa_store_parse_reset,
                                      handler);
 }
 
@@ -787,7 +489,7 @@ ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
 {
     ngx_str_t  args[3];
 
-    if (ngx_http_twofa_store_key(r, &args[0], "deployment", NULL, NULL)
+    if (ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT, NULL, NULL)
         != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[1], (uint64_t) ngx_time())
            != NGX_OK)
@@ -797,9 +499,9 @@ ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
 
     args[2] = *by;
 
-    return ngx_http_twofa_store_eval(r, "init", ngx_http_twofa_lua_init, 1,
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_INIT, 1,
                                      args, 3,
-                                     ngx_http_twofa_store_parse_status,
+                                     ngx_http_twofa_store_parse_init,
                                      handler);
 }
 
@@ -861,55 +563,75 @@ ngx_http_twofa_store_now_ms(void)
 
 
 static ngx_int_t
-ngx_http_twofa_store_eval(ngx_http_request_t *r, const char *name,
-    const char *script, ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
+ngx_http_twofa_store_eval(ngx_http_request_t *r, twofa_script_id_t id,
+    ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_twofa_store_parse_pt parse,
     ngx_http_twofa_store_handler_pt handler)
 {
-    size_t                       lens[NGX_HTTP_TWOFA_STORE_ARGS_MAX + 3];
-    u_char                       nk[NGX_INT_T_LEN];
-    ngx_int_t                    rc;
-    ngx_uint_t                   i;
-    const char                  *argv[NGX_HTTP_TWOFA_STORE_ARGS_MAX + 3];
-    ngx_http_twofa_store_op_t   *op;
-    ngx_http_twofa_main_conf_t  *tmcf;
+    u_char                     *nk;
+    ngx_uint_t                  i;
+    ngx_http_twofa_store_op_t  *op;
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
-
-    op = ngx_palloc(r->pool, sizeof(ngx_http_twofa_store_op_t));
+    op = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_store_op_t));
     if (op == NULL) {
+        return NGX_ERROR;
+    }
+
+    op->argv = ngx_palloc(r->pool, (3 + nargs) * sizeof(const char *));
+    op->lens = ngx_palloc(r->pool, (3 + nargs) * sizeof(size_t));
+    nk = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+
+    if (op->argv == NULL || op->lens == NULL || nk == NULL) {
         return NGX_ERROR;
     }
 
     op->r = r;
     op->handler = handler;
     op->parse = parse;
-    op->name = name;
+    op->script = &twofa_scripts[id];
+    op->argc = (int) (3 + nargs);
 
-    argv[0] = "EVAL";
-    lens[0] = 4;
-    argv[1] = script;
-    lens[1] = ngx_strlen(script);
-    argv[2] = (const char *) nk;
-    lens[2] = ngx_sprintf(nk, "%ui", nkeys) - nk;
+    op->argv[0] = "EVALSHA";
+    op->lens[0] = 7;
+    op->argv[1] = op->script->sha1;
+    op->lens[1] = 40;
+    op->argv[2] = (const char *) nk;
+    op->lens[2] = ngx_sprintf(nk, "%ui", nkeys) - nk;
 
     for (i = 0; i < nargs; i++) {
-        argv[3 + i] = args[i].data ? (const char *) args[i].data : "";
-        lens[3 + i] = args[i].len;
+        op->argv[3 + i] = args[i].data ? (const char *) args[i].data : "";
+        op->lens[3 + i] = args[i].len;
     }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twofa store: %s (%ui arguments)", name, nargs);
+                   "twofa store: %s (%ui arguments)", op->script->name,
+                   nargs);
+
+    return ngx_http_twofa_store_send(op);
+}
+
+
+/* NGX_OK, NGX_DECLINED (no connection: as no answer), NGX_ERROR */
+
+static ngx_int_t
+ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op)
+{
+    ngx_int_t                    rc;
+    ngx_http_request_t          *r;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    r = op->r;
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
     rc = ngx_http_twofa_redis_command(tmcf->client, r->pool,
                                       r->connection->log,
                                       ngx_http_twofa_store_reply, op,
-                                      (int) (3 + nargs), argv, lens);
+                                      op->argc, op->argv, op->lens);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "twofa store: %s: redis \"%V\" is not connected",
-                      name, &tmcf->redis->addr);
+                      op->script->name, &tmcf->redis->addr);
     }
 
     return rc;
@@ -918,7 +640,9 @@ ngx_http_twofa_store_eval(ngx_http_request_t *r, const char *name,
 
 /*
  * Called on the event loop, outside any request handler: hand the result
- * to the request, then run what it posted, as upstream does.
+ * to the request, then run what it posted, as upstream does.  A Redis
+ * that does not know the script (restarted, SCRIPT FLUSH) gets it once
+ * as EVAL, which loads it; the request waits one more round trip.
  */
 
 static void
@@ -926,6 +650,7 @@ ngx_http_twofa_store_reply(void *data, redisReply *reply)
 {
     ngx_http_twofa_store_op_t *op = data;
 
+    ngx_int_t                      rc;
     ngx_connection_t              *c;
     ngx_http_request_t            *r;
     ngx_http_twofa_store_reply_t   out;
@@ -935,19 +660,40 @@ ngx_http_twofa_store_reply(void *data, redisReply *reply)
 
     ngx_memzero(&out, sizeof(ngx_http_twofa_store_reply_t));
 
+    if (reply && reply->type == REDIS_REPLY_ERROR && !op->loaded
+        && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "twofa store: %s: NOSCRIPT, sent as EVAL",
+                       op->script->name);
+
+        op->loaded = 1;
+        op->argv[0] = "EVAL";
+        op->lens[0] = 4;
+        op->argv[1] = op->script->text;
+        op->lens[1] = op->script->len;
+
+        rc = ngx_http_twofa_store_send(op);
+        if (rc == NGX_OK) {
+            return;
+        }
+
+        reply = NULL;
+    }
+
     if (reply == NULL) {
         out.rc = NGX_ERROR;
 
     } else if (reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "twofa store: %s: redis error: %*s", op->name,
+                      "twofa store: %s: redis error: %*s", op->script->name,
                       (size_t) reply->len, reply->str);
         out.rc = NGX_ABORT;
 
     } else if (op->parse(r, reply, &out) != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "twofa store: %s: unexpected reply from redis",
-                      op->name);
+                      op->script->name);
         out.rc = NGX_ABORT;
 
     } else {
@@ -955,8 +701,8 @@ ngx_http_twofa_store_reply(void *data, redisReply *reply)
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "twofa store: %s done rc:%i status:%i", op->name, out.rc,
-                   out.status);
+                   "twofa store: %s done rc:%i outcome:%d", op->script->name,
+                   out.rc, (int) out.outcome);
 
     op->handler(r, &out);
 
@@ -966,37 +712,23 @@ ngx_http_twofa_store_reply(void *data, redisReply *reply)
 
 static ngx_int_t
 ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_str_t *key,
-    const char *kind, ngx_str_t *a, ngx_str_t *b)
+    twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b)
 {
-    u_char                      *p;
-    size_t                       len, klen;
     ngx_http_twofa_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    klen = ngx_strlen(kind);
-    len = tmcf->prefix.len + klen + (a ? a->len : 0)
-          + (b ? 1 + b->len : 0);
-
-    p = ngx_pnalloc(r->pool, len);
-    if (p == NULL) {
+    key->data = ngx_pnalloc(r->pool,
+                            twofa_key_len(kind, tmcf->prefix.len,
+                                          a ? a->len : 0, b ? b->len : 0));
+    if (key->data == NULL) {
         return NGX_ERROR;
     }
 
-    key->data = p;
-    key->len = len;
-
-    p = ngx_cpymem(p, tmcf->prefix.data, tmcf->prefix.len);
-    p = ngx_cpymem(p, kind, klen);
-
-    if (a) {
-        p = ngx_cpymem(p, a->data, a->len);
-    }
-
-    if (b) {
-        *p++ = ':';
-        ngx_memcpy(p, b->data, b->len);
-    }
+    key->len = twofa_key((char *) key->data, kind,
+                         (const char *) tmcf->prefix.data, tmcf->prefix.len,
+                         a ? (const char *) a->data : NULL, a ? a->len : 0,
+                         b ? (const char *) b->data : NULL, b ? b->len : 0);
 
     return NGX_OK;
 }
@@ -1131,34 +863,92 @@ ngx_http_twofa_store_integer(redisReply *reply, int64_t *n)
 }
 
 
+/*
+ * What the scripts that change a user's state answer: 0 done, 1 the state
+ * changed meanwhile, 2 the step or code was used, 3 the hold is gone, 4
+ * the org requires 2FA, {7, ttl} locked out.
+ */
+
 static ngx_int_t
-ngx_http_twofa_store_parse_status(ngx_http_request_t *r, redisReply *reply,
+ngx_http_twofa_store_parse_outcome(ngx_http_request_t *r, redisReply *reply,
     ngx_http_twofa_store_reply_t *out)
 {
     int64_t  n, ttl;
 
-    /* {7, ttl}: refused because the user is locked out */
+    static const ngx_http_twofa_outcome_e  outcomes[] = {
+        NGX_HTTP_TWOFA_DONE,
+        NGX_HTTP_TWOFA_CONFLICT,
+        NGX_HTTP_TWOFA_REPLAY,
+        NGX_HTTP_TWOFA_NO_HOLD,
+        NGX_HTTP_TWOFA_REQUIRED
+    };
 
     if (reply->type == REDIS_REPLY_ARRAY) {
         if (reply->elements != 2
             || ngx_http_twofa_store_integer(reply->element[0], &n) != NGX_OK
-            || n != NGX_HTTP_TWOFA_STORE_LOCKED
+            || n != 7
             || ngx_http_twofa_store_integer(reply->element[1], &ttl)
                != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        out->status = NGX_HTTP_TWOFA_STORE_LOCKED;
+        out->outcome = NGX_HTTP_TWOFA_LOCKED;
         out->state.fail_ttl = (ngx_msec_t) (ttl < 0 ? 0 : ttl);
         return NGX_OK;
     }
 
-    if (ngx_http_twofa_store_integer(reply, &n) != NGX_OK) {
+    if (ngx_http_twofa_store_integer(reply, &n) != NGX_OK
+        || n < 0 || n > 4)
+    {
         return NGX_ERROR;
     }
 
-    out->status = (ngx_int_t) n;
+    out->outcome = outcomes[n];
+
+    return NGX_OK;
+}
+
+
+/* {had TOTP state, was enrolled} */
+
+static ngx_int_t
+ngx_http_twofa_store_parse_reset(ngx_http_request_t *r, redisReply *reply,
+    ngx_http_twofa_store_reply_t *out)
+{
+    int64_t  existed, enrolled;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || ngx_http_twofa_store_integer(reply->element[0], &existed)
+           != NGX_OK
+        || ngx_http_twofa_store_integer(reply->element[1], &enrolled)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    out->outcome = NGX_HTTP_TWOFA_DONE;
+    out->existed = existed ? 1 : 0;
+    out->was_enrolled = enrolled ? 1 : 0;
+
+    return NGX_OK;
+}
+
+
+/* 1 made now, 0 there already */
+
+static ngx_int_t
+ngx_http_twofa_store_parse_init(ngx_http_request_t *r, redisReply *reply,
+    ngx_http_twofa_store_reply_t *out)
+{
+    int64_t  made;
+
+    if (ngx_http_twofa_store_integer(reply, &made) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    out->outcome = NGX_HTTP_TWOFA_DONE;
+    out->created = made ? 1 : 0;
 
     return NGX_OK;
 }
@@ -1183,11 +973,11 @@ ngx_http_twofa_store_parse_login(ngx_http_request_t *r, redisReply *reply,
     }
 
     if (held < 0) {
-        out->status = NGX_HTTP_TWOFA_STORE_NO_STATE;
+        out->outcome = NGX_HTTP_TWOFA_NO_STATE;
         return NGX_OK;
     }
 
-    out->status = held ? NGX_HTTP_TWOFA_STORE_HELD : NGX_HTTP_TWOFA_STORE_OK;
+    out->outcome = held ? NGX_HTTP_TWOFA_HELD : NGX_HTTP_TWOFA_DONE;
     out->state.enabled = enabled ? 1 : 0;
     out->state.require = require ? 1 : 0;
 
@@ -1196,8 +986,8 @@ ngx_http_twofa_store_parse_login(ngx_http_request_t *r, redisReply *reply,
 
 
 /*
- * {status} when the hold is gone (3) or the data is (-1); otherwise
- * {status, verified, attempts, org, user, require, enabled, secret,
+ * {3} when the hold is gone, {-1} without the deployment mark; otherwise
+ * {0, verified, attempts, org, user, require, enabled, secret,
  * last_step, enrolled_at, recovery kid, recovery left, failures, fail ttl,
  * pending, response, recovery codes, amr}.
  */
@@ -1230,8 +1020,8 @@ ngx_http_twofa_store_parse_state(ngx_http_request_t *r, redisReply *reply,
             return NGX_ERROR;
         }
 
-        out->status = (v[0] == 3) ? NGX_HTTP_TWOFA_STORE_NO_HOLD
-                                  : NGX_HTTP_TWOFA_STORE_NO_STATE;
+        out->outcome = (v[0] == 3) ? NGX_HTTP_TWOFA_NO_HOLD
+                                   : NGX_HTTP_TWOFA_NO_STATE;
         return NGX_OK;
     }
 
@@ -1268,7 +1058,7 @@ ngx_http_twofa_store_parse_state(ngx_http_request_t *r, redisReply *reply,
         return NGX_ERROR;
     }
 
-    out->status = NGX_HTTP_TWOFA_STORE_OK;
+    out->outcome = NGX_HTTP_TWOFA_DONE;
 
     st->hold_verified = v[1] ? 1 : 0;
     st->hold_attempts = (ngx_uint_t) (v[2] < 0 ? 0 : v[2]);
@@ -1284,29 +1074,41 @@ ngx_http_twofa_store_parse_state(ngx_http_request_t *r, redisReply *reply,
 }
 
 
-/* {status, data} or {status} */
+/* {1, secret} saved (or the one there), {0} TOTP is on, {3} no hold */
 
 static ngx_int_t
-ngx_http_twofa_store_parse_pair(ngx_http_request_t *r, redisReply *reply,
+ngx_http_twofa_store_parse_pending(ngx_http_request_t *r, redisReply *reply,
     ngx_http_twofa_store_reply_t *out)
 {
-    int64_t  status;
+    int64_t  n;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
-        || reply->elements > 2
-        || ngx_http_twofa_store_integer(reply->element[0], &status)
-           != NGX_OK)
+        || ngx_http_twofa_store_integer(reply->element[0], &n) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    out->status = (ngx_int_t) status;
+    switch (n) {
 
-    if (reply->elements == 2) {
+    case 1:
+        if (reply->elements != 2) {
+            return NGX_ERROR;
+        }
+
+        out->outcome = NGX_HTTP_TWOFA_DONE;
         return ngx_http_twofa_store_copy(r, reply->element[1], &out->data);
-    }
 
-    return NGX_OK;
+    case 0:
+        out->outcome = NGX_HTTP_TWOFA_ALREADY_ON;
+        return NGX_OK;
+
+    case 3:
+        out->outcome = NGX_HTTP_TWOFA_NO_HOLD;
+        return NGX_OK;
+
+    default:
+        return NGX_ERROR;
+    }
 }
 
 
@@ -1350,11 +1152,11 @@ ngx_http_twofa_store_parse_org(ngx_http_request_t *r, redisReply *reply,
     }
 
     if (require < 0) {
-        out->status = NGX_HTTP_TWOFA_STORE_NO_STATE;
+        out->outcome = NGX_HTTP_TWOFA_NO_STATE;
         return NGX_OK;
     }
 
-    out->status = NGX_HTTP_TWOFA_STORE_OK;
+    out->outcome = NGX_HTTP_TWOFA_DONE;
     out->state.require = require ? 1 : 0;
     out->state.updated = updated;
 

@@ -321,4 +321,46 @@ END
     $t->memcheck_ok;
 }
 
+# ---- scripts go out as EVALSHA; SCRIPT FLUSH mid-load loses nothing -----
+
+{
+    my $t = TwofaTest->new;
+    $t->start_redis->start_app->start_nginx(workers => 2);
+    $t->redis('HSET', 'twofa:org:acme', 'require', '1');
+    $t->redis('CONFIG', 'RESETSTAT');
+
+    my @kids;
+    for my $n (1 .. 3) {
+        my $pid = fork // die "fork: $!";
+        if ($pid == 0) {
+            my $c = $t->client;
+            my ($ok, $bad) = (0, 0);
+            my $end = time + 3;
+            while (time < $end) {
+                my $r = $c->login("flush$n", org => 'acme');
+                if ($r->{status} == 303 && $loc->($r) eq '/2fa/enroll') { $ok++ }
+                else { $bad++ }
+            }
+            POSIX::_exit($bad == 0 && $ok > 10 ? 0 : 1);
+        }
+        push @kids, $pid;
+    }
+    for (1 .. 5) {
+        sleep 0.5;
+        $t->redis('SCRIPT', 'FLUSH');
+    }
+    my $fails = 0;
+    for my $pid (@kids) { waitpid $pid, 0; $fails++ if $? }
+    is($fails, 0, 'every login decided while the scripts were flushed 5 times');
+
+    my $stats = $t->redis('INFO', 'commandstats');
+    my ($evalsha) = $stats =~ /cmdstat_evalsha:calls=(\d+)/;
+    my ($eval) = $stats =~ /cmdstat_eval:calls=(\d+)/;
+    ok(($evalsha // 0) > 30, "the scripts went out as EVALSHA (${\ ($evalsha // 0)})");
+    ok(($eval // 0) >= 1 && ($eval // 0) <= 5 * 2 * 2 + 2,
+       "and as EVAL only after a flush (${\ ($eval // 0)})");
+    unlike($t->error_log, qr/NOSCRIPT|redis error/, 'no error reached a request');
+    $t->memcheck_ok;
+}
+
 done_testing;

@@ -408,6 +408,14 @@ END
 END
     $t->redis('HSET', 'twofa:org:acme', 'require', '1');
 
+    # the scripts go out as EVALSHA: the proxy knows them by their SHA1
+    my %sha;
+    for my $name (qw(enable accept)) {
+        $sha{$name} = $t->redis('SCRIPT', 'LOAD',
+                                $t->read_file("$TwofaTest::ROOT/lua/$name.lua"));
+        like($sha{$name}, qr/^[0-9a-f]{40}$/, "$name.lua loaded");
+    }
+
     # enable answered late: the retry shows the codes of that enrollment
     my $c = $t->client;
     $c->login('lea', org => 'acme');
@@ -415,7 +423,7 @@ END
     my $secret = TwofaTest::secret_of($page->{content});
     my $csrf = TwofaTest::field($page->{content}, 'csrf');
     my %form = (code => TwofaTest::totp($secret, -30), csrf => $csrf);
-    $t->write_file('delay', "'enrolled_at', ARGV[4] 900\n");
+    $t->write_file('delay', "$sha{enable} 900\n");
     my $r = $c->post('/2fa/enroll', form => \%form);
     is($r->{status}, 503, 'enable answered too late: 503');
     sleep 1;
@@ -442,7 +450,7 @@ END
     my $csrf3 = TwofaTest::field($c3->get('/2fa/verify')->{content}, 'csrf');
     my $hold3 = $c3->cookie('twofa_hold');
     my %vform = (code => TwofaTest::totp($secret, 30), csrf => $csrf3);
-    $t->write_file('delay', "'amr', ARGV[4] 900\n");
+    $t->write_file('delay', "$sha{accept} 900\n");
     $r = $c3->post('/2fa/verify', form => \%vform);
     is($r->{status}, 503, 'accept answered too late: 503');
     sleep 1;

@@ -1,0 +1,45 @@
+/*
+ * The Redis keys of a deployment, built in one place for the module and
+ * the admin CLI:
+ *
+ *   {prefix}deployment              {prefix}revocations
+ *   {prefix}org:{org}               {prefix}hold:{token}
+ *   {prefix}user:{org}:{user}       {prefix}holds:{org}:{user}
+ *   {prefix}fail:{org}:{user}       {prefix}pending:{binding}
+ *
+ * Pure C99.
+ */
+
+#ifndef TWOFA_KEYS_H
+#define TWOFA_KEYS_H
+
+#include <stddef.h>
+
+
+typedef enum {
+    TWOFA_KEY_DEPLOYMENT = 0,
+    TWOFA_KEY_REVOCATIONS,
+    TWOFA_KEY_ORG,
+    TWOFA_KEY_USER,
+    TWOFA_KEY_FAIL,
+    TWOFA_KEY_HOLD,
+    TWOFA_KEY_HOLDS,
+    TWOFA_KEY_PENDING
+} twofa_key_kind_t;
+
+
+/* The longest key for these parts (a and b may be absent: 0). */
+size_t twofa_key_len(twofa_key_kind_t kind, size_t prefix_len, size_t a_len,
+    size_t b_len);
+
+/*
+ * Writes the key into out (twofa_key_len() bytes, no NUL) and returns its
+ * length.  a and b as the kind needs them: org / org, user / token /
+ * binding; NULL where it needs none.  A kind with nothing after it
+ * (hold:, holds:) and a NULL part gives the bare prefix of those keys.
+ */
+size_t twofa_key(char *out, twofa_key_kind_t kind, const char *prefix,
+    size_t prefix_len, const char *a, size_t a_len, const char *b,
+    size_t b_len);
+
+#endif /* TWOFA_KEYS_H */
