@@ -24,6 +24,7 @@
 #include "twofa_seal.h"
 #include "twofa_cookie.h"
 #include "twofa_totp.h"
+#include "twofa_tpl.h"
 
 
 #define NGX_HTTP_TWOFA_REDIS_ERROR_CLOSED  0
@@ -121,14 +122,14 @@ typedef struct {
 } ngx_http_twofa_cookie_conf_t;
 
 
-/* The page templates: each a list of literal and placeholder parts. */
+/* The page templates, compiled by the core (twofa_tpl.h). */
 typedef struct {
-    ngx_array_t                *layout;
-    ngx_array_t                *enroll;
-    ngx_array_t                *verify;
-    ngx_array_t                *recovery;
-    ngx_array_t                *settings;
-    ngx_array_t                *message;
+    twofa_tpl_t                *layout;
+    twofa_tpl_t                *enroll;
+    twofa_tpl_t                *verify;
+    twofa_tpl_t                *recovery;
+    twofa_tpl_t                *settings;
+    twofa_tpl_t                *message;
 } ngx_http_twofa_templates_t;
 
 
@@ -285,70 +286,125 @@ typedef struct {
 } ngx_http_twofa_ctx_t;
 
 
+/* The pages: the routes, the placeholders of templates, one page's state */
+
+typedef enum {
+    NGX_HTTP_TWOFA_ROUTE_INDEX = 0,
+    NGX_HTTP_TWOFA_ROUTE_ENROLL,
+    NGX_HTTP_TWOFA_ROUTE_CONTINUE,
+    NGX_HTTP_TWOFA_ROUTE_VERIFY,
+    NGX_HTTP_TWOFA_ROUTE_SETTINGS,
+    NGX_HTTP_TWOFA_ROUTE_SETTINGS_ENABLE,
+    NGX_HTTP_TWOFA_ROUTE_SETTINGS_DISABLE,
+    NGX_HTTP_TWOFA_ROUTE_UNKNOWN
+} ngx_http_twofa_route_e;
+
+
+/* the placeholders templates may use */
+typedef enum {
+    NGX_HTTP_TWOFA_V_TITLE = 0,
+    NGX_HTTP_TWOFA_V_ISSUER,
+    NGX_HTTP_TWOFA_V_CONTENT,
+    NGX_HTTP_TWOFA_V_USER,
+    NGX_HTTP_TWOFA_V_ORG,
+    NGX_HTTP_TWOFA_V_ACTION,
+    NGX_HTTP_TWOFA_V_CSRF,
+    NGX_HTTP_TWOFA_V_ERROR,
+    NGX_HTTP_TWOFA_V_SECRET,
+    NGX_HTTP_TWOFA_V_SECRET_GROUPED,
+    NGX_HTTP_TWOFA_V_OTPAUTH,
+    NGX_HTTP_TWOFA_V_QR,
+    NGX_HTTP_TWOFA_V_RECOVERY_ITEMS,
+    NGX_HTTP_TWOFA_V_RETURN,
+    NGX_HTTP_TWOFA_V_MESSAGE,
+    NGX_HTTP_TWOFA_V_STATUS,
+    NGX_HTTP_TWOFA_V_ENROLLED_AT,
+    NGX_HTTP_TWOFA_V_RECOVERY_LEFT,
+    NGX_HTTP_TWOFA_V_REQUIRED,
+    NGX_HTTP_TWOFA_V_ENABLED,
+    NGX_HTTP_TWOFA_V_ENABLE_ACTION,
+    NGX_HTTP_TWOFA_V_DISABLE_ACTION,
+    NGX_HTTP_TWOFA_V_HEADING,
+    NGX_HTTP_TWOFA_V_LINK,
+    NGX_HTTP_TWOFA_V_LINK_TEXT,
+    NGX_HTTP_TWOFA_V_COUNT
+} ngx_http_twofa_var_e;
+
+
+/* What one page request knows; lives in the request pool. */
+typedef struct {
+    ngx_http_twofa_route_e    route;
+    ngx_uint_t                json;
+    ngx_str_t                 hold;          /* token: a held login */
+    twofa_session_t           session;       /* or a signed-in user */
+    unsigned                  has_session:1;
+    unsigned                  locked:1;
+    ngx_str_t                 org;
+    ngx_str_t                 user;
+    ngx_str_t                 csrf;          /* for the forms we render */
+    ngx_str_t                 code;          /* posted */
+    ngx_str_t                 return_to;     /* step-up: where to go */
+    ngx_http_twofa_state_t    state;
+    ngx_str_t                 bind;          /* a session's pending key */
+    ngx_http_twofa_response_t response;      /* the hold's, opened */
+    u_char                    secret[NGX_HTTP_TWOFA_SECRET_SIZE];
+    uint64_t                  step;
+    twofa_amr_t               amr;
+    char                      recovery[TWOFA_RECOVERY_COUNT]
+                                      [TWOFA_RECOVERY_LEN + 1];
+    ngx_str_t                 error;
+    ngx_str_t                 message;
+} ngx_http_twofa_page_t;
+
+
 extern ngx_module_t  ngx_http_twofa_module;
 
 
-/* ngx_http_twofa_module.c */
-ngx_http_twofa_ctx_t *ngx_http_twofa_get_ctx(ngx_http_request_t *r);
-const twofa_key_t *ngx_http_twofa_keys(ngx_http_request_t *r,
-    size_t *n);
-ngx_int_t ngx_http_twofa_conf_read_file(ngx_conf_t *cf,
-    ngx_str_t *directive, ngx_str_t *name, size_t min, size_t max,
-    ngx_uint_t missing_ok, ngx_str_t *out);
+/* ngx_http_twofa_conf.c */
+void *ngx_http_twofa_create_main_conf(ngx_conf_t *cf);
+char *ngx_http_twofa_init_main_conf(ngx_conf_t *cf, void *conf);
+void *ngx_http_twofa_create_srv_conf(ngx_conf_t *cf);
+char *ngx_http_twofa_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child);
+void *ngx_http_twofa_create_loc_conf(ngx_conf_t *cf);
+char *ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
 
 
-/* ngx_http_twofa_login.c */
-ngx_int_t ngx_http_twofa_login_init_filters(ngx_conf_t *cf);
-ngx_int_t ngx_http_twofa_login_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_twofa_send_response(ngx_http_request_t *r,
-    ngx_http_twofa_response_t *resp);
-ngx_int_t ngx_http_twofa_hold_open(ngx_http_request_t *r, ngx_str_t *token,
-    ngx_str_t *value, ngx_str_t *org, ngx_str_t *user,
-    ngx_http_twofa_response_t *resp);
-ngx_int_t ngx_http_twofa_release(ngx_http_request_t *r, ngx_str_t *org,
-    ngx_str_t *user, ngx_http_twofa_response_t *resp, twofa_amr_t amr);
-ngx_int_t ngx_http_twofa_unavailable(ngx_http_request_t *r);
+/* ngx_http_twofa_directive.c */
+char *ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_skew(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_value_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
 
-/* ngx_http_twofa_revoke.c */
-ngx_http_twofa_revocations_t *ngx_http_twofa_revoke_init(ngx_cycle_t *cycle,
-    ngx_http_twofa_main_conf_t *tmcf);
-void ngx_http_twofa_revoke_exit(ngx_http_twofa_revocations_t *rv);
-ngx_uint_t ngx_http_twofa_revoked(ngx_http_twofa_revocations_t *rv,
-    const twofa_session_t *s);
-int64_t ngx_http_twofa_revocation(ngx_http_twofa_revocations_t *rv,
-    u_char *org, size_t org_len, u_char *user, size_t user_len);
+/* ngx_http_twofa_file.c */
+ngx_int_t ngx_http_twofa_conf_read_file(ngx_conf_t *cf, ngx_str_t *directive,
+    ngx_str_t *name, size_t min, size_t max, ngx_uint_t missing_ok,
+    ngx_str_t *out);
 
 
-/* ngx_http_twofa_gate.c */
-ngx_int_t ngx_http_twofa_gate_handler(ngx_http_request_t *r);
-
-
-/* ngx_http_twofa_pages.c */
-ngx_int_t ngx_http_twofa_pages_handler(ngx_http_request_t *r);
-ngx_int_t ngx_http_twofa_templates_load(ngx_conf_t *cf,
-    ngx_http_twofa_srv_conf_t *conf, ngx_http_twofa_srv_conf_t *prev);
-
-
-/* ngx_http_twofa_admin.c */
-ngx_int_t ngx_http_twofa_admin_handler(ngx_http_request_t *r);
+/* ngx_http_twofa_variables.c */
+ngx_int_t ngx_http_twofa_add_variables(ngx_conf_t *cf);
 
 
 /* ngx_http_twofa_http.c */
+ngx_http_twofa_ctx_t *ngx_http_twofa_get_ctx(ngx_http_request_t *r);
+const twofa_key_t *ngx_http_twofa_keys(ngx_http_request_t *r, size_t *n);
 ngx_table_elt_t *ngx_http_twofa_push_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
-ngx_int_t ngx_http_twofa_get_hold_token(ngx_http_request_t *r,
-    ngx_str_t *token);
-ngx_int_t ngx_http_twofa_get_session(ngx_http_request_t *r,
-    const twofa_session_t **s);
-ngx_int_t ngx_http_twofa_set_session(ngx_http_request_t *r, ngx_str_t *org,
-    ngx_str_t *user, twofa_amr_t amr);
-ngx_int_t ngx_http_twofa_set_session_at(ngx_http_request_t *r,
-    ngx_str_t *org, ngx_str_t *user, twofa_amr_t amr, int64_t iat);
-ngx_int_t ngx_http_twofa_set_hold_cookie(ngx_http_request_t *r,
-    ngx_str_t *token, time_t max_age);
+ngx_int_t ngx_http_twofa_set_cookie(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value, ngx_str_t *path, ngx_str_t *domain, ngx_str_t *samesite,
+    ngx_flag_t secure, time_t max_age);
 ngx_uint_t ngx_http_twofa_wants_json(ngx_http_request_t *r);
 ngx_int_t ngx_http_twofa_read_body(ngx_http_request_t *r, size_t max,
     ngx_http_client_body_handler_pt handler);
@@ -365,6 +421,123 @@ ngx_int_t ngx_http_twofa_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_twofa_send_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
 ngx_int_t ngx_http_twofa_redirect(ngx_http_request_t *r, ngx_str_t *uri);
+ngx_int_t ngx_http_twofa_unavailable(ngx_http_request_t *r);
+
+
+/* ngx_http_twofa_session.c */
+ngx_int_t ngx_http_twofa_get_hold_token(ngx_http_request_t *r,
+    ngx_str_t *token);
+ngx_int_t ngx_http_twofa_get_session(ngx_http_request_t *r,
+    const twofa_session_t **s);
+ngx_int_t ngx_http_twofa_set_session(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, twofa_amr_t amr);
+ngx_int_t ngx_http_twofa_set_session_at(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, twofa_amr_t amr, int64_t iat);
+ngx_int_t ngx_http_twofa_set_hold_cookie(ngx_http_request_t *r,
+    ngx_str_t *token, time_t max_age);
+
+
+/* ngx_http_twofa_login.c */
+ngx_int_t ngx_http_twofa_login_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_twofa_capture.c */
+ngx_int_t ngx_http_twofa_login_init_filters(ngx_conf_t *cf);
+
+
+/* ngx_http_twofa_hold.c */
+ngx_int_t ngx_http_twofa_hold_encode(ngx_http_request_t *r,
+    ngx_http_twofa_ctx_t *ctx, ngx_str_t *out);
+ngx_int_t ngx_http_twofa_hold_open(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_str_t *value, ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_response_t *resp);
+ngx_int_t ngx_http_twofa_send_response(ngx_http_request_t *r,
+    ngx_http_twofa_response_t *resp);
+ngx_int_t ngx_http_twofa_release(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, ngx_http_twofa_response_t *resp, twofa_amr_t amr);
+
+
+/* ngx_http_twofa_pages.c */
+ngx_int_t ngx_http_twofa_pages_handler(ngx_http_request_t *r);
+void ngx_http_twofa_pages_done(ngx_http_request_t *r, ngx_int_t rc);
+
+
+/* ngx_http_twofa_flows.c */
+ngx_int_t ngx_http_twofa_enroll_show(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_enroll_check(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_take(ngx_http_request_t *r, ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_verify_check(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_disable_check(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+
+
+/* ngx_http_twofa_codes.c */
+ngx_int_t ngx_http_twofa_check_code(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_secret_aad(ngx_http_twofa_page_t *pg, u_char *buf,
+    size_t *len);
+ngx_int_t ngx_http_twofa_open_secret(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_str_t *sealed);
+ngx_int_t ngx_http_twofa_seal_codes(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_str_t *out);
+ngx_int_t ngx_http_twofa_open_codes(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_str_t *sealed);
+ngx_int_t ngx_http_twofa_make_csrf(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_check_csrf(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_str_t *token);
+
+
+/* ngx_http_twofa_views.c */
+ngx_int_t ngx_http_twofa_show_invalid(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_go(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    const char *route);
+ngx_int_t ngx_http_twofa_show_enroll(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_uint_t status);
+ngx_int_t ngx_http_twofa_show_verify(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_uint_t status);
+ngx_int_t ngx_http_twofa_show_recovery(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_show_settings(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_uint_t status);
+ngx_int_t ngx_http_twofa_show_message(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_uint_t status, const char *error,
+    const char *heading, const char *message, ngx_uint_t link_login);
+ngx_int_t ngx_http_twofa_show_expired(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_show_unopened(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_show_locked(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_msec_t ttl);
+
+
+/* ngx_http_twofa_templates.c */
+ngx_int_t ngx_http_twofa_render(ngx_http_request_t *r, twofa_tpl_t *tpl,
+    ngx_str_t *title, ngx_str_t *vars, ngx_uint_t status);
+ngx_int_t ngx_http_twofa_templates_load(ngx_conf_t *cf,
+    ngx_http_twofa_srv_conf_t *conf, ngx_http_twofa_srv_conf_t *prev);
+
+
+/* ngx_http_twofa_revoke.c */
+ngx_http_twofa_revocations_t *ngx_http_twofa_revoke_init(ngx_cycle_t *cycle,
+    ngx_http_twofa_main_conf_t *tmcf);
+void ngx_http_twofa_revoke_exit(ngx_http_twofa_revocations_t *rv);
+ngx_uint_t ngx_http_twofa_revoked(ngx_http_twofa_revocations_t *rv,
+    const twofa_session_t *s);
+int64_t ngx_http_twofa_revocation(ngx_http_twofa_revocations_t *rv,
+    u_char *org, size_t org_len, u_char *user, size_t user_len);
+
+
+/* ngx_http_twofa_gate.c */
+ngx_int_t ngx_http_twofa_gate_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_twofa_admin.c */
+ngx_int_t ngx_http_twofa_admin_handler(ngx_http_request_t *r);
 
 
 /* ngx_http_twofa_redis.c */

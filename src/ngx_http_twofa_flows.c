@@ -1,0 +1,598 @@
+/*
+ * twofa-edge: what the pages do, step by step: enroll, verify, continue,
+ * disable.  Each step is a short chain of store operations; every
+ * callback ends the request or starts the next operation.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_twofa.h"
+#include "twofa_base64.h"
+
+
+static void ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+static void ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+static void ngx_http_twofa_taken(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+static void ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+static void ngx_http_twofa_disable_done(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_failed(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+static void ngx_http_twofa_failed_counted(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+
+
+/*
+ * GET enroll: the pending secret of this hold (or session), made and
+ * stored on the first visit; reloads of the same hold show the same one.
+ */
+
+ngx_int_t
+ngx_http_twofa_enroll_show(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    int                 n;
+    size_t              nkeys, aad_len;
+    ngx_str_t           sealed;
+    const twofa_key_t  *keys;
+    u_char              aad[64 + 2 * TWOFA_ID_MAX];
+    u_char              buf[NGX_HTTP_TWOFA_SECRET_SIZE + TWOFA_SEAL_OVERHEAD];
+
+    if (pg->state.pending.len) {
+        if (ngx_http_twofa_open_secret(r, pg, &pg->state.pending) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_twofa_show_enroll(r, pg, NGX_HTTP_OK);
+    }
+
+    if (twofa_random(pg->secret, NGX_HTTP_TWOFA_SECRET_SIZE) != 0
+        || ngx_http_twofa_secret_aad(pg, aad, &aad_len) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys = ngx_http_twofa_keys(r, &nkeys);
+
+    n = twofa_seal(&keys[0], aad, aad_len, pg->secret,
+                   NGX_HTTP_TWOFA_SECRET_SIZE, buf, sizeof(buf));
+    if (n < 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    sealed.len = twofa_base64_encoded_len((size_t) n);
+    sealed.data = ngx_pnalloc(r->pool, sealed.len + 1);
+    if (sealed.data == NULL
+        || twofa_base64_encode(buf, n, (char *) sealed.data, sealed.len + 1)
+           < 0)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa page: new pending secret");
+
+    if (ngx_http_twofa_store_save_pending(r, &pg->org, &pg->user, &pg->bind,
+                                          &pg->hold, &sealed,
+                                          ngx_http_twofa_enroll_saved)
+        != NGX_OK)
+    {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t               rc;
+    ngx_http_twofa_ctx_t   *ctx;
+    ngx_http_twofa_page_t  *pg;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    pg = ctx->page;
+
+    if (reply->rc != NGX_OK) {
+        rc = ngx_http_twofa_unavailable(r);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
+        rc = ngx_http_twofa_show_expired(r, pg);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_ALREADY_ON) {
+        /* turned on meanwhile, in another tab */
+        rc = ngx_http_twofa_go(r, pg, pg->hold.len ? "verify" : "settings");
+
+    } else if (ngx_http_twofa_open_secret(r, pg, &reply->data) != NGX_OK) {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    } else {
+        rc = ngx_http_twofa_show_enroll(r, pg, NGX_HTTP_OK);
+    }
+
+    ngx_http_twofa_pages_done(r, rc);
+}
+
+
+/* POST enroll: the first code turns TOTP on with fresh recovery codes. */
+
+ngx_int_t
+ngx_http_twofa_enroll_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    u_char             *p;
+    size_t              n, len;
+    ngx_str_t           list, codes;
+    ngx_uint_t          i;
+    const twofa_key_t  *keys;
+    char                hash[TWOFA_RECOVERY_HASH_LEN + 1];
+    char                norm[TWOFA_RECOVERY_NORM_LEN + 1];
+
+    if (ngx_http_twofa_open_secret(r, pg, &pg->state.pending) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_twofa_check_code(r, pg) != NGX_OK) {
+        return ngx_http_twofa_failed(r, pg);
+    }
+
+    if (twofa_recovery_generate(pg->recovery, TWOFA_RECOVERY_COUNT) != 0) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    keys = ngx_http_twofa_keys(r, &n);
+
+    len = TWOFA_KID_LEN + 1
+          + TWOFA_RECOVERY_COUNT * (TWOFA_RECOVERY_HASH_LEN + 1);
+
+    list.data = ngx_pnalloc(r->pool, len);
+    if (list.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(list.data, keys[0].kid, TWOFA_KID_LEN);
+    *p++ = ':';
+
+    for (i = 0; i < TWOFA_RECOVERY_COUNT; i++) {
+        if (twofa_recovery_normalize(pg->recovery[i], TWOFA_RECOVERY_LEN,
+                                     norm) != 0
+            || twofa_recovery_hash(&keys[0], (const char *) pg->org.data,
+                                   pg->org.len, (const char *) pg->user.data,
+                                   pg->user.len, norm, hash) != 0)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, hash, TWOFA_RECOVERY_HASH_LEN);
+    }
+
+    list.len = p - list.data;
+
+    if (ngx_http_twofa_seal_codes(r, pg, &codes) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_twofa_store_enable(r, &pg->org, &pg->user, &pg->bind,
+                                    &pg->hold, &pg->state.pending, pg->step,
+                                    &list, &codes,
+                                    ngx_http_twofa_enroll_enabled)
+        != NGX_OK)
+    {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t               rc;
+    ngx_http_twofa_ctx_t   *ctx;
+    ngx_http_twofa_page_t  *pg;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    pg = ctx->page;
+
+    if (reply->rc != NGX_OK) {
+        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        rc = ngx_http_twofa_unavailable(r);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {
+        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_REPLAY) {
+        rc = ngx_http_twofa_failed(r, pg);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
+        rc = ngx_http_twofa_show_expired(r, pg);
+
+    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
+        /* the pending secret changed or TOTP went on meanwhile */
+        rc = ngx_http_twofa_go(r, pg, "enroll");
+
+    } else {
+        ctx->result = NGX_HTTP_TWOFA_RESULT_ENROLLED;
+
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "twofa: \"%V\" of \"%V\" turned on two-factor "
+                      "authentication", &pg->user, &pg->org);
+
+        /*
+         * A signed-in user's session passed TOTP just now; a held login
+         * gets its session when the hold is released.
+         */
+
+        if (pg->hold.len == 0
+            && ngx_http_twofa_set_session(r, &pg->org, &pg->user,
+                                          TWOFA_AMR_TOTP)
+               != NGX_OK)
+        {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            rc = ngx_http_twofa_show_recovery(r, pg);
+        }
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_twofa_pages_done(r, rc);
+    }
+}
+
+
+/*
+ * Takes a hold whose owner passed (one release per hold, whatever the
+ * edges), then releases the response opened with the state read.
+ */
+
+ngx_int_t
+ngx_http_twofa_take(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    if (pg->response.status == 0) {
+        /* not read with this request: read it (and check it opens) now */
+        return ngx_http_twofa_go(r, pg, "verify");
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa page: take the hold");
+
+    if (ngx_http_twofa_store_take_hold(r, &pg->org, &pg->user, &pg->hold,
+                                       ngx_http_twofa_taken)
+        != NGX_OK)
+    {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_twofa_taken(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t               rc;
+    twofa_amr_t             amr;
+    ngx_http_twofa_ctx_t   *ctx;
+    ngx_http_twofa_page_t  *pg;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    pg = ctx->page;
+
+    if (reply->rc != NGX_OK) {
+        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        rc = ngx_http_twofa_unavailable(r);
+
+    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
+        rc = ngx_http_twofa_show_expired(r, pg);
+
+    } else {
+        ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
+
+        amr = pg->amr;
+
+        if (amr == TWOFA_AMR_PWD) {
+            /* a retry: how the owner passed, as the hold recorded it */
+            amr = (pg->state.amr.len == 8
+                   && ngx_strncmp(pg->state.amr.data, "recovery", 8) == 0)
+                  ? TWOFA_AMR_RECOVERY : TWOFA_AMR_TOTP;
+        }
+
+        rc = ngx_http_twofa_release(r, &pg->org, &pg->user, &pg->response,
+                                    amr);
+    }
+
+    ngx_http_twofa_pages_done(r, rc);
+}
+
+
+/* POST verify: a TOTP code or a recovery code. */
+
+ngx_int_t
+ngx_http_twofa_verify_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    size_t              n;
+    ngx_str_t           hash;
+    const twofa_key_t  *keys, *key;
+    char                norm[TWOFA_RECOVERY_NORM_LEN + 1];
+    char                hex[TWOFA_RECOVERY_HASH_LEN + 1];
+
+    ngx_str_null(&hash);
+
+    if (twofa_recovery_normalize((const char *) pg->code.data, pg->code.len,
+                                 norm)
+        == 0)
+    {
+        keys = ngx_http_twofa_keys(r, &n);
+        key = twofa_key_find(keys, n,
+                             (const char *) pg->state.recovery_kid.data,
+                             pg->state.recovery_kid.len);
+
+        if (key == NULL
+            || twofa_recovery_hash(key, (const char *) pg->org.data,
+                                   pg->org.len, (const char *) pg->user.data,
+                                   pg->user.len, norm, hex)
+               != 0)
+        {
+            return ngx_http_twofa_failed(r, pg);
+        }
+
+        hash.data = ngx_pnalloc(r->pool, TWOFA_RECOVERY_HASH_LEN);
+        if (hash.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        hash.len = TWOFA_RECOVERY_HASH_LEN;
+        ngx_memcpy(hash.data, hex, TWOFA_RECOVERY_HASH_LEN);
+        pg->amr = TWOFA_AMR_RECOVERY;
+
+    } else {
+        if (ngx_http_twofa_open_secret(r, pg, &pg->state.secret) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_twofa_check_code(r, pg) != NGX_OK) {
+            return ngx_http_twofa_failed(r, pg);
+        }
+
+        pg->amr = TWOFA_AMR_TOTP;
+    }
+
+    if (ngx_http_twofa_store_accept_code(r, &pg->org, &pg->user, pg->step,
+                                         &hash, &pg->hold, pg->amr,
+                                         ngx_http_twofa_verify_accepted)
+        != NGX_OK)
+    {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t               rc;
+    ngx_str_t               to;
+    ngx_http_twofa_ctx_t   *ctx;
+    ngx_http_twofa_page_t  *pg;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    pg = ctx->page;
+
+    if (reply->rc != NGX_OK) {
+        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        rc = ngx_http_twofa_unavailable(r);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {
+        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_REPLAY) {
+        /* a used code looks exactly like a wrong one */
+        rc = ngx_http_twofa_failed(r, pg);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
+        rc = ngx_http_twofa_show_expired(r, pg);
+
+    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
+        rc = ngx_http_twofa_go(r, pg, "enroll");
+
+    } else {
+        ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
+
+        if (pg->amr == TWOFA_AMR_RECOVERY) {
+            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                          "twofa: \"%V\" of \"%V\" used a recovery code",
+                          &pg->user, &pg->org);
+        }
+
+        if (pg->hold.len) {
+            rc = ngx_http_twofa_take(r, pg);
+
+        } else if (ngx_http_twofa_set_session(r, &pg->org, &pg->user,
+                                              pg->amr)
+                   != NGX_OK)
+        {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            if (pg->return_to.len == 0) {
+                ngx_str_set(&to, "/");
+
+            } else {
+                to = pg->return_to;
+            }
+
+            rc = pg->json ? ngx_http_twofa_send_json(r, NGX_HTTP_OK,
+                                                "{\"step\":\"done\"}")
+                          : ngx_http_twofa_redirect(r, &to);
+        }
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_twofa_pages_done(r, rc);
+    }
+}
+
+
+/* POST settings/disable: a current code, and the org must allow it. */
+
+ngx_int_t
+ngx_http_twofa_disable_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    if (ngx_http_twofa_open_secret(r, pg, &pg->state.secret) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_twofa_check_code(r, pg) != NGX_OK) {
+        return ngx_http_twofa_failed(r, pg);
+    }
+
+    if (ngx_http_twofa_store_disable(r, &pg->org, &pg->user, pg->step,
+                                     ngx_http_twofa_disable_done)
+        != NGX_OK)
+    {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_twofa_disable_done(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t               rc;
+    ngx_http_twofa_ctx_t   *ctx;
+    ngx_http_twofa_page_t  *pg;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    pg = ctx->page;
+
+    if (reply->rc != NGX_OK) {
+        rc = ngx_http_twofa_unavailable(r);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {
+        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_REPLAY) {
+        rc = ngx_http_twofa_failed(r, pg);
+
+    } else if (reply->outcome == NGX_HTTP_TWOFA_REQUIRED) {
+        pg->state.require = 1;
+        ngx_str_set(&pg->error, "Your organisation requires two-factor "
+                    "authentication, so it cannot be turned off.");
+        rc = pg->json ? ngx_http_twofa_send_json(r, NGX_HTTP_FORBIDDEN,
+                                            "{\"error\":\"required\"}")
+                      : ngx_http_twofa_show_settings(r, pg,
+                                                     NGX_HTTP_FORBIDDEN);
+
+    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
+        rc = ngx_http_twofa_go(r, pg, "settings");
+
+    } else {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "twofa: \"%V\" of \"%V\" turned off two-factor "
+                      "authentication", &pg->user, &pg->org);
+
+        /*
+         * The session no longer rests on a second factor.  The disable
+         * revoked every session of this second: this one is dated after.
+         */
+
+        if (ngx_http_twofa_set_session_at(r, &pg->org, &pg->user,
+                                          TWOFA_AMR_PWD,
+                                          (int64_t) ngx_time() + 1)
+            != NGX_OK)
+        {
+            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+        } else {
+            pg->state.enabled = 0;
+            pg->state.enrolled_at = 0;
+            pg->state.recovery_left = 0;
+            ngx_str_set(&pg->message,
+                        "Two-factor authentication is now off.");
+            rc = ngx_http_twofa_show_settings(r, pg, NGX_HTTP_OK);
+        }
+    }
+
+    if (rc != NGX_DONE) {
+        ngx_http_twofa_pages_done(r, rc);
+    }
+}
+
+
+/* A wrong or used code: counted for the user and the hold. */
+
+static ngx_int_t
+ngx_http_twofa_failed(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    ngx_http_twofa_ctx_t  *ctx;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    ctx->result = NGX_HTTP_TWOFA_RESULT_FAILED;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "twofa: wrong or used code for \"%V\" of \"%V\"",
+                  &pg->user, &pg->org);
+
+    if (ngx_http_twofa_store_fail(r, &pg->org, &pg->user, &pg->hold,
+                                  ngx_http_twofa_failed_counted)
+        != NGX_OK)
+    {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_twofa_failed_counted(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_int_t                   rc;
+    ngx_http_twofa_ctx_t       *ctx;
+    ngx_http_twofa_page_t      *pg;
+    ngx_http_twofa_srv_conf_t  *tscf;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    pg = ctx->page;
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+
+    if (reply->rc != NGX_OK) {
+        rc = ngx_http_twofa_unavailable(r);
+
+    } else if (reply->state.failures >= tscf->lockout) {
+        if (reply->state.failures == tscf->lockout) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "twofa: \"%V\" of \"%V\" locked out after %ui "
+                          "failed codes", &pg->user, &pg->org,
+                          reply->state.failures);
+        }
+
+        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+
+    } else {
+        rc = ngx_http_twofa_show_invalid(r, pg);
+    }
+
+    ngx_http_twofa_pages_done(r, rc);
+}
