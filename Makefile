@@ -132,9 +132,11 @@ unit: deps-test $(UNIT_TESTS)
 
 # --- admin CLI ----------------------------------------------------------
 
-$(ADMIN): tools/twofa-admin.c $(B)/libtwofa_core.a
+# the file map is atop tools/admin/twofa_admin.h
+$(ADMIN): $(wildcard tools/admin/*.c tools/admin/*.h) $(B)/libtwofa_core.a
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $< $(B)/libtwofa_core.a -lhiredis $(CORE_LIBS) -o $@
+	$(CC) $(CORE_CFLAGS) $(filter %.c,$^) \
+	    $(B)/libtwofa_core.a -lhiredis $(CORE_LIBS) -o $@
 
 
 # --- fuzzing ------------------------------------------------------------

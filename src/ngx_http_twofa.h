@@ -1,15 +1,35 @@
 /*
- * twofa-edge: TOTP two-factor authentication at the edge.
+ * twofa-edge: the nginx layer's private header.  The files, by layer
+ * (calls go down this list, never up; the pure core is include/twofa_*.h):
  *
- * Types and functions shared by the nginx layer's files:
- *   ngx_http_twofa_module.c  directives, configuration, variables, phases
- *   ngx_http_twofa_redis.c   hiredis async client on nginx's event loop
- *   ngx_http_twofa_store.c   typed operations over the Redis keys
- *   ngx_http_twofa_login.c   holding and releasing login responses
- *   ngx_http_twofa_pages.c   enrollment, verification and settings pages
- *   ngx_http_twofa_admin.c   the admin JSON API
- *   ngx_http_twofa_http.c    cookies, forms, escaping, responses
- *   ngx_http_twofa_revoke.c  revoked sessions, kept per worker
+ * the module
+ *   ngx_http_twofa_module.c     tables, handler and filter registration,
+ *                               per-worker state
+ *   ngx_http_twofa_conf.c       configuration made, merged, checked
+ *   ngx_http_twofa_directive.c  the directives' parsers
+ *   ngx_http_twofa_variables.c  $twofa_user, $twofa_org, $twofa_result,
+ *                               $twofa_amr
+ * the request handlers
+ *   ngx_http_twofa_login.c      a login location's phase handler: proxy,
+ *                               decide, hold or pass
+ *   ngx_http_twofa_gate.c       the step-up gate
+ *   ngx_http_twofa_pages.c      the pages' routes and their life cycle
+ *   ngx_http_twofa_admin.c      the admin JSON API
+ * their parts
+ *   ngx_http_twofa_capture.c    the login's filters (capture, guard)
+ *   ngx_http_twofa_hold.c       held responses sealed, opened, sent
+ *   ngx_http_twofa_flows.c      the pages' steps: enroll, verify, ...
+ *   ngx_http_twofa_views.c      the pages' answers, HTML or JSON
+ *   ngx_http_twofa_codes.c      codes checked, secrets sealed, CSRF
+ *   ngx_http_twofa_templates.c  templates loaded and rendered
+ *   ngx_http_twofa_session.c    the session and hold cookies
+ *   ngx_http_twofa_store.c      typed operations over Redis (lua/)
+ *   ngx_http_twofa_store_reply.c  their replies into outcomes
+ *   ngx_http_twofa_revoke.c     revoked sessions, per worker
+ * the shared low level
+ *   ngx_http_twofa_http.c       ctx, headers, cookies, bodies, responses
+ *   ngx_http_twofa_redis.c      hiredis on nginx's event loop
+ *   ngx_http_twofa_file.c       files read at configuration time
  */
 
 #ifndef NGX_HTTP_TWOFA_H
@@ -288,6 +308,8 @@ typedef struct {
 
 /* The pages: the routes, the placeholders of templates, one page's state */
 
+typedef struct ngx_http_twofa_route_s  ngx_http_twofa_route_t;
+
 typedef enum {
     NGX_HTTP_TWOFA_ROUTE_INDEX = 0,
     NGX_HTTP_TWOFA_ROUTE_ENROLL,
@@ -333,7 +355,7 @@ typedef enum {
 
 /* What one page request knows; lives in the request pool. */
 typedef struct {
-    ngx_http_twofa_route_e    route;
+    ngx_http_twofa_route_t   *route;
     ngx_uint_t                json;
     ngx_str_t                 hold;          /* token: a held login */
     twofa_session_t           session;       /* or a signed-in user */
@@ -355,6 +377,31 @@ typedef struct {
     ngx_str_t                 error;
     ngx_str_t                 message;
 } ngx_http_twofa_page_t;
+
+
+/* A page's step, once the state is read: the rc, or NGX_DONE. */
+typedef ngx_int_t (*ngx_http_twofa_step_pt)(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+
+/* whom a page is about */
+#define NGX_HTTP_TWOFA_FOR_HOLD     0   /* a held login */
+#define NGX_HTTP_TWOFA_FOR_SESSION  1   /* the signed-in user */
+#define NGX_HTTP_TWOFA_FOR_EITHER   2   /* a hold, else the session */
+
+/* when the state read brings the hold's sealed response */
+#define NGX_HTTP_TWOFA_NEVER        0
+#define NGX_HTTP_TWOFA_ALWAYS       1
+#define NGX_HTTP_TWOFA_ON_POST      2
+
+struct ngx_http_twofa_route_s {
+    ngx_str_t                 name;       /* under the prefix */
+    ngx_http_twofa_route_e    id;
+    ngx_uint_t                methods;    /* NGX_HTTP_GET|... */
+    ngx_uint_t                subject;    /* NGX_HTTP_TWOFA_FOR_* */
+    ngx_uint_t                response;   /* NGX_HTTP_TWOFA_NEVER, ... */
+    ngx_http_twofa_step_pt    step;       /* NULL: 303 to go */
+    const char               *go;
+};
 
 
 extern ngx_module_t  ngx_http_twofa_module;
@@ -411,8 +458,6 @@ ngx_int_t ngx_http_twofa_read_body(ngx_http_request_t *r, size_t max,
 ngx_int_t ngx_http_twofa_body(ngx_http_request_t *r);
 ngx_int_t ngx_http_twofa_form_value(ngx_http_request_t *r, ngx_str_t *body,
     const char *name, ngx_str_t *value);
-ngx_int_t ngx_http_twofa_html_escape(ngx_pool_t *pool, ngx_str_t *src,
-    ngx_str_t *dst);
 ngx_int_t ngx_http_twofa_json_string(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
 void ngx_http_twofa_local_path(ngx_str_t *in, ngx_str_t *out);
@@ -421,6 +466,7 @@ ngx_int_t ngx_http_twofa_send(ngx_http_request_t *r, ngx_uint_t status,
 ngx_int_t ngx_http_twofa_send_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
 ngx_int_t ngx_http_twofa_redirect(ngx_http_request_t *r, ngx_str_t *uri);
+void ngx_http_twofa_done(ngx_http_request_t *r, ngx_int_t rc);
 ngx_int_t ngx_http_twofa_unavailable(ngx_http_request_t *r);
 
 
@@ -459,26 +505,28 @@ ngx_int_t ngx_http_twofa_release(ngx_http_request_t *r, ngx_str_t *org,
 
 /* ngx_http_twofa_pages.c */
 ngx_int_t ngx_http_twofa_pages_handler(ngx_http_request_t *r);
-void ngx_http_twofa_pages_done(ngx_http_request_t *r, ngx_int_t rc);
 
 
-/* ngx_http_twofa_flows.c */
-ngx_int_t ngx_http_twofa_enroll_show(ngx_http_request_t *r,
+/* ngx_http_twofa_flows.c: the steps of the routes */
+ngx_int_t ngx_http_twofa_flow_index(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_enroll_check(ngx_http_request_t *r,
+ngx_int_t ngx_http_twofa_flow_enroll(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_take(ngx_http_request_t *r, ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_verify_check(ngx_http_request_t *r,
+ngx_int_t ngx_http_twofa_flow_continue(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_disable_check(ngx_http_request_t *r,
+ngx_int_t ngx_http_twofa_flow_verify(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_flow_settings(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_flow_disable(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
 
 
 /* ngx_http_twofa_codes.c */
+ngx_int_t ngx_http_twofa_new_secret(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_str_t *out);
 ngx_int_t ngx_http_twofa_check_code(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_secret_aad(ngx_http_twofa_page_t *pg, u_char *buf,
-    size_t *len);
 ngx_int_t ngx_http_twofa_open_secret(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg, ngx_str_t *sealed);
 ngx_int_t ngx_http_twofa_seal_codes(ngx_http_request_t *r,
@@ -508,6 +556,8 @@ ngx_int_t ngx_http_twofa_show_message(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg, ngx_uint_t status, const char *error,
     const char *heading, const char *message, ngx_uint_t link_login);
 ngx_int_t ngx_http_twofa_show_expired(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+ngx_int_t ngx_http_twofa_show_required(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
 ngx_int_t ngx_http_twofa_show_unopened(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
@@ -604,6 +654,26 @@ ngx_int_t ngx_http_twofa_store_user_reset(ngx_http_request_t *r,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler);
+
+
+
+/* ngx_http_twofa_store_reply.c: a reply into its outcome */
+ngx_int_t ngx_http_twofa_store_parse_outcome(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+ngx_int_t ngx_http_twofa_store_parse_reset(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+ngx_int_t ngx_http_twofa_store_parse_init(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+ngx_int_t ngx_http_twofa_store_parse_login(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+ngx_int_t ngx_http_twofa_store_parse_state(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+ngx_int_t ngx_http_twofa_store_parse_pending(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+ngx_int_t ngx_http_twofa_store_parse_fail(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+ngx_int_t ngx_http_twofa_store_parse_org(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
 
 
 #endif /* NGX_HTTP_TWOFA_H */

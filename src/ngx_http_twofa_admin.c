@@ -17,6 +17,11 @@
 
 #include "ngx_http_twofa.h"
 
+#include <jansson.h>
+
+
+#define NGX_HTTP_TWOFA_ADMIN_SEGMENTS  5
+
 
 typedef enum {
     NGX_HTTP_TWOFA_ADMIN_ORG_GET = 0,
@@ -40,11 +45,15 @@ typedef struct {
 
 static ngx_int_t ngx_http_twofa_admin_route(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm);
+static ngx_int_t ngx_http_twofa_admin_segments(ngx_http_request_t *r,
+    u_char **seg, size_t *len, ngx_uint_t *nseg);
 static ngx_int_t ngx_http_twofa_admin_auth(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm);
 static void ngx_http_twofa_admin_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twofa_admin_parse(ngx_http_request_t *r,
     ngx_str_t *body, ngx_http_twofa_admin_t *adm, ngx_str_t *err);
+static ngx_int_t ngx_http_twofa_admin_send(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *doc);
 static void ngx_http_twofa_admin_start(ngx_http_request_t *r);
 static void ngx_http_twofa_admin_org(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
@@ -172,26 +181,25 @@ ngx_http_twofa_admin_auth(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
 }
 
 
-/* orgs/{org}, orgs/{org}/users/{user}, orgs/{org}/users/{user}/totp */
+/*
+ * The path under the location, cut at '/': NGX_DECLINED when it is not
+ * under it or has more segments than any resource.
+ */
 
 static ngx_int_t
-ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
+ngx_http_twofa_admin_segments(ngx_http_request_t *r, u_char **seg,
+    size_t *len, ngx_uint_t *nseg)
 {
-    u_char                    *p, *end, *seg[5];
-    size_t                     len[5];
+    u_char                    *p, *end;
     ngx_uint_t                 n;
-    ngx_str_t                  allow;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    adm->error = "not_found";
-    adm->message = "no such resource";
-
     if (r->uri.len < clcf->name.len
         || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) != 0)
     {
-        return NGX_HTTP_NOT_FOUND;
+        return NGX_DECLINED;
     }
 
     p = r->uri.data + clcf->name.len;
@@ -201,7 +209,7 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
         p++;
     }
 
-    for (n = 0; p < end && n < 5; n++) {
+    for (n = 0; p < end && n < NGX_HTTP_TWOFA_ADMIN_SEGMENTS; n++) {
         seg[n] = p;
 
         while (p < end && *p != '/') {
@@ -215,7 +223,36 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
         }
     }
 
-    if (p == end && n == 1 && len[0] == 4
+    *nseg = n;
+
+    return (p == end) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/*
+ * init, orgs/{org}, orgs/{org}/users/{user},
+ * orgs/{org}/users/{user}/totp
+ */
+
+static ngx_int_t
+ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
+{
+    u_char      *seg[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
+    size_t       len[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
+    ngx_str_t    allow;
+    ngx_uint_t   n;
+
+    adm->error = "not_found";
+    adm->message = "no such resource";
+
+    if (ngx_http_twofa_admin_segments(r, seg, len, &n) != NGX_OK) {
+        return NGX_HTTP_NOT_FOUND;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa admin: %ui segments, method %ui", n, r->method);
+
+    if (n == 1 && len[0] == 4
         && ngx_strncmp(seg[0], "init", 4) == 0)
     {
         if (r->method == NGX_HTTP_POST) {
@@ -227,7 +264,7 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
         goto not_allowed;
     }
 
-    if (p != end || n < 2 || n == 3 || len[0] != 4
+    if (n < 2 || n == 3 || len[0] != 4
         || ngx_strncmp(seg[0], "orgs", 4) != 0
         || (n >= 4 && (len[2] != 5 || ngx_strncmp(seg[2], "users", 5) != 0))
         || (n == 5 && (len[4] != 4 || ngx_strncmp(seg[4], "totp", 4) != 0)))
@@ -346,138 +383,118 @@ ngx_http_twofa_admin_body(ngx_http_request_t *r)
 
 /*
  * The PUT body: exactly one object with one member, "require", whose
- * value is true or false.  Anything else is refused with the reason.
+ * value is true or false, parsed strictly by jansson (a member given twice
+ * is refused).  Anything else is refused with the reason.
  */
-
-static u_char *
-ngx_http_twofa_admin_ws(u_char *p, u_char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')) {
-        p++;
-    }
-
-    return p;
-}
-
 
 static ngx_int_t
 ngx_http_twofa_admin_parse(ngx_http_request_t *r, ngx_str_t *body,
     ngx_http_twofa_admin_t *adm, ngx_str_t *err)
 {
-    u_char      *p, *end, *key;
-    size_t       klen;
-    ngx_uint_t   seen;
+    u_char        *p;
+    json_t        *root, *v;
+    ngx_int_t      rc;
+    const char    *key;
+    json_error_t   e;
 
-    p = body->data;
-    end = p + body->len;
-    seen = 0;
+    for (p = body->data; p < body->data + body->len; p++) {
+        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+            break;
+        }
+    }
 
-    p = ngx_http_twofa_admin_ws(p, end);
-
-    if (p == end || *p++ != '{') {
+    if (p == body->data + body->len || *p != '{') {
         ngx_str_set(err, "the body must be a JSON object");
         return NGX_ERROR;
     }
 
-    p = ngx_http_twofa_admin_ws(p, end);
+    root = json_loadb((const char *) body->data, body->len,
+                      JSON_REJECT_DUPLICATES, &e);
+    if (root == NULL) {
+        err->data = ngx_pnalloc(r->pool, sizeof(e.text) + 32);
+        if (err->data == NULL) {
+            return NGX_ERROR;
+        }
 
-    if (p < end && *p == '}') {
-        p++;
-        goto last;
+        err->len = ngx_sprintf(err->data, "invalid JSON: %s%Z", e.text)
+                   - err->data - 1;
+        return NGX_ERROR;
     }
 
-    for ( ;; ) {
+    rc = NGX_ERROR;
 
-        if (p == end || *p++ != '"') {
-            ngx_str_set(err, "invalid JSON: a member name was expected");
-            return NGX_ERROR;
-        }
-
-        key = p;
-
-        while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) {
-            p++;
-        }
-
-        if (p == end || *p != '"') {
-            ngx_str_set(err, "invalid JSON: bad member name");
-            return NGX_ERROR;
-        }
-
-        klen = p++ - key;
-
-        if (klen != 7 || ngx_strncmp(key, "require", 7) != 0) {
-            err->data = ngx_pnalloc(r->pool, klen + 64);
+    json_object_foreach(root, key, v) {
+        if (ngx_strcmp(key, "require") != 0) {
+            err->data = ngx_pnalloc(r->pool, 64);
             if (err->data == NULL) {
-                return NGX_ERROR;
+                goto done;
             }
 
             err->len = ngx_sprintf(err->data, "unknown field \"%*s\"%Z",
-                                   ngx_min(klen, 32), key)
+                                   ngx_min(ngx_strlen(key), 32), key)
                        - err->data - 1;
-            return NGX_ERROR;
+            goto done;
         }
-
-        if (seen) {
-            ngx_str_set(err, "field \"require\" is given twice");
-            return NGX_ERROR;
-        }
-
-        seen = 1;
-
-        p = ngx_http_twofa_admin_ws(p, end);
-
-        if (p == end || *p++ != ':') {
-            ngx_str_set(err, "invalid JSON: \":\" was expected");
-            return NGX_ERROR;
-        }
-
-        p = ngx_http_twofa_admin_ws(p, end);
-
-        if (end - p >= 4 && ngx_strncmp(p, "true", 4) == 0) {
-            adm->require = 1;
-            p += 4;
-
-        } else if (end - p >= 5 && ngx_strncmp(p, "false", 5) == 0) {
-            adm->require = 0;
-            p += 5;
-
-        } else {
-            ngx_str_set(err, "\"require\" must be true or false");
-            return NGX_ERROR;
-        }
-
-        p = ngx_http_twofa_admin_ws(p, end);
-
-        if (p < end && *p == ',') {
-            p = ngx_http_twofa_admin_ws(p + 1, end);
-            continue;
-        }
-
-        if (p < end && *p == '}') {
-            p++;
-            break;
-        }
-
-        ngx_str_set(err, "invalid JSON: \",\" or \"}\" was expected");
-        return NGX_ERROR;
     }
 
-last:
+    v = json_object_get(root, "require");
 
-    p = ngx_http_twofa_admin_ws(p, end);
-
-    if (p != end) {
-        ngx_str_set(err, "invalid JSON: text after the object");
-        return NGX_ERROR;
-    }
-
-    if (!seen) {
+    if (v == NULL) {
         ngx_str_set(err, "field \"require\" is missing");
-        return NGX_ERROR;
+        goto done;
     }
 
-    return NGX_OK;
+    if (!json_is_boolean(v)) {
+        ngx_str_set(err, "\"require\" must be true or false");
+        goto done;
+    }
+
+    adm->require = json_is_true(v);
+    rc = NGX_OK;
+
+done:
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+/*
+ * A JSON document made by jansson, sent with the pages' headers.  The
+ * caller's reference is taken (freed here), as json_pack's "o" does.
+ */
+
+static ngx_int_t
+ngx_http_twofa_admin_send(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *doc)
+{
+    char       *text;
+    ngx_str_t   body;
+
+    if (doc == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    text = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(doc);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    body.len = ngx_strlen(text);
+    body.data = ngx_pnalloc(r->pool, body.len);
+
+    if (body.data == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_memcpy(body.data, text, body.len);
+    free(text);
+
+    return ngx_http_twofa_send(r, status, 1, &body);
 }
 
 
@@ -495,6 +512,10 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
 
     ctx->org = adm->org;
     ctx->user = adm->user;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa admin: op %d org:\"%V\" user:\"%V\"",
+                   (int) adm->op, &adm->org, &adm->user);
 
     switch (adm->op) {
 
@@ -567,14 +588,11 @@ ngx_http_twofa_admin_org(ngx_http_request_t *r,
                                                : "org require off");
         }
 
-        /* identities hold no '"' or '\\': nothing to escape in JSON */
-
-        rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
-                                       "{\"org\":\"%V\",\"require\":%s,"
-                                       "\"updated\":%L}", &adm->org,
-                                       reply->state.require ? "true"
-                                                            : "false",
-                                       reply->state.updated);
+        rc = ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
+                 json_pack("{s:s%,s:b,s:I}",
+                           "org", adm->org.data, adm->org.len,
+                           "require", (int) reply->state.require,
+                           "updated", (json_int_t) reply->state.updated));
     }
 
     ngx_http_finalize_request(r, rc);
@@ -586,6 +604,7 @@ ngx_http_twofa_admin_user(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply)
 {
     ngx_int_t                   rc;
+    ngx_uint_t                  locked;
     ngx_http_twofa_ctx_t       *ctx;
     ngx_http_twofa_admin_t     *adm;
     ngx_http_twofa_state_t     *st;
@@ -606,20 +625,21 @@ ngx_http_twofa_admin_user(ngx_http_request_t *r,
     } else {
         st = &reply->state;
 
-        rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
-                 "{\"org\":\"%V\",\"user\":\"%V\",\"enrolled\":%s,"
-                 "\"enrolled_at\":%L,\"required\":%s,"
-                 "\"locked\":%s,\"failures\":%ui,\"locked_for\":%M,"
-                 "\"recovery_left\":%ui}",
-                 &adm->org, &adm->user,
-                 st->enabled ? "true" : "false",
-                 st->enabled ? st->enrolled_at : (int64_t) 0,
-                 st->require ? "true" : "false",
-                 st->failures >= tscf->lockout ? "true" : "false",
-                 st->failures,
-                 st->failures >= tscf->lockout
-                     ? (st->fail_ttl + 999) / 1000 : (ngx_msec_t) 0,
-                 st->recovery_left);
+        locked = (st->failures >= tscf->lockout);
+
+        rc = ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
+                 json_pack("{s:s%,s:s%,s:b,s:I,s:b,s:b,s:I,s:I,s:I}",
+                           "org", adm->org.data, adm->org.len,
+                           "user", adm->user.data, adm->user.len,
+                           "enrolled", (int) st->enabled,
+                           "enrolled_at", (json_int_t)
+                               (st->enabled ? st->enrolled_at : 0),
+                           "required", (int) st->require,
+                           "locked", (int) locked,
+                           "failures", (json_int_t) st->failures,
+                           "locked_for", (json_int_t)
+                               (locked ? (st->fail_ttl + 999) / 1000 : 0),
+                           "recovery_left", (json_int_t) st->recovery_left));
     }
 
     ngx_http_finalize_request(r, rc);
@@ -645,11 +665,11 @@ ngx_http_twofa_admin_reset(ngx_http_request_t *r,
     } else {
         ngx_http_twofa_admin_audit(r, adm, "user reset");
 
-        rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
-                                       "{\"org\":\"%V\",\"user\":\"%V\","
-                                       "\"reset\":true,\"existed\":%s}",
-                                       &adm->org, &adm->user,
-                                       reply->existed ? "true" : "false");
+        rc = ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
+                 json_pack("{s:s%,s:s%,s:b,s:b}",
+                           "org", adm->org.data, adm->org.len,
+                           "user", adm->user.data, adm->user.len,
+                           "reset", 1, "existed", (int) reply->existed));
     }
 
     ngx_http_finalize_request(r, rc);
@@ -677,10 +697,9 @@ ngx_http_twofa_admin_init(ngx_http_request_t *r,
             ngx_http_twofa_admin_audit(r, adm, "init");
         }
 
-        rc = ngx_http_twofa_send_json(r, NGX_HTTP_OK,
-                                       "{\"initialised\":true,"
-                                       "\"created\":%s}",
-                                       reply->created ? "true" : "false");
+        rc = ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
+                 json_pack("{s:b,s:b}", "initialised", 1,
+                           "created", (int) reply->created));
     }
 
     ngx_http_finalize_request(r, rc);
@@ -722,7 +741,10 @@ static ngx_int_t
 ngx_http_twofa_admin_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *message)
 {
-    ngx_str_t  m, jm, v;
+    ngx_str_t  v;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa admin: %ui %s", status, error);
 
     if (status == NGX_HTTP_UNAUTHORIZED) {
         ngx_str_set(&v, "Bearer");
@@ -731,14 +753,7 @@ ngx_http_twofa_admin_error(ngx_http_request_t *r, ngx_uint_t status,
         }
     }
 
-    m.data = (u_char *) message;
-    m.len = ngx_strlen(message);
-
-    if (ngx_http_twofa_json_string(r->pool, &m, &jm) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    return ngx_http_twofa_send_json(r, status,
-                                     "{\"error\":\"%s\",\"message\":%V}",
-                                     error, &jm);
+    return ngx_http_twofa_admin_send(r, status,
+                                     json_pack("{s:s,s:s}", "error", error,
+                                               "message", message));
 }

@@ -12,6 +12,10 @@
 #include "twofa_base64.h"
 
 
+static ngx_int_t ngx_http_twofa_secret_aad(ngx_http_twofa_page_t *pg,
+    u_char *buf, size_t *len);
+
+
 static void ngx_http_twofa_codes_aad(ngx_http_twofa_page_t *pg, u_char *buf,
     size_t *len);
 static ngx_int_t ngx_http_twofa_csrf_binding(ngx_http_twofa_page_t *pg,
@@ -61,7 +65,7 @@ ngx_http_twofa_check_code(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 }
 
 
-ngx_int_t
+static ngx_int_t
 ngx_http_twofa_secret_aad(ngx_http_twofa_page_t *pg, u_char *buf,
     size_t *len)
 {
@@ -73,6 +77,44 @@ ngx_http_twofa_secret_aad(ngx_http_twofa_page_t *pg, u_char *buf,
     p = ngx_cpymem(p, pg->user.data, pg->user.len);
 
     *len = p - buf;
+
+    return NGX_OK;
+}
+
+
+/* A new random secret into pg->secret, and sealed (base64) into out. */
+
+ngx_int_t
+ngx_http_twofa_new_secret(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    ngx_str_t *out)
+{
+    int                 n;
+    size_t              nkeys, aad_len;
+    const twofa_key_t  *keys;
+    u_char              aad[64 + 2 * TWOFA_ID_MAX];
+    u_char              buf[NGX_HTTP_TWOFA_SECRET_SIZE + TWOFA_SEAL_OVERHEAD];
+
+    if (twofa_random(pg->secret, NGX_HTTP_TWOFA_SECRET_SIZE) != 0
+        || ngx_http_twofa_secret_aad(pg, aad, &aad_len) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    keys = ngx_http_twofa_keys(r, &nkeys);
+
+    n = twofa_seal(&keys[0], aad, aad_len, pg->secret,
+                   NGX_HTTP_TWOFA_SECRET_SIZE, buf, sizeof(buf));
+    if (n < 0) {
+        return NGX_ERROR;
+    }
+
+    out->len = twofa_base64_encoded_len((size_t) n);
+    out->data = ngx_pnalloc(r->pool, out->len + 1);
+    if (out->data == NULL
+        || twofa_base64_encode(buf, n, (char *) out->data, out->len + 1) < 0)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -185,7 +227,10 @@ ngx_http_twofa_seal_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 }
 
 
-/* Shows the recovery codes kept with a hold or session again. */
+/*
+ * The recovery codes kept with a hold or session, into pg->recovery.
+ * NGX_DECLINED: they do not open under the configured keys.
+ */
 
 ngx_int_t
 ngx_http_twofa_open_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
@@ -203,7 +248,7 @@ ngx_http_twofa_open_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     n = twofa_base64_decode((const char *) sealed->data, sealed->len, raw,
                             sizeof(raw));
     if (n < 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_DECLINED;
     }
 
     ngx_http_twofa_codes_aad(pg, aad, &aad_len);
@@ -214,7 +259,7 @@ ngx_http_twofa_open_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 
     if (n != TWOFA_RECOVERY_COUNT * TWOFA_RECOVERY_LEN) {
         ngx_explicit_memzero(plain, sizeof(plain));
-        return ngx_http_twofa_show_unopened(r, pg);
+        return NGX_DECLINED;
     }
 
     for (i = 0; i < TWOFA_RECOVERY_COUNT; i++) {
@@ -225,10 +270,7 @@ ngx_http_twofa_open_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 
     ngx_explicit_memzero(plain, sizeof(plain));
 
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twofa page: recovery codes shown again after a retry");
-
-    return ngx_http_twofa_show_recovery(r, pg);
+    return NGX_OK;
 }
 
 

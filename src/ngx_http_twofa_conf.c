@@ -12,6 +12,10 @@
 #include "twofa_scripts.h"
 
 
+static ngx_int_t ngx_http_twofa_check_location(ngx_conf_t *cf,
+    ngx_http_twofa_loc_conf_t *conf);
+static ngx_int_t ngx_http_twofa_check_place(ngx_conf_t *cf,
+    ngx_http_twofa_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf);
 static ngx_int_t ngx_http_twofa_identity_headers(ngx_conf_t *cf,
     ngx_http_twofa_loc_conf_t *conf);
 static ngx_int_t ngx_http_twofa_guard_headers(ngx_conf_t *cf,
@@ -223,10 +227,6 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_twofa_loc_conf_t *prev = parent;
     ngx_http_twofa_loc_conf_t *conf = child;
 
-    ngx_http_core_loc_conf_t    *clcf;
-    ngx_http_twofa_srv_conf_t   *tscf;
-    ngx_http_twofa_main_conf_t  *tmcf;
-
     /* what a location *is* (login, pages, admin) is not inherited */
 
     ngx_conf_merge_value(conf->login, NGX_CONF_UNSET, 0);
@@ -242,12 +242,31 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->hide_identity, prev->hide_identity, 1);
     ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
 
+    if (ngx_http_twofa_check_location(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * What a location that uses the module needs, and what must not meet in
+ * one location: each refusal names the directives concerned.
+ */
+
+static ngx_int_t
+ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
     if (conf->login && (conf->pages || conf->admin)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"twofa_login\" and \"%s\" cannot be used in "
                            "the same location",
                            conf->pages ? "twofa_pages" : "twofa_admin");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (conf->gate && (conf->pages || conf->admin)) {
@@ -255,11 +274,11 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"twofa_gate\" cannot protect the location of "
                            "\"%s\"",
                            conf->pages ? "twofa_pages" : "twofa_admin");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (!(conf->login || conf->pages || conf->admin || conf->gate)) {
-        return NGX_CONF_OK;
+        return NGX_OK;
     }
 
     tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twofa_module);
@@ -270,7 +289,7 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            conf->login ? "twofa_login" :
                            conf->pages ? "twofa_pages" :
                            conf->admin ? "twofa_admin" : "twofa_gate");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if ((conf->login || conf->pages || conf->admin) && tmcf->redis == NULL) {
@@ -278,7 +297,7 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"%s\" needs \"twofa_redis\"",
                            conf->login ? "twofa_login" :
                            conf->pages ? "twofa_pages" : "twofa_admin");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -292,21 +311,45 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"%s\" cannot share a location with another "
                            "content handler (e.g. proxy_pass)",
                            conf->pages ? "twofa_pages" : "twofa_admin");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (conf->login && clcf->handler == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"twofa_login on\" needs the location's own "
                            "proxy_pass (or another content handler)");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
 
     if (conf->login && conf->user == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"twofa_login on\" needs \"twofa_user\"");
-        return NGX_CONF_ERROR;
+        return NGX_ERROR;
     }
+
+    if (ngx_http_twofa_check_place(cf, conf, clcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (conf->login) {
+        if (ngx_http_twofa_identity_headers(cf, conf) != NGX_OK
+            || ngx_http_twofa_guard_headers(cf, tmcf, conf) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* Where the admin API and the pages may live. */
+
+static ngx_int_t
+ngx_http_twofa_check_place(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf,
+    ngx_http_core_loc_conf_t *clcf)
+{
+    ngx_http_twofa_srv_conf_t  *tscf;
 
     if (conf->admin) {
         if (clcf->exact_match || clcf->named
@@ -318,7 +361,7 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"twofa_admin\" needs a prefix location "
                                "(e.g. \"location /twofa-admin/\")");
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
 
         if (conf->admin_token.len == 0) {
@@ -344,19 +387,11 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                "\"twofa_pages\" is in location \"%V\" but "
                                "\"twofa_pages_url\" is \"%V\"",
                                &clcf->name, &tscf->pages_url);
-            return NGX_CONF_ERROR;
+            return NGX_ERROR;
         }
     }
 
-    if (conf->login) {
-        if (ngx_http_twofa_identity_headers(cf, conf) != NGX_OK
-            || ngx_http_twofa_guard_headers(cf, tmcf, conf) != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
+    return NGX_OK;
 }
 
 

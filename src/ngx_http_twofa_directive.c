@@ -11,6 +11,15 @@
 #include "ngx_http_twofa.h"
 
 
+static ngx_int_t ngx_http_twofa_redis_address(ngx_conf_t *cf,
+    ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *addr);
+static ngx_int_t ngx_http_twofa_redis_param(ngx_conf_t *cf,
+    ngx_http_twofa_main_conf_t *tmcf, ngx_http_twofa_redis_conf_t *rcf,
+    ngx_str_t *arg);
+static ngx_int_t ngx_http_twofa_cookie_param(ngx_http_twofa_cookie_conf_t *cc,
+    ngx_str_t *arg);
+static ngx_uint_t ngx_http_twofa_param(ngx_str_t *arg, const char *name,
+    ngx_str_t *value);
 static void ngx_http_twofa_cleanup_keys(void *data);
 static void ngx_http_twofa_wipe_str(void *data);
 
@@ -22,172 +31,215 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_twofa_main_conf_t *tmcf = conf;
 
-    u_char                       *p;
-    size_t                        len;
-    ngx_int_t                     n;
-    ngx_str_t                    *value, s, file;
-    ngx_url_t                     u;
+    ngx_int_t                     rc;
+    ngx_str_t                    *value;
     ngx_uint_t                    i;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_twofa_redis_conf_t  *rc;
+    ngx_http_twofa_redis_conf_t  *rcf;
 
     if (tmcf->redis) {
         return "is duplicate";
     }
 
-    rc = ngx_pcalloc(cf->pool, sizeof(ngx_http_twofa_redis_conf_t));
-    if (rc == NULL) {
+    rcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_twofa_redis_conf_t));
+    if (rcf == NULL) {
         return NGX_CONF_ERROR;
     }
 
     value = cf->args->elts;
 
-    rc->addr = value[1];
-    rc->timeout = 1000;
+    rcf->addr = value[1];
+    rcf->timeout = 1000;
 
-    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+    if (ngx_http_twofa_redis_address(cf, rcf, &value[1]) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
-        len = value[1].len - 5;
+    for (i = 2; i < cf->args->nelts; i++) {
+        rc = ngx_http_twofa_redis_param(cf, tmcf, rcf, &value[i]);
 
-        if (value[1].data[5] != '/'
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"twofa_redis\" has an invalid parameter "
+                               "\"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    tmcf->redis = rcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * host:port (resolved here, once: a request never waits for DNS) or
+ * unix:/path.
+ */
+
+static ngx_int_t
+ngx_http_twofa_redis_address(ngx_conf_t *cf, ngx_http_twofa_redis_conf_t *rcf,
+    ngx_str_t *addr)
+{
+    size_t     len;
+    ngx_url_t  u;
+
+    if (addr->len > 5 && ngx_strncmp(addr->data, "unix:", 5) == 0) {
+
+        len = addr->len - 5;
+
+        if (addr->data[5] != '/'
             || len >= sizeof(((struct sockaddr_un *) 0)->sun_path))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"twofa_redis\" has an invalid unix socket "
-                               "path in \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
+                               "path in \"%V\"", addr);
+            return NGX_ERROR;
         }
 
-        rc->unix_path.len = len;
-        rc->unix_path.data = ngx_pnalloc(cf->pool, len + 1);
-        if (rc->unix_path.data == NULL) {
-            return NGX_CONF_ERROR;
+        rcf->unix_path.len = len;
+        rcf->unix_path.data = ngx_pnalloc(cf->pool, len + 1);
+        if (rcf->unix_path.data == NULL) {
+            return NGX_ERROR;
         }
 
-        ngx_cpystrn(rc->unix_path.data, value[1].data + 5, len + 1);
+        ngx_cpystrn(rcf->unix_path.data, addr->data + 5, len + 1);
 
-    } else {
-
-        /* resolved here, once: a request never waits for DNS */
-
-        ngx_memzero(&u, sizeof(ngx_url_t));
-
-        u.url = value[1];
-        u.default_port = 6379;
-
-        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"twofa_redis\" cannot use \"%V\": %s",
-                               &value[1], u.err ? u.err : "no address");
-            return NGX_CONF_ERROR;
-        }
-
-        if (u.uri.len || u.family == AF_UNIX) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"twofa_redis\" takes host:port or "
-                               "unix:/path, not \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
-
-        rc->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
-        if (rc->host.data == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        rc->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
-                                     rc->host.data, NGX_SOCKADDR_STRLEN, 0);
-        rc->host.data[rc->host.len] = '\0';
-        rc->port = ngx_inet_get_port(u.addrs[0].sockaddr);
+        return NGX_OK;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
+    ngx_memzero(&u, sizeof(ngx_url_t));
 
-        if (ngx_strncmp(value[i].data, "db=", 3) == 0) {
+    u.url = *addr;
+    u.default_port = 6379;
 
-            n = ngx_atoi(value[i].data + 3, value[i].len - 3);
-            if (n == NGX_ERROR || n > 65535) {
-                goto invalid;
-            }
-
-            rc->db = n;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
-
-            s.len = value[i].len - 8;
-            s.data = value[i].data + 8;
-
-            rc->timeout = ngx_parse_time(&s, 0);
-            if (rc->timeout == (ngx_msec_t) NGX_ERROR || rc->timeout == 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "password_file=", 14) == 0) {
-
-            file.len = value[i].len - 14;
-            file.data = value[i].data + 14;
-
-            if (file.len == 0) {
-                goto invalid;
-            }
-
-            if (ngx_http_twofa_conf_read_file(cf, &value[0], &file, 1, 4096,
-                                              0, &rc->password)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            cln = ngx_pool_cleanup_add(cf->pool, 0);
-            if (cln == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            cln->handler = ngx_http_twofa_wipe_str;
-            cln->data = &rc->password;
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "prefix=", 7) == 0) {
-
-            tmcf->prefix.len = value[i].len - 7;
-            tmcf->prefix.data = value[i].data + 7;
-
-            if (tmcf->prefix.len == 0 || tmcf->prefix.len > 64) {
-                goto invalid;
-            }
-
-            for (p = tmcf->prefix.data;
-                 p < tmcf->prefix.data + tmcf->prefix.len;
-                 p++)
-            {
-                if (*p <= ' ' || *p >= 0x7f) {
-                    goto invalid;
-                }
-            }
-
-            continue;
-        }
-
-        goto invalid;
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_redis\" cannot use \"%V\": %s",
+                           addr, u.err ? u.err : "no address");
+        return NGX_ERROR;
     }
 
-    tmcf->redis = rc;
+    if (u.uri.len || u.family == AF_UNIX) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_redis\" takes host:port or "
+                           "unix:/path, not \"%V\"", addr);
+        return NGX_ERROR;
+    }
 
-    return NGX_CONF_OK;
+    rcf->host.data = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+    if (rcf->host.data == NULL) {
+        return NGX_ERROR;
+    }
 
-invalid:
+    rcf->host.len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen,
+                                  rcf->host.data, NGX_SOCKADDR_STRLEN, 0);
+    rcf->host.data[rcf->host.len] = '\0';
+    rcf->port = ngx_inet_get_port(u.addrs[0].sockaddr);
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"twofa_redis\" has an invalid parameter \"%V\"",
-                       &value[i]);
+    return NGX_OK;
+}
 
-    return NGX_CONF_ERROR;
+
+/* One name=value of twofa_redis: NGX_OK, NGX_DECLINED (invalid), NGX_ERROR */
+
+static ngx_int_t
+ngx_http_twofa_redis_param(ngx_conf_t *cf, ngx_http_twofa_main_conf_t *tmcf,
+    ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *arg)
+{
+    u_char              *p;
+    ngx_int_t            n;
+    ngx_str_t            v, name;
+    ngx_pool_cleanup_t  *cln;
+
+    if (ngx_http_twofa_param(arg, "db", &v)) {
+        n = ngx_atoi(v.data, v.len);
+        if (n == NGX_ERROR || n > 65535) {
+            return NGX_DECLINED;
+        }
+
+        rcf->db = n;
+        return NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "timeout", &v)) {
+        rcf->timeout = ngx_parse_time(&v, 0);
+        if (rcf->timeout == (ngx_msec_t) NGX_ERROR || rcf->timeout == 0) {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "password_file", &v)) {
+        if (v.len == 0) {
+            return NGX_DECLINED;
+        }
+
+        ngx_str_set(&name, "twofa_redis");
+
+        if (ngx_http_twofa_conf_read_file(cf, &name, &v, 1, 4096, 0,
+                                          &rcf->password)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_twofa_wipe_str;
+        cln->data = &rcf->password;
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "prefix", &v)) {
+        if (v.len == 0 || v.len > 64) {
+            return NGX_DECLINED;
+        }
+
+        for (p = v.data; p < v.data + v.len; p++) {
+            if (*p <= ' ' || *p >= 0x7f) {
+                return NGX_DECLINED;
+            }
+        }
+
+        tmcf->prefix = v;
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The one key=value helper of the directives: 1 and the value when arg
+ * is "name=value", 0 otherwise.
+ */
+
+static ngx_uint_t
+ngx_http_twofa_param(ngx_str_t *arg, const char *name, ngx_str_t *value)
+{
+    size_t  len;
+
+    len = ngx_strlen(name);
+
+    if (arg->len <= len || arg->data[len] != '='
+        || ngx_strncmp(arg->data, name, len) != 0)
+    {
+        return 0;
+    }
+
+    value->data = arg->data + len + 1;
+    value->len = arg->len - len - 1;
+
+    return 1;
 }
 
 
@@ -359,10 +411,7 @@ ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (value[1].len > 8 && ngx_strncmp(value[1].data, "max_age=", 8) == 0) {
-        s.len = value[1].len - 8;
-        s.data = value[1].data + 8;
-
+    if (ngx_http_twofa_param(&value[1], "max_age", &s)) {
         tlcf->gate_max_age = ngx_parse_time(&s, 1);
         if (tlcf->gate_max_age != (time_t) NGX_ERROR
             && tlcf->gate_max_age > 0)
@@ -389,8 +438,7 @@ ngx_http_twofa_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_twofa_srv_conf_t *tscf = conf;
 
-    u_char                        *p;
-    ngx_str_t                     *value, s;
+    ngx_str_t                     *value;
     ngx_uint_t                     i;
     ngx_http_twofa_cookie_conf_t  *cc;
 
@@ -403,106 +451,12 @@ ngx_http_twofa_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     value = cf->args->elts;
 
     for (i = 1; i < cf->args->nelts; i++) {
-
-        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
-            s.len = value[i].len - 5;
-            s.data = value[i].data + 5;
-
-            if (s.len == 0 || s.len > 64) {
-                goto invalid;
-            }
-
-            /* a cookie-name is an RFC 7230 token */
-
-            for (p = s.data; p < s.data + s.len; p++) {
-                if (!ngx_http_twofa_isalnum(*p)
-                    && ngx_strchr("!#$%&'*+-.^_`|~", *p) == NULL)
-                {
-                    goto invalid;
-                }
-            }
-
-            cc->name = s;
-            continue;
+        if (ngx_http_twofa_cookie_param(cc, &value[i]) != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"twofa_cookie\" has an invalid parameter "
+                               "\"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
         }
-
-        if (ngx_strncmp(value[i].data, "domain=", 7) == 0) {
-            s.len = value[i].len - 7;
-            s.data = value[i].data + 7;
-
-            for (p = s.data; p < s.data + s.len; p++) {
-                if (!(ngx_http_twofa_isalnum(*p) || *p == '.' || *p == '-')) {
-                    goto invalid;
-                }
-            }
-
-            cc->domain = s;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "path=", 5) == 0) {
-            s.len = value[i].len - 5;
-            s.data = value[i].data + 5;
-
-            if (s.len == 0 || s.data[0] != '/') {
-                goto invalid;
-            }
-
-            for (p = s.data; p < s.data + s.len; p++) {
-                if (*p <= ' ' || *p == ';' || *p >= 0x7f) {
-                    goto invalid;
-                }
-            }
-
-            cc->path = s;
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "max_age=", 8) == 0) {
-            s.len = value[i].len - 8;
-            s.data = value[i].data + 8;
-
-            cc->max_age = ngx_parse_time(&s, 1);
-            if (cc->max_age == (time_t) NGX_ERROR || cc->max_age <= 0) {
-                goto invalid;
-            }
-
-            continue;
-        }
-
-        if (ngx_strncmp(value[i].data, "samesite=", 9) == 0) {
-            s.len = value[i].len - 9;
-            s.data = value[i].data + 9;
-
-            if (!((s.len == 6
-                   && ngx_strncasecmp(s.data, (u_char *) "strict", 6) == 0)
-                  || (s.len == 3
-                      && ngx_strncasecmp(s.data, (u_char *) "lax", 3) == 0)
-                  || (s.len == 4
-                      && ngx_strncasecmp(s.data, (u_char *) "none", 4) == 0)))
-            {
-                goto invalid;
-            }
-
-            /* the canonical spelling: Strict, Lax, None */
-
-            cc->samesite.len = s.len;
-            cc->samesite.data = (u_char *) (s.len == 6 ? "Strict"
-                                            : s.len == 3 ? "Lax" : "None");
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "secure=on") == 0) {
-            cc->secure = 1;
-            continue;
-        }
-
-        if (ngx_strcmp(value[i].data, "secure=off") == 0) {
-            cc->secure = 0;
-            continue;
-        }
-
-        goto invalid;
     }
 
     if (cc->name.data == NULL) {
@@ -512,14 +466,107 @@ ngx_http_twofa_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"twofa_cookie\" has an invalid parameter \"%V\"",
-                       &value[i]);
+/* One name=value of twofa_cookie: NGX_OK, or NGX_DECLINED (invalid). */
 
-    return NGX_CONF_ERROR;
+static ngx_int_t
+ngx_http_twofa_cookie_param(ngx_http_twofa_cookie_conf_t *cc, ngx_str_t *arg)
+{
+    u_char     *p;
+    ngx_str_t   v;
+
+    if (ngx_http_twofa_param(arg, "name", &v)) {
+
+        /* a cookie-name is an RFC 7230 token */
+
+        if (v.len == 0 || v.len > 64) {
+            return NGX_DECLINED;
+        }
+
+        for (p = v.data; p < v.data + v.len; p++) {
+            if (!ngx_http_twofa_isalnum(*p)
+                && ngx_strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        cc->name = v;
+        return NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "domain", &v)) {
+        for (p = v.data; p < v.data + v.len; p++) {
+            if (!(ngx_http_twofa_isalnum(*p) || *p == '.' || *p == '-')) {
+                return NGX_DECLINED;
+            }
+        }
+
+        cc->domain = v;
+        return NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "path", &v)) {
+        if (v.len == 0 || v.data[0] != '/') {
+            return NGX_DECLINED;
+        }
+
+        for (p = v.data; p < v.data + v.len; p++) {
+            if (*p <= ' ' || *p == ';' || *p >= 0x7f) {
+                return NGX_DECLINED;
+            }
+        }
+
+        cc->path = v;
+        return NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "max_age", &v)) {
+        cc->max_age = ngx_parse_time(&v, 1);
+        return (cc->max_age == (time_t) NGX_ERROR || cc->max_age <= 0)
+               ? NGX_DECLINED : NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "samesite", &v)) {
+
+        /* the canonical spelling: Strict, Lax, None */
+
+        if (v.len == 6 && ngx_strncasecmp(v.data, (u_char *) "strict", 6) == 0)
+        {
+            ngx_str_set(&cc->samesite, "Strict");
+
+        } else if (v.len == 3
+                   && ngx_strncasecmp(v.data, (u_char *) "lax", 3) == 0)
+        {
+            ngx_str_set(&cc->samesite, "Lax");
+
+        } else if (v.len == 4
+                   && ngx_strncasecmp(v.data, (u_char *) "none", 4) == 0)
+        {
+            ngx_str_set(&cc->samesite, "None");
+
+        } else {
+            return NGX_DECLINED;
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "secure", &v)) {
+        if (v.len == 2 && ngx_strncmp(v.data, "on", 2) == 0) {
+            cc->secure = 1;
+            return NGX_OK;
+        }
+
+        if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
+            cc->secure = 0;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -553,10 +600,7 @@ ngx_http_twofa_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (value[2].len > 7 && ngx_strncmp(value[2].data, "window=", 7) == 0) {
-        s.len = value[2].len - 7;
-        s.data = value[2].data + 7;
-
+    if (ngx_http_twofa_param(&value[2], "window", &s)) {
         tscf->lockout_window = ngx_parse_time(&s, 1);
         if (tscf->lockout_window != (time_t) NGX_ERROR
             && tscf->lockout_window > 0)

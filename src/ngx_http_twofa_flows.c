@@ -12,6 +12,18 @@
 #include "twofa_base64.h"
 
 
+static ngx_int_t ngx_http_twofa_codes_again(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_str_t *sealed);
+static ngx_int_t ngx_http_twofa_enroll_show(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+static ngx_int_t ngx_http_twofa_enroll_check(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+static ngx_int_t ngx_http_twofa_verify_check(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+static ngx_int_t ngx_http_twofa_disable_check(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+static ngx_int_t ngx_http_twofa_take(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
 static void ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
 static void ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
@@ -29,19 +41,167 @@ static void ngx_http_twofa_failed_counted(ngx_http_request_t *r,
 
 
 /*
+ * The steps of the routes, once the state is read (see the route table
+ * in ngx_http_twofa_pages.c).  Each returns the rc to finalize with, or
+ * NGX_DONE when a store operation goes on.
+ */
+
+ngx_int_t
+ngx_http_twofa_flow_index(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    return ngx_http_twofa_go(r, pg, (pg->state.enabled
+                                     && pg->state.recovery_codes.len == 0)
+                                    ? "verify" : "enroll");
+}
+
+
+ngx_int_t
+ngx_http_twofa_flow_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    /* a retry after a late reply: the codes of the enrollment made */
+
+    if (pg->hold.len && pg->state.hold_verified
+        && pg->state.recovery_codes.len)
+    {
+        return ngx_http_twofa_codes_again(r, pg, &pg->state.recovery_codes);
+    }
+
+    if (pg->hold.len == 0 && pg->state.enabled
+        && r->method == NGX_HTTP_POST
+        && pg->state.pending.len > 1 && pg->state.pending.data[0] == '!')
+    {
+        pg->state.pending.data++;
+        pg->state.pending.len--;
+        return ngx_http_twofa_codes_again(r, pg, &pg->state.pending);
+    }
+
+    if (pg->state.enabled) {
+        return ngx_http_twofa_go(r, pg, pg->hold.len ? "verify" : "settings");
+    }
+
+    if (pg->locked) {
+        return ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
+    }
+
+    if (pg->state.pending.len && pg->state.pending.data[0] == '!') {
+        ngx_str_null(&pg->state.pending);
+    }
+
+    if (r->method == NGX_HTTP_POST) {
+        return pg->state.pending.len ? ngx_http_twofa_enroll_check(r, pg)
+                                     : ngx_http_twofa_go(r, pg, "enroll");
+    }
+
+    return ngx_http_twofa_enroll_show(r, pg);
+}
+
+
+ngx_int_t
+ngx_http_twofa_flow_continue(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    if (!pg->state.hold_verified) {
+        return ngx_http_twofa_go(r, pg, pg->state.enabled ? "verify"
+                                                           : "enroll");
+    }
+
+    return ngx_http_twofa_take(r, pg);
+}
+
+
+ngx_int_t
+ngx_http_twofa_flow_verify(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    /* a retry after a late reply: the code was accepted already */
+
+    if (pg->hold.len && pg->state.hold_verified
+        && r->method == NGX_HTTP_POST)
+    {
+        return pg->state.recovery_codes.len
+               ? ngx_http_twofa_go(r, pg, "enroll")
+               : ngx_http_twofa_take(r, pg);
+    }
+
+    if (!pg->state.enabled) {
+        return ngx_http_twofa_go(r, pg, "enroll");
+    }
+
+    if (pg->locked) {
+        return ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
+    }
+
+    if (r->method == NGX_HTTP_POST) {
+        return ngx_http_twofa_verify_check(r, pg);
+    }
+
+    return ngx_http_twofa_show_verify(r, pg, NGX_HTTP_OK);
+}
+
+
+ngx_int_t
+ngx_http_twofa_flow_settings(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    return ngx_http_twofa_show_settings(r, pg, NGX_HTTP_OK);
+}
+
+
+ngx_int_t
+ngx_http_twofa_flow_disable(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    if (!pg->state.enabled) {
+        return ngx_http_twofa_go(r, pg, "settings");
+    }
+
+    if (pg->state.require) {
+        return ngx_http_twofa_show_required(r, pg);
+    }
+
+    if (pg->locked) {
+        return ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
+    }
+
+    return ngx_http_twofa_disable_check(r, pg);
+}
+
+
+/* The recovery codes kept with a hold or session, shown again. */
+
+static ngx_int_t
+ngx_http_twofa_codes_again(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    ngx_str_t *sealed)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_twofa_open_codes(r, pg, sealed);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_twofa_show_unopened(r, pg);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa page: recovery codes shown again after a retry");
+
+    return ngx_http_twofa_show_recovery(r, pg);
+}
+
+
+/*
  * GET enroll: the pending secret of this hold (or session), made and
  * stored on the first visit; reloads of the same hold show the same one.
  */
 
-ngx_int_t
+/*
+ * GET enroll: the pending secret of this hold (or session), made and
+ * stored on the first visit; reloads of the same hold show the same one.
+ */
+
+static ngx_int_t
 ngx_http_twofa_enroll_show(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
-    int                 n;
-    size_t              nkeys, aad_len;
-    ngx_str_t           sealed;
-    const twofa_key_t  *keys;
-    u_char              aad[64 + 2 * TWOFA_ID_MAX];
-    u_char              buf[NGX_HTTP_TWOFA_SECRET_SIZE + TWOFA_SEAL_OVERHEAD];
+    ngx_str_t  sealed;
 
     if (pg->state.pending.len) {
         if (ngx_http_twofa_open_secret(r, pg, &pg->state.pending) != NGX_OK) {
@@ -51,26 +211,7 @@ ngx_http_twofa_enroll_show(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
         return ngx_http_twofa_show_enroll(r, pg, NGX_HTTP_OK);
     }
 
-    if (twofa_random(pg->secret, NGX_HTTP_TWOFA_SECRET_SIZE) != 0
-        || ngx_http_twofa_secret_aad(pg, aad, &aad_len) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    keys = ngx_http_twofa_keys(r, &nkeys);
-
-    n = twofa_seal(&keys[0], aad, aad_len, pg->secret,
-                   NGX_HTTP_TWOFA_SECRET_SIZE, buf, sizeof(buf));
-    if (n < 0) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    sealed.len = twofa_base64_encoded_len((size_t) n);
-    sealed.data = ngx_pnalloc(r->pool, sealed.len + 1);
-    if (sealed.data == NULL
-        || twofa_base64_encode(buf, n, (char *) sealed.data, sealed.len + 1)
-           < 0)
-    {
+    if (ngx_http_twofa_new_secret(r, pg, &sealed) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -117,13 +258,13 @@ ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
         rc = ngx_http_twofa_show_enroll(r, pg, NGX_HTTP_OK);
     }
 
-    ngx_http_twofa_pages_done(r, rc);
+    ngx_http_twofa_done(r, rc);
 }
 
 
 /* POST enroll: the first code turns TOTP on with fresh recovery codes. */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_twofa_enroll_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
     u_char             *p;
@@ -248,7 +389,7 @@ ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
     }
 
     if (rc != NGX_DONE) {
-        ngx_http_twofa_pages_done(r, rc);
+        ngx_http_twofa_done(r, rc);
     }
 }
 
@@ -258,7 +399,7 @@ ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
  * edges), then releases the response opened with the state read.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_twofa_take(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
     if (pg->response.status == 0) {
@@ -315,13 +456,13 @@ ngx_http_twofa_taken(ngx_http_request_t *r,
                                     amr);
     }
 
-    ngx_http_twofa_pages_done(r, rc);
+    ngx_http_twofa_done(r, rc);
 }
 
 
 /* POST verify: a TOTP code or a recovery code. */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_twofa_verify_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
     size_t              n;
@@ -445,14 +586,14 @@ ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
     }
 
     if (rc != NGX_DONE) {
-        ngx_http_twofa_pages_done(r, rc);
+        ngx_http_twofa_done(r, rc);
     }
 }
 
 
 /* POST settings/disable: a current code, and the org must allow it. */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_twofa_disable_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
     if (ngx_http_twofa_open_secret(r, pg, &pg->state.secret) != NGX_OK) {
@@ -495,13 +636,7 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r,
         rc = ngx_http_twofa_failed(r, pg);
 
     } else if (reply->outcome == NGX_HTTP_TWOFA_REQUIRED) {
-        pg->state.require = 1;
-        ngx_str_set(&pg->error, "Your organisation requires two-factor "
-                    "authentication, so it cannot be turned off.");
-        rc = pg->json ? ngx_http_twofa_send_json(r, NGX_HTTP_FORBIDDEN,
-                                            "{\"error\":\"required\"}")
-                      : ngx_http_twofa_show_settings(r, pg,
-                                                     NGX_HTTP_FORBIDDEN);
+        rc = ngx_http_twofa_show_required(r, pg);
 
     } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
         rc = ngx_http_twofa_go(r, pg, "settings");
@@ -534,7 +669,7 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r,
     }
 
     if (rc != NGX_DONE) {
-        ngx_http_twofa_pages_done(r, rc);
+        ngx_http_twofa_done(r, rc);
     }
 }
 
@@ -594,5 +729,5 @@ ngx_http_twofa_failed_counted(ngx_http_request_t *r,
         rc = ngx_http_twofa_show_invalid(r, pg);
     }
 
-    ngx_http_twofa_pages_done(r, rc);
+    ngx_http_twofa_done(r, rc);
 }

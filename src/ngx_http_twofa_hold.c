@@ -18,6 +18,8 @@
      + 2 * TWOFA_ID_MAX)
 
 
+static ngx_int_t ngx_http_twofa_hold_decode(ngx_http_request_t *r,
+    u_char *plain, size_t n, ngx_http_twofa_response_t *resp);
 static void ngx_http_twofa_put32(u_char **p, uint32_t n);
 static u_char *ngx_http_twofa_put_str(u_char *p, ngx_str_t *s);
 static ngx_int_t ngx_http_twofa_get32(u_char **p, u_char *end, uint32_t *n);
@@ -193,15 +195,11 @@ ngx_http_twofa_hold_open(ngx_http_request_t *r, ngx_str_t *token,
     ngx_str_t *value, ngx_str_t *org, ngx_str_t *user,
     ngx_http_twofa_response_t *resp)
 {
-    int                       n;
-    u_char                   *p, *end, *plain, *sealed;
-    size_t                    aad_len, nkeys;
-    uint32_t                  status, count, i;
-    ngx_str_t                 body;
-    ngx_buf_t                *b;
-    const twofa_key_t        *keys;
-    ngx_http_twofa_header_t  *hd;
-    u_char                    aad[NGX_HTTP_TWOFA_HOLD_AAD_MAX];
+    int                 n;
+    u_char             *end, *plain, *sealed;
+    size_t              aad_len, nkeys;
+    const twofa_key_t  *keys;
+    u_char              aad[NGX_HTTP_TWOFA_HOLD_AAD_MAX];
 
     if (org->len > TWOFA_ID_MAX || user->len > TWOFA_ID_MAX
         || token->len != NGX_HTTP_TWOFA_HOLD_TOKEN_LEN)
@@ -231,6 +229,22 @@ ngx_http_twofa_hold_open(ngx_http_request_t *r, ngx_str_t *token,
                       user, org);
         return NGX_DECLINED;
     }
+
+    return ngx_http_twofa_hold_decode(r, plain, n, resp);
+}
+
+
+/* The opened plaintext ("TFR1" ...) into resp, pointing into it. */
+
+static ngx_int_t
+ngx_http_twofa_hold_decode(ngx_http_request_t *r, u_char *plain, size_t n,
+    ngx_http_twofa_response_t *resp)
+{
+    u_char                   *p, *end;
+    uint32_t                  status, count, i;
+    ngx_str_t                 body;
+    ngx_buf_t                *b;
+    ngx_http_twofa_header_t  *hd;
 
     p = plain;
     end = plain + n;
@@ -282,24 +296,26 @@ ngx_http_twofa_hold_open(ngx_http_request_t *r, ngx_str_t *token,
     resp->body_size = body.len;
     resp->body = NULL;
 
-    if (body.len) {
-        b = ngx_calloc_buf(r->pool);
-        if (b == NULL) {
-            return NGX_ERROR;
-        }
-
-        b->pos = body.data;
-        b->last = body.data + body.len;
-        b->memory = 1;
-
-        resp->body = ngx_alloc_chain_link(r->pool);
-        if (resp->body == NULL) {
-            return NGX_ERROR;
-        }
-
-        resp->body->buf = b;
-        resp->body->next = NULL;
+    if (body.len == 0) {
+        return NGX_OK;
     }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = body.data;
+    b->last = body.data + body.len;
+    b->memory = 1;
+
+    resp->body = ngx_alloc_chain_link(r->pool);
+    if (resp->body == NULL) {
+        return NGX_ERROR;
+    }
+
+    resp->body->buf = b;
+    resp->body->next = NULL;
 
     return NGX_OK;
 }

@@ -13,6 +13,10 @@
 #include "twofa_tpl.h"
 
 
+static ngx_int_t ngx_http_twofa_html_escape(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
+
+
 static ngx_table_elt_t *ngx_http_twofa_find_header(ngx_http_request_t *r,
     const char *name, size_t len, ngx_table_elt_t *after);
 
@@ -401,7 +405,7 @@ ngx_http_twofa_form_value(ngx_http_request_t *r, ngx_str_t *body,
 
 /* HTML-escaped copy (& < > " '), by the core's one escaping function. */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_twofa_html_escape(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
 {
     size_t  len;
@@ -629,6 +633,19 @@ ngx_http_twofa_redirect(ngx_http_request_t *r, ngx_str_t *uri)
     body.len = p - body.data;
 
     return ngx_http_twofa_send(r, NGX_HTTP_SEE_OTHER, 0, &body);
+}
+
+
+/*
+ * Ends a request that waited for Redis (its read handler tested the
+ * connection meanwhile).
+ */
+
+void
+ngx_http_twofa_done(ngx_http_request_t *r, ngx_int_t rc)
+{
+    r->read_event_handler = ngx_http_block_reading;
+    ngx_http_finalize_request(r, rc);
 }
 
 

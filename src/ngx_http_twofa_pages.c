@@ -29,10 +29,51 @@ static ngx_int_t ngx_http_twofa_pages_route(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
 static void ngx_http_twofa_pages_posted(ngx_http_request_t *r);
 static void ngx_http_twofa_pages_start(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twofa_pages_subject(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
 static ngx_int_t ngx_http_twofa_pages_read_state(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg, ngx_http_twofa_store_handler_pt handler);
 static void ngx_http_twofa_pages_state(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
+
+
+/*
+ * The routes: the name under the prefix, the methods, whom the page is
+ * about (a hold, a signed-in user, either), when the state read brings
+ * the hold's response (for a release), and the step once the state is
+ * read (NULL: a redirect to "go" without reading anything).
+ */
+
+static ngx_http_twofa_route_t  ngx_http_twofa_routes[] = {
+
+    { ngx_string(""), NGX_HTTP_TWOFA_ROUTE_INDEX,
+      NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_TWOFA_FOR_HOLD,
+      NGX_HTTP_TWOFA_NEVER, ngx_http_twofa_flow_index, NULL },
+
+    { ngx_string("enroll"), NGX_HTTP_TWOFA_ROUTE_ENROLL,
+      NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST, NGX_HTTP_TWOFA_FOR_EITHER,
+      NGX_HTTP_TWOFA_NEVER, ngx_http_twofa_flow_enroll, NULL },
+
+    { ngx_string("continue"), NGX_HTTP_TWOFA_ROUTE_CONTINUE,
+      NGX_HTTP_POST, NGX_HTTP_TWOFA_FOR_HOLD,
+      NGX_HTTP_TWOFA_ALWAYS, ngx_http_twofa_flow_continue, NULL },
+
+    { ngx_string("verify"), NGX_HTTP_TWOFA_ROUTE_VERIFY,
+      NGX_HTTP_GET|NGX_HTTP_HEAD|NGX_HTTP_POST, NGX_HTTP_TWOFA_FOR_EITHER,
+      NGX_HTTP_TWOFA_ON_POST, ngx_http_twofa_flow_verify, NULL },
+
+    { ngx_string("settings"), NGX_HTTP_TWOFA_ROUTE_SETTINGS,
+      NGX_HTTP_GET|NGX_HTTP_HEAD, NGX_HTTP_TWOFA_FOR_SESSION,
+      NGX_HTTP_TWOFA_NEVER, ngx_http_twofa_flow_settings, NULL },
+
+    { ngx_string("settings/enable"), NGX_HTTP_TWOFA_ROUTE_SETTINGS_ENABLE,
+      NGX_HTTP_POST, NGX_HTTP_TWOFA_FOR_SESSION,
+      NGX_HTTP_TWOFA_NEVER, NULL, "enroll" },
+
+    { ngx_string("settings/disable"), NGX_HTTP_TWOFA_ROUTE_SETTINGS_DISABLE,
+      NGX_HTTP_POST, NGX_HTTP_TWOFA_FOR_SESSION,
+      NGX_HTTP_TWOFA_NEVER, ngx_http_twofa_flow_disable, NULL }
+};
 
 
 ngx_int_t
@@ -71,20 +112,23 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
 
     pg->json = ngx_http_twofa_wants_json(r);
 
+    if (ngx_http_twofa_get_session(r, &session) == NGX_OK) {
+        pg->session = *session;
+        pg->has_session = 1;
+    }
+
     /* settings are about the signed-in user, even with a hold pending */
 
-    if (pg->route == NGX_HTTP_TWOFA_ROUTE_SETTINGS
-        || pg->route == NGX_HTTP_TWOFA_ROUTE_SETTINGS_ENABLE
-        || pg->route == NGX_HTTP_TWOFA_ROUTE_SETTINGS_DISABLE
+    if (pg->route->subject == NGX_HTTP_TWOFA_FOR_SESSION
         || ngx_http_twofa_get_hold_token(r, &pg->hold) != NGX_OK)
     {
         ngx_str_null(&pg->hold);
     }
 
-    if (ngx_http_twofa_get_session(r, &session) == NGX_OK) {
-        pg->session = *session;
-        pg->has_session = 1;
-    }
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa page: \"%V\" hold:%ui session:%ui",
+                   &pg->route->name, (ngx_uint_t) (pg->hold.len != 0),
+                   (ngx_uint_t) pg->has_session);
 
     if (r->method == NGX_HTTP_POST) {
         rc = ngx_http_twofa_read_body(r, NGX_HTTP_TWOFA_FORM_MAX,
@@ -125,28 +169,10 @@ ngx_http_twofa_pages_wipe(void *data)
 static ngx_int_t
 ngx_http_twofa_pages_route(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
-    ngx_str_t                   rest, v;
-    ngx_uint_t                  post;
+    ngx_str_t                   rest, allow;
+    ngx_uint_t                  i;
+    ngx_http_twofa_route_t     *rt;
     ngx_http_twofa_srv_conf_t  *tscf;
-
-    static struct {
-        ngx_str_t               name;
-        ngx_http_twofa_route_e  route;
-        ngx_uint_t              get;
-        ngx_uint_t              post;
-    } routes[] = {
-        { ngx_string(""), NGX_HTTP_TWOFA_ROUTE_INDEX, 1, 0 },
-        { ngx_string("enroll"), NGX_HTTP_TWOFA_ROUTE_ENROLL, 1, 1 },
-        { ngx_string("continue"), NGX_HTTP_TWOFA_ROUTE_CONTINUE, 0, 1 },
-        { ngx_string("verify"), NGX_HTTP_TWOFA_ROUTE_VERIFY, 1, 1 },
-        { ngx_string("settings"), NGX_HTTP_TWOFA_ROUTE_SETTINGS, 1, 0 },
-        { ngx_string("settings/enable"),
-          NGX_HTTP_TWOFA_ROUTE_SETTINGS_ENABLE, 0, 1 },
-        { ngx_string("settings/disable"),
-          NGX_HTTP_TWOFA_ROUTE_SETTINGS_DISABLE, 0, 1 }
-    };
-
-    ngx_uint_t  i;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
@@ -163,43 +189,41 @@ ngx_http_twofa_pages_route(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
     rest.data = r->uri.data + tscf->pages_url.len;
     rest.len = r->uri.len - tscf->pages_url.len;
 
-    post = (r->method == NGX_HTTP_POST);
+    for (i = 0; i < sizeof(ngx_http_twofa_routes)
+                    / sizeof(ngx_http_twofa_route_t); i++)
+    {
+        rt = &ngx_http_twofa_routes[i];
 
-    for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-
-        if (routes[i].name.len != rest.len
-            || ngx_strncmp(routes[i].name.data, rest.data, rest.len) != 0)
+        if (rt->name.len != rest.len
+            || ngx_strncmp(rt->name.data, rest.data, rest.len) != 0)
         {
             continue;
         }
 
-        pg->route = routes[i].route;
+        pg->route = rt;
 
-        if ((post && routes[i].post)
-            || ((r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) && routes[i].get))
-        {
+        if (r->method & rt->methods) {
             return NGX_OK;
         }
 
-        ngx_str_set(&v, "GET, HEAD");
-
-        if (routes[i].post) {
-            if (routes[i].get) {
-                ngx_str_set(&v, "GET, HEAD, POST");
+        if (rt->methods & NGX_HTTP_GET) {
+            if (rt->methods & NGX_HTTP_POST) {
+                ngx_str_set(&allow, "GET, HEAD, POST");
 
             } else {
-                ngx_str_set(&v, "POST");
+                ngx_str_set(&allow, "GET, HEAD");
             }
+
+        } else {
+            ngx_str_set(&allow, "POST");
         }
 
-        if (ngx_http_twofa_push_header(r, "Allow", &v) == NULL) {
+        if (ngx_http_twofa_push_header(r, "Allow", &allow) == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
         return NGX_HTTP_NOT_ALLOWED;
     }
-
-    pg->route = NGX_HTTP_TWOFA_ROUTE_UNKNOWN;
 
     return NGX_HTTP_NOT_FOUND;
 }
@@ -219,12 +243,12 @@ ngx_http_twofa_pages_posted(ngx_http_request_t *r)
     rc = ngx_http_twofa_body(r);
 
     if (rc == NGX_DECLINED) {
-        ngx_http_twofa_pages_done(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
+        ngx_http_twofa_done(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
         return;
     }
 
     if (rc != NGX_OK) {
-        ngx_http_twofa_pages_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_twofa_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -233,7 +257,7 @@ ngx_http_twofa_pages_posted(ngx_http_request_t *r)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twofa: form posted without a valid CSRF token");
-        ngx_http_twofa_pages_done(r,
+        ngx_http_twofa_done(r,
                 ngx_http_twofa_show_message(r, pg, NGX_HTTP_FORBIDDEN,
                                             "csrf", "Form expired",
                                             "This form is no longer valid. "
@@ -257,8 +281,8 @@ ngx_http_twofa_pages_posted(ngx_http_request_t *r)
 
 
 /*
- * Starts the page's work; every path ends in ngx_http_twofa_pages_done(),
- * now or from a store callback.
+ * Starts the page's work; every path ends in ngx_http_twofa_done(), now
+ * or from a store callback.
  */
 
 static void
@@ -287,7 +311,7 @@ ngx_http_twofa_pages_start(ngx_http_request_t *r)
     {
         ret.data = ngx_pnalloc(r->pool, arg.len);
         if (ret.data == NULL) {
-            ngx_http_twofa_pages_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            ngx_http_twofa_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
 
@@ -299,64 +323,58 @@ ngx_http_twofa_pages_start(ngx_http_request_t *r)
         ngx_http_twofa_local_path(&ret, &pg->return_to);
     }
 
-    switch (pg->route) {
-
-    case NGX_HTTP_TWOFA_ROUTE_INDEX:
-        if (pg->hold.len == 0) {
-            rc = pg->has_session ? ngx_http_twofa_go(r, pg, "settings")
-                                 : ngx_http_twofa_show_expired(r, pg);
-            ngx_http_twofa_pages_done(r, rc);
-            return;
-        }
-
-        break;
-
-    case NGX_HTTP_TWOFA_ROUTE_CONTINUE:
-        if (pg->hold.len == 0) {
-            rc = pg->has_session ? ngx_http_twofa_go(r, pg, "settings")
-                                 : ngx_http_twofa_show_expired(r, pg);
-            ngx_http_twofa_pages_done(r, rc);
-            return;
-        }
-
-        break;
-
-    case NGX_HTTP_TWOFA_ROUTE_SETTINGS_ENABLE:
-        rc = pg->has_session ? ngx_http_twofa_go(r, pg, "enroll")
-                             : ngx_http_twofa_show_expired(r, pg);
-        ngx_http_twofa_pages_done(r, rc);
+    rc = ngx_http_twofa_pages_subject(r, pg);
+    if (rc != NGX_DECLINED) {
+        ngx_http_twofa_done(r, rc);
         return;
-
-    case NGX_HTTP_TWOFA_ROUTE_SETTINGS:
-    case NGX_HTTP_TWOFA_ROUTE_SETTINGS_DISABLE:
-        if (!pg->has_session) {
-            ngx_http_twofa_pages_done(r, ngx_http_twofa_show_expired(r, pg));
-            return;
-        }
-
-        break;
-
-    default:
-        if (pg->hold.len == 0 && !pg->has_session) {
-            ngx_http_twofa_pages_done(r, ngx_http_twofa_show_expired(r, pg));
-            return;
-        }
-
-        break;
     }
 
     rc = ngx_http_twofa_pages_read_state(r, pg, ngx_http_twofa_pages_state);
     if (rc != NGX_OK) {
-        ngx_http_twofa_pages_done(r, ngx_http_twofa_unavailable(r));
+        ngx_http_twofa_done(r, ngx_http_twofa_unavailable(r));
     }
 }
 
 
-void
-ngx_http_twofa_pages_done(ngx_http_request_t *r, ngx_int_t rc)
+/*
+ * Whom the page is about, as its route wants it: NGX_DECLINED to read the
+ * state, or the rc of the answer when there is nobody (or nothing to
+ * read).
+ */
+
+static ngx_int_t
+ngx_http_twofa_pages_subject(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
-    r->read_event_handler = ngx_http_block_reading;
-    ngx_http_finalize_request(r, rc);
+    ngx_http_twofa_route_t  *rt;
+
+    rt = pg->route;
+
+    switch (rt->subject) {
+
+    case NGX_HTTP_TWOFA_FOR_HOLD:
+        if (pg->hold.len) {
+            return NGX_DECLINED;
+        }
+
+        /* a signed-in user has nothing to continue: their settings */
+
+        return pg->has_session ? ngx_http_twofa_go(r, pg, "settings")
+                               : ngx_http_twofa_show_expired(r, pg);
+
+    case NGX_HTTP_TWOFA_FOR_SESSION:
+        if (!pg->has_session) {
+            return ngx_http_twofa_show_expired(r, pg);
+        }
+
+        return rt->step ? NGX_DECLINED : ngx_http_twofa_go(r, pg, rt->go);
+
+    default: /* NGX_HTTP_TWOFA_FOR_EITHER */
+        if (pg->hold.len == 0 && !pg->has_session) {
+            return ngx_http_twofa_show_expired(r, pg);
+        }
+
+        return NGX_DECLINED;
+    }
 }
 
 
@@ -398,8 +416,8 @@ ngx_http_twofa_pages_read_state(ngx_http_request_t *r,
     }
 
     q.want_response = (pg->hold.len
-                       && (pg->route == NGX_HTTP_TWOFA_ROUTE_CONTINUE
-                           || (pg->route == NGX_HTTP_TWOFA_ROUTE_VERIFY
+                       && (pg->route->response == NGX_HTTP_TWOFA_ALWAYS
+                           || (pg->route->response == NGX_HTTP_TWOFA_ON_POST
                                && r->method == NGX_HTTP_POST)));
 
     rc = ngx_http_twofa_store_state(r, &q, handler);
@@ -437,12 +455,12 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
         }
 
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
-        ngx_http_twofa_pages_done(r, ngx_http_twofa_unavailable(r));
+        ngx_http_twofa_done(r, ngx_http_twofa_unavailable(r));
         return;
     }
 
     if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
-        ngx_http_twofa_pages_done(r, ngx_http_twofa_show_expired(r, pg));
+        ngx_http_twofa_done(r, ngx_http_twofa_show_expired(r, pg));
         return;
     }
 
@@ -463,7 +481,7 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
     pg->locked = (pg->state.failures >= tscf->lockout);
 
     if (ngx_http_twofa_make_csrf(r, pg) != NGX_OK) {
-        ngx_http_twofa_pages_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_twofa_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -477,147 +495,16 @@ ngx_http_twofa_pages_state(ngx_http_request_t *r,
         rc = ngx_http_twofa_hold_open(r, &pg->hold, &pg->state.response,
                                       &pg->org, &pg->user, &pg->response);
         if (rc != NGX_OK) {
-            ngx_http_twofa_pages_done(r, rc == NGX_DECLINED
+            ngx_http_twofa_done(r, rc == NGX_DECLINED
                                      ? ngx_http_twofa_show_unopened(r, pg)
                                      : NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
     }
 
-    switch (pg->route) {
-
-    case NGX_HTTP_TWOFA_ROUTE_INDEX:
-        rc = ngx_http_twofa_go(r, pg, (pg->state.enabled
-                                       && pg->state.recovery_codes.len == 0)
-                                      ? "verify" : "enroll");
-        break;
-
-    case NGX_HTTP_TWOFA_ROUTE_ENROLL:
-
-        /* a retry after a late reply: the codes of the enrollment made */
-
-        if (pg->hold.len && pg->state.hold_verified
-            && pg->state.recovery_codes.len)
-        {
-            rc = ngx_http_twofa_open_codes(r, pg, &pg->state.recovery_codes);
-            break;
-        }
-
-        if (pg->hold.len == 0 && pg->state.enabled
-            && r->method == NGX_HTTP_POST
-            && pg->state.pending.len > 1 && pg->state.pending.data[0] == '!')
-        {
-            pg->state.pending.data++;
-            pg->state.pending.len--;
-            rc = ngx_http_twofa_open_codes(r, pg, &pg->state.pending);
-            break;
-        }
-
-        if (pg->state.enabled) {
-            rc = ngx_http_twofa_go(r, pg, pg->hold.len ? "verify"
-                                                        : "settings");
-            break;
-        }
-
-        if (pg->locked) {
-            rc = ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
-            break;
-        }
-
-        if (pg->state.pending.len && pg->state.pending.data[0] == '!') {
-            ngx_str_null(&pg->state.pending);
-        }
-
-        if (r->method == NGX_HTTP_POST) {
-            if (pg->state.pending.len == 0) {
-                rc = ngx_http_twofa_go(r, pg, "enroll");
-                break;
-            }
-
-            rc = ngx_http_twofa_enroll_check(r, pg);
-            break;
-        }
-
-        rc = ngx_http_twofa_enroll_show(r, pg);
-        break;
-
-    case NGX_HTTP_TWOFA_ROUTE_CONTINUE:
-
-        if (!pg->state.hold_verified) {
-            rc = ngx_http_twofa_go(r, pg, pg->state.enabled ? "verify"
-                                                             : "enroll");
-            break;
-        }
-
-        rc = ngx_http_twofa_take(r, pg);
-        break;
-
-    case NGX_HTTP_TWOFA_ROUTE_VERIFY:
-
-        /* a retry after a late reply: the code was accepted already */
-
-        if (pg->hold.len && pg->state.hold_verified
-            && r->method == NGX_HTTP_POST)
-        {
-            rc = pg->state.recovery_codes.len
-                 ? ngx_http_twofa_go(r, pg, "enroll")
-                 : ngx_http_twofa_take(r, pg);
-            break;
-        }
-
-        if (!pg->state.enabled) {
-            rc = ngx_http_twofa_go(r, pg, "enroll");
-            break;
-        }
-
-        if (pg->locked) {
-            rc = ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
-            break;
-        }
-
-        if (r->method == NGX_HTTP_POST) {
-            rc = ngx_http_twofa_verify_check(r, pg);
-            break;
-        }
-
-        rc = ngx_http_twofa_show_verify(r, pg, NGX_HTTP_OK);
-        break;
-
-    case NGX_HTTP_TWOFA_ROUTE_SETTINGS:
-        rc = ngx_http_twofa_show_settings(r, pg, NGX_HTTP_OK);
-        break;
-
-    case NGX_HTTP_TWOFA_ROUTE_SETTINGS_DISABLE:
-
-        if (!pg->state.enabled) {
-            rc = ngx_http_twofa_go(r, pg, "settings");
-            break;
-        }
-
-        if (pg->state.require) {
-            ngx_str_set(&pg->error, "Your organisation requires two-factor "
-                        "authentication, so it cannot be turned off.");
-            rc = pg->json ? ngx_http_twofa_send_json(r, NGX_HTTP_FORBIDDEN,
-                                                "{\"error\":\"required\"}")
-                          : ngx_http_twofa_show_settings(r, pg,
-                                                         NGX_HTTP_FORBIDDEN);
-            break;
-        }
-
-        if (pg->locked) {
-            rc = ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
-            break;
-        }
-
-        rc = ngx_http_twofa_disable_check(r, pg);
-        break;
-
-    default:
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-        break;
-    }
+    rc = pg->route->step(r, pg);
 
     if (rc != NGX_DONE) {
-        ngx_http_twofa_pages_done(r, rc);
+        ngx_http_twofa_done(r, rc);
     }
 }

@@ -69,6 +69,8 @@ struct ngx_http_twofa_redis_s {
 
 
 static void ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd);
+static ngx_int_t ngx_http_twofa_redis_setup(ngx_http_twofa_redis_t *rd,
+    redisAsyncContext *ac);
 static void ngx_http_twofa_redis_schedule(ngx_http_twofa_redis_t *rd);
 static void ngx_http_twofa_redis_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_twofa_redis_on_connect(const redisAsyncContext *ac,
@@ -349,10 +351,6 @@ ngx_http_twofa_redis_cmd_free(ngx_http_twofa_redis_cmd_t *cmd)
 static void
 ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd)
 {
-    int                           argc;
-    size_t                        lens[2];
-    u_char                        db[NGX_INT_T_LEN];
-    const char                   *argv[2];
     ngx_connection_t             *c;
     redisAsyncContext            *ac;
     ngx_http_twofa_redis_conf_t  *conf;
@@ -416,66 +414,8 @@ ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd)
 
     /* queued first, so they precede every command on this connection */
 
-    if (conf->password.len) {
-        argv[0] = "AUTH";
-        lens[0] = 4;
-        argv[1] = (const char *) conf->password.data;
-        lens[1] = conf->password.len;
-        argc = 2;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_setup_reply,
-                                  (void *) "AUTH", argc, argv, lens)
-            != REDIS_OK)
-        {
-            goto failed;
-        }
-    }
-
-    if (conf->db) {
-        argv[0] = "SELECT";
-        lens[0] = 6;
-        argv[1] = (const char *) db;
-        lens[1] = ngx_sprintf(db, "%ui", conf->db) - db;
-        argc = 2;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_setup_reply,
-                                  (void *) "SELECT", argc, argv, lens)
-            != REDIS_OK)
-        {
-            goto failed;
-        }
-    }
-
-    if (rd->channel.len) {
-        argv[0] = "SUBSCRIBE";
-        lens[0] = 9;
-        argv[1] = (const char *) rd->channel.data;
-        lens[1] = rd->channel.len;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_message, rd, 2,
-                                  argv, lens)
-            != REDIS_OK)
-        {
-            goto failed;
-        }
-
-    } else {
-        /*
-         * An evicting Redis drops what it likes when memory runs short:
-         * enrollments, failure counters, the deployment mark.  Say so.
-         */
-
-        argv[0] = "INFO";
-        lens[0] = 4;
-        argv[1] = "memory";
-        lens[1] = 6;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_info_reply, NULL,
-                                  2, argv, lens)
-            != REDIS_OK)
-        {
-            goto failed;
-        }
+    if (ngx_http_twofa_redis_setup(rd, ac) != NGX_OK) {
+        goto failed;
     }
 
     /*
@@ -495,6 +435,89 @@ failed:
                   &conf->addr);
 
     redisAsyncFree(ac);
+}
+
+
+/*
+ * What every connection sends first: AUTH and SELECT; then SUBSCRIBE on a
+ * subscriber, or a look at the eviction policy on a command connection.
+ */
+
+static ngx_int_t
+ngx_http_twofa_redis_setup(ngx_http_twofa_redis_t *rd,
+    redisAsyncContext *ac)
+{
+    int                           argc;
+    size_t                        lens[2];
+    u_char                        db[NGX_INT_T_LEN];
+    const char                   *argv[2];
+    ngx_http_twofa_redis_conf_t  *conf;
+
+    conf = rd->conf;
+
+    if (conf->password.len) {
+        argv[0] = "AUTH";
+        lens[0] = 4;
+        argv[1] = (const char *) conf->password.data;
+        lens[1] = conf->password.len;
+        argc = 2;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_setup_reply,
+                                  (void *) "AUTH", argc, argv, lens)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (conf->db) {
+        argv[0] = "SELECT";
+        lens[0] = 6;
+        argv[1] = (const char *) db;
+        lens[1] = ngx_sprintf(db, "%ui", conf->db) - db;
+        argc = 2;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_setup_reply,
+                                  (void *) "SELECT", argc, argv, lens)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (rd->channel.len) {
+        argv[0] = "SUBSCRIBE";
+        lens[0] = 9;
+        argv[1] = (const char *) rd->channel.data;
+        lens[1] = rd->channel.len;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_message, rd, 2,
+                                  argv, lens)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+
+    } else {
+        /*
+         * An evicting Redis drops what it likes when memory runs short:
+         * enrollments, failure counters, the deployment mark.  Say so.
+         */
+
+        argv[0] = "INFO";
+        lens[0] = 4;
+        argv[1] = "memory";
+        lens[1] = 6;
+
+        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_info_reply, NULL,
+                                  2, argv, lens)
+            != REDIS_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 

@@ -52,27 +52,6 @@ static ngx_int_t ngx_http_twofa_store_subject(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twofa_store_window(ngx_http_request_t *r,
     ngx_str_t *window, ngx_str_t *limit);
 static uint64_t ngx_http_twofa_store_now_ms(void);
-static ngx_int_t ngx_http_twofa_store_copy(ngx_http_request_t *r,
-    redisReply *reply, ngx_str_t *out);
-static ngx_int_t ngx_http_twofa_store_integer(redisReply *reply,
-    int64_t *n);
-
-static ngx_int_t ngx_http_twofa_store_parse_outcome(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-static ngx_int_t ngx_http_twofa_store_parse_reset(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-static ngx_int_t ngx_http_twofa_store_parse_init(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-static ngx_int_t ngx_http_twofa_store_parse_login(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-static ngx_int_t ngx_http_twofa_store_parse_state(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-static ngx_int_t ngx_http_twofa_store_parse_pending(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-static ngx_int_t ngx_http_twofa_store_parse_org(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-static ngx_int_t ngx_http_twofa_store_parse_fail(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
 
 
 ngx_int_t
@@ -86,12 +65,15 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT, NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT,
+                                    NULL, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_ORG, org, NULL) != NGX_OK
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_ORG,
+                                    org, NULL) != NGX_OK
         || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_HOLD, hold_token, NULL)
+        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_HOLD,
+                                    hold_token, NULL)
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[4], TWOFA_KEY_HOLDS, org, user)
            != NGX_OK
@@ -225,7 +207,8 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
         || (has_hold
             ? ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLD, hold_token,
                                        NULL)
-            : ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_PENDING, bind, NULL))
+            : ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_PENDING,
+                                       bind, NULL))
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4],
                                          (uint64_t) tscf->hold_ttl * 1000)
@@ -357,7 +340,8 @@ ngx_http_twofa_store_take_hold(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t  args[3];
 
     if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_HOLD, hold_token, NULL)
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_HOLD,
+                                    hold_token, NULL)
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_HOLDS, org, user)
            != NGX_OK)
@@ -388,7 +372,8 @@ ngx_http_twofa_store_disable(ngx_http_request_t *r, ngx_str_t *org,
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_REVOCATIONS, NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_REVOCATIONS,
+                                    NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4], step) != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], (uint64_t) ngx_time())
@@ -434,7 +419,8 @@ ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
     if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
         || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_DEPLOYMENT, NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_DEPLOYMENT,
+                                    NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[3], (uint64_t) ngx_time())
            != NGX_OK)
@@ -464,7 +450,8 @@ ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLDS, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_REVOCATIONS, NULL, NULL)
+        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_REVOCATIONS,
+                                    NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[4], TWOFA_KEY_HOLD, NULL, NULL)
            != NGX_OK
@@ -788,377 +775,3 @@ ngx_http_twofa_store_uint_arg(ngx_http_request_t *r, ngx_str_t *arg,
 }
 
 
-static ngx_int_t
-ngx_http_twofa_store_copy(ngx_http_request_t *r, redisReply *reply,
-    ngx_str_t *out)
-{
-    if (reply->type == REDIS_REPLY_NIL) {
-        ngx_str_null(out);
-        return NGX_OK;
-    }
-
-    if (reply->type != REDIS_REPLY_STRING
-        && reply->type != REDIS_REPLY_STATUS)
-    {
-        return NGX_ERROR;
-    }
-
-    out->len = reply->len;
-
-    if (out->len == 0) {
-        out->data = NULL;
-        return NGX_OK;
-    }
-
-    out->data = ngx_pnalloc(r->pool, out->len);
-    if (out->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(out->data, reply->str, out->len);
-
-    return NGX_OK;
-}
-
-
-/* an integer, or a decimal string of one (numbers Lua kept as strings) */
-
-static ngx_int_t
-ngx_http_twofa_store_integer(redisReply *reply, int64_t *n)
-{
-    size_t   i;
-    int64_t  v;
-    int      neg;
-
-    if (reply->type == REDIS_REPLY_INTEGER) {
-        *n = reply->integer;
-        return NGX_OK;
-    }
-
-    if (reply->type != REDIS_REPLY_STRING || reply->len == 0
-        || reply->len > 19)
-    {
-        return NGX_ERROR;
-    }
-
-    neg = (reply->str[0] == '-');
-    i = neg;
-    v = 0;
-
-    if (i == reply->len) {
-        return NGX_ERROR;
-    }
-
-    for ( /* void */ ; i < reply->len; i++) {
-        if (reply->str[i] < '0' || reply->str[i] > '9') {
-            return NGX_ERROR;
-        }
-
-        v = v * 10 + (reply->str[i] - '0');
-    }
-
-    *n = neg ? -v : v;
-
-    return NGX_OK;
-}
-
-
-/*
- * What the scripts that change a user's state answer: 0 done, 1 the state
- * changed meanwhile, 2 the step or code was used, 3 the hold is gone, 4
- * the org requires 2FA, {7, ttl} locked out.
- */
-
-static ngx_int_t
-ngx_http_twofa_store_parse_outcome(ngx_http_request_t *r, redisReply *reply,
-    ngx_http_twofa_store_reply_t *out)
-{
-    int64_t  n, ttl;
-
-    static const ngx_http_twofa_outcome_e  outcomes[] = {
-        NGX_HTTP_TWOFA_DONE,
-        NGX_HTTP_TWOFA_CONFLICT,
-        NGX_HTTP_TWOFA_REPLAY,
-        NGX_HTTP_TWOFA_NO_HOLD,
-        NGX_HTTP_TWOFA_REQUIRED
-    };
-
-    if (reply->type == REDIS_REPLY_ARRAY) {
-        if (reply->elements != 2
-            || ngx_http_twofa_store_integer(reply->element[0], &n) != NGX_OK
-            || n != 7
-            || ngx_http_twofa_store_integer(reply->element[1], &ttl)
-               != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        out->outcome = NGX_HTTP_TWOFA_LOCKED;
-        out->state.fail_ttl = (ngx_msec_t) (ttl < 0 ? 0 : ttl);
-        return NGX_OK;
-    }
-
-    if (ngx_http_twofa_store_integer(reply, &n) != NGX_OK
-        || n < 0 || n > 4)
-    {
-        return NGX_ERROR;
-    }
-
-    out->outcome = outcomes[n];
-
-    return NGX_OK;
-}
-
-
-/* {had TOTP state, was enrolled} */
-
-static ngx_int_t
-ngx_http_twofa_store_parse_reset(ngx_http_request_t *r, redisReply *reply,
-    ngx_http_twofa_store_reply_t *out)
-{
-    int64_t  existed, enrolled;
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || ngx_http_twofa_store_integer(reply->element[0], &existed)
-           != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[1], &enrolled)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    out->outcome = NGX_HTTP_TWOFA_DONE;
-    out->existed = existed ? 1 : 0;
-    out->was_enrolled = enrolled ? 1 : 0;
-
-    return NGX_OK;
-}
-
-
-/* 1 made now, 0 there already */
-
-static ngx_int_t
-ngx_http_twofa_store_parse_init(ngx_http_request_t *r, redisReply *reply,
-    ngx_http_twofa_store_reply_t *out)
-{
-    int64_t  made;
-
-    if (ngx_http_twofa_store_integer(reply, &made) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    out->outcome = NGX_HTTP_TWOFA_DONE;
-    out->created = made ? 1 : 0;
-
-    return NGX_OK;
-}
-
-
-/* {held, enabled, require} */
-
-static ngx_int_t
-ngx_http_twofa_store_parse_login(ngx_http_request_t *r, redisReply *reply,
-    ngx_http_twofa_store_reply_t *out)
-{
-    int64_t  held, enabled, require;
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
-        || ngx_http_twofa_store_integer(reply->element[0], &held) != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[1], &enabled)
-           != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[2], &require)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (held < 0) {
-        out->outcome = NGX_HTTP_TWOFA_NO_STATE;
-        return NGX_OK;
-    }
-
-    out->outcome = held ? NGX_HTTP_TWOFA_HELD : NGX_HTTP_TWOFA_DONE;
-    out->state.enabled = enabled ? 1 : 0;
-    out->state.require = require ? 1 : 0;
-
-    return NGX_OK;
-}
-
-
-/*
- * {3} when the hold is gone, {-1} without the deployment mark; otherwise
- * {0, verified, attempts, org, user, require, enabled, secret,
- * last_step, enrolled_at, recovery kid, recovery left, failures, fail ttl,
- * pending, response, recovery codes, amr}.
- */
-
-static ngx_int_t
-ngx_http_twofa_store_parse_state(ngx_http_request_t *r, redisReply *reply,
-    ngx_http_twofa_store_reply_t *out)
-{
-    int64_t                  v[18];
-    ngx_uint_t               i;
-    redisReply             **e;
-    ngx_http_twofa_state_t  *st;
-
-    static const u_char  text[18] = {
-        0, 0, 0, 1, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1
-    };
-
-    st = &out->state;
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
-        return NGX_ERROR;
-    }
-
-    e = reply->element;
-
-    if (reply->elements == 1) {
-        if (ngx_http_twofa_store_integer(e[0], &v[0]) != NGX_OK
-            || (v[0] != -1 && v[0] != 3))
-        {
-            return NGX_ERROR;
-        }
-
-        out->outcome = (v[0] == 3) ? NGX_HTTP_TWOFA_NO_HOLD
-                                   : NGX_HTTP_TWOFA_NO_STATE;
-        return NGX_OK;
-    }
-
-    if (reply->elements != 18) {
-        return NGX_ERROR;
-    }
-
-    for (i = 0; i < 18; i++) {
-        if (!text[i]
-            && ngx_http_twofa_store_integer(e[i], &v[i]) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ngx_http_twofa_store_copy(r, e[3], &st->org) != NGX_OK
-        || ngx_http_twofa_store_copy(r, e[4], &st->user) != NGX_OK
-        || ngx_http_twofa_store_copy(r, e[7], &st->secret) != NGX_OK
-        || ngx_http_twofa_store_copy(r, e[10], &st->recovery_kid) != NGX_OK
-        || ngx_http_twofa_store_copy(r, e[14], &st->pending) != NGX_OK
-        || ngx_http_twofa_store_copy(r, e[15], &st->response) != NGX_OK
-        || ngx_http_twofa_store_copy(r, e[16], &st->recovery_codes)
-           != NGX_OK
-        || ngx_http_twofa_store_copy(r, e[17], &st->amr) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    /* what came back from a hold is checked like any identity */
-
-    if (!twofa_ident_valid((const char *) st->org.data, st->org.len)
-        || !twofa_ident_valid((const char *) st->user.data, st->user.len))
-    {
-        return NGX_ERROR;
-    }
-
-    out->outcome = NGX_HTTP_TWOFA_DONE;
-
-    st->hold_verified = v[1] ? 1 : 0;
-    st->hold_attempts = (ngx_uint_t) (v[2] < 0 ? 0 : v[2]);
-    st->require = v[5] ? 1 : 0;
-    st->enabled = v[6] ? 1 : 0;
-    st->last_step = v[8];
-    st->enrolled_at = v[9];
-    st->recovery_left = (ngx_uint_t) (v[11] < 0 ? 0 : v[11]);
-    st->failures = (ngx_uint_t) (v[12] < 0 ? 0 : v[12]);
-    st->fail_ttl = (ngx_msec_t) (v[13] < 0 ? 0 : v[13]);
-
-    return NGX_OK;
-}
-
-
-/* {1, secret} saved (or the one there), {0} TOTP is on, {3} no hold */
-
-static ngx_int_t
-ngx_http_twofa_store_parse_pending(ngx_http_request_t *r, redisReply *reply,
-    ngx_http_twofa_store_reply_t *out)
-{
-    int64_t  n;
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
-        || ngx_http_twofa_store_integer(reply->element[0], &n) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    switch (n) {
-
-    case 1:
-        if (reply->elements != 2) {
-            return NGX_ERROR;
-        }
-
-        out->outcome = NGX_HTTP_TWOFA_DONE;
-        return ngx_http_twofa_store_copy(r, reply->element[1], &out->data);
-
-    case 0:
-        out->outcome = NGX_HTTP_TWOFA_ALREADY_ON;
-        return NGX_OK;
-
-    case 3:
-        out->outcome = NGX_HTTP_TWOFA_NO_HOLD;
-        return NGX_OK;
-
-    default:
-        return NGX_ERROR;
-    }
-}
-
-
-/* {failures, ttl} */
-
-static ngx_int_t
-ngx_http_twofa_store_parse_fail(ngx_http_request_t *r, redisReply *reply,
-    ngx_http_twofa_store_reply_t *out)
-{
-    int64_t  n, ttl;
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || ngx_http_twofa_store_integer(reply->element[0], &n) != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[1], &ttl) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    out->state.failures = (ngx_uint_t) (n < 0 ? 0 : n);
-    out->state.fail_ttl = (ngx_msec_t) (ttl < 0 ? 0 : ttl);
-
-    return NGX_OK;
-}
-
-
-/* {require, updated} */
-
-static ngx_int_t
-ngx_http_twofa_store_parse_org(ngx_http_request_t *r, redisReply *reply,
-    ngx_http_twofa_store_reply_t *out)
-{
-    int64_t  require, updated;
-
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || ngx_http_twofa_store_integer(reply->element[0], &require)
-           != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[1], &updated)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (require < 0) {
-        out->outcome = NGX_HTTP_TWOFA_NO_STATE;
-        return NGX_OK;
-    }
-
-    out->outcome = NGX_HTTP_TWOFA_DONE;
-    out->state.require = require ? 1 : 0;
-    out->state.updated = updated;
-
-    return NGX_OK;
-}

@@ -13,6 +13,9 @@
 #include "twofa_qr.h"
 
 
+static ngx_int_t ngx_http_twofa_show_enroll_json(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_uint_t status, ngx_str_t *b32,
+    ngx_str_t *uri);
 static ngx_int_t ngx_http_twofa_page_url(ngx_http_request_t *r,
     const char *route, ngx_str_t *url);
 
@@ -31,7 +34,7 @@ ngx_http_twofa_show_invalid(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     pg->error = ngx_http_twofa_invalid_code;
 
-    switch (pg->route) {
+    switch (pg->route->id) {
 
     case NGX_HTTP_TWOFA_ROUTE_ENROLL:
         return ngx_http_twofa_show_enroll(r, pg, NGX_HTTP_UNAUTHORIZED);
@@ -117,7 +120,7 @@ ngx_http_twofa_show_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     char                       *svg;
     size_t                      svg_len;
     ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT], title;
-    ngx_str_t                   b32, grouped, uri, js, ju, jc;
+    ngx_str_t                   b32, grouped, uri;
     ngx_pool_cleanup_t         *cln;
     ngx_http_twofa_srv_conf_t  *tscf;
 
@@ -158,22 +161,7 @@ ngx_http_twofa_show_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     uri.len = n;
 
     if (pg->json) {
-        if (ngx_http_twofa_json_string(r->pool, &b32, &js) != NGX_OK
-            || ngx_http_twofa_json_string(r->pool, &uri, &ju) != NGX_OK
-            || ngx_http_twofa_json_string(r->pool, &pg->csrf, &jc) != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (status == NGX_HTTP_UNAUTHORIZED) {
-            return ngx_http_twofa_send_json(r, status,
-                                       "{\"error\":\"invalid_code\"}");
-        }
-
-        return ngx_http_twofa_send_json(r, status,
-                                   "{\"step\":\"enroll\",\"secret\":%V,"
-                                   "\"otpauth\":%V,\"csrf\":%V}",
-                                   &js, &ju, &jc);
+        return ngx_http_twofa_show_enroll_json(r, pg, status, &b32, &uri);
     }
 
     svg = twofa_qr_svg((const char *) uri.data, uri.len, "twofa-qr",
@@ -214,6 +202,32 @@ ngx_http_twofa_show_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 
     return ngx_http_twofa_render(r, tscf->templates->enroll, &title, vars,
                                  status);
+}
+
+
+static ngx_int_t
+ngx_http_twofa_show_enroll_json(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_uint_t status, ngx_str_t *b32,
+    ngx_str_t *uri)
+{
+    ngx_str_t  js, ju, jc;
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        return ngx_http_twofa_send_json(r, status,
+                                        "{\"error\":\"invalid_code\"}");
+    }
+
+    if (ngx_http_twofa_json_string(r->pool, b32, &js) != NGX_OK
+        || ngx_http_twofa_json_string(r->pool, uri, &ju) != NGX_OK
+        || ngx_http_twofa_json_string(r->pool, &pg->csrf, &jc) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_twofa_send_json(r, status,
+                                    "{\"step\":\"enroll\",\"secret\":%V,"
+                                    "\"otpauth\":%V,\"csrf\":%V}",
+                                    &js, &ju, &jc);
 }
 
 
@@ -476,6 +490,25 @@ ngx_http_twofa_show_expired(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
                                        "expired", "Sign-in expired",
                                        "This sign-in is no longer valid. "
                                        "Please sign in again.", 1);
+}
+
+
+/* Disable refused: the org requires 2FA. */
+
+ngx_int_t
+ngx_http_twofa_show_required(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    pg->state.require = 1;
+
+    if (pg->json) {
+        return ngx_http_twofa_send_json(r, NGX_HTTP_FORBIDDEN,
+                                        "{\"error\":\"required\"}");
+    }
+
+    ngx_str_set(&pg->error, "Your organisation requires two-factor "
+                "authentication, so it cannot be turned off.");
+
+    return ngx_http_twofa_show_settings(r, pg, NGX_HTTP_FORBIDDEN);
 }
 
 

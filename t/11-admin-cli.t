@@ -14,6 +14,7 @@ use IO::Socket::IP;
 use POSIX qw(strftime WNOHANG);
 use Time::HiRes qw(time sleep);
 use Time::Local qw(timegm);
+use Digest::SHA qw(sha1_hex);
 
 my $ADMIN = $ENV{TWOFA_ADMIN} || "$FindBin::Bin/../build/twofa-admin";
 
@@ -228,31 +229,53 @@ my $AUDIT_RE = qr/^audit: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/m;
     my $r = admin(['--help']);
     is($r->{rc}, 0, '--help exits 0');
     like($r->{out}, qr/^EXIT STATUS$/m, '--help documents the exit status');
-    for my $cmd ('org require ORG on|off', 'org show ORG',
+    for my $cmd ('init', 'org require ORG on|off', 'org show ORG',
                  'user show ORG USER', 'user reset ORG USER')
     {
-        like($r->{out}, qr/\Q$cmd\E/, "--help documents $cmd");
+        like($r->{out}, qr/^ +twofa-admin \[OPTIONS\] \Q$cmd\E$/m,
+             "--help's synopsis has $cmd");
     }
     is(scalar(grep { length > 80 } split /\n/, $r->{out}), 0,
        '--help fits in 80 columns');
 
+    # [arguments, label, the message (naming the option) when it matters]
     for my $case ([[], 'no command'],
                   [['org'], 'no subcommand'],
                   [['group', 'show', 'x'], 'unknown command'],
                   [['org', 'delete', 'acme'], 'unknown subcommand'],
-                  [['--colour', 'x', 'org', 'show', 'acme'], 'unknown option'],
-                  [['--db'], 'option without its value'],
-                  [['--db', 'x', 'org', 'show', 'acme'], 'bad --db'],
-                  [['--timeout', '0', 'org', 'show', 'acme'], 'bad --timeout'],
-                  [['--lockout', '0', 'org', 'show', 'acme'], 'bad --lockout'],
-                  [['--redis', 'h:99999', 'org', 'show', 'acme'], 'bad port'],
+                  [['--colour', 'x', 'org', 'show', 'acme'], 'unknown option',
+                   qr/unknown or ambiguous option "--colour"/],
+                  [['-x', 'org', 'show', 'acme'], 'unknown short option',
+                   qr/unknown option "-x"/],
+                  [['--p', 'x', 'org', 'show', 'acme'], 'ambiguous option',
+                   qr/unknown or ambiguous option "--p"/],
+                  [['--json=yes', 'org', 'show', 'acme'],
+                   'a value for an option that takes none',
+                   qr/option "--json" takes no value/],
+                  [['--db'], 'option without its value',
+                   qr/option "--db" needs a value/],
+                  [['--redis'], '--redis without its value',
+                   qr/option "--redis" needs a value/],
+                  [['--db', 'x', 'org', 'show', 'acme'], 'bad --db',
+                   qr/invalid --db "x"/],
+                  [['--timeout', '0', 'org', 'show', 'acme'], 'bad --timeout',
+                   qr/invalid --timeout "0"/],
+                  [['--lockout', '0', 'org', 'show', 'acme'], 'bad --lockout',
+                   qr/invalid --lockout "0"/],
+                  [['--redis', 'h:99999', 'org', 'show', 'acme'], 'bad port',
+                   qr/invalid --redis "h:99999"/],
                   [['--redis', 'unix:rel.sock', 'org', 'show', 'acme'],
                    'relative unix socket'],
-                  [['--prefix', '', 'org', 'show', 'acme'], 'empty prefix'],
+                  [['--password-file=', 'org', 'show', 'acme'],
+                   'empty --password-file', qr/--password-file needs/],
+                  [['--prefix', '', 'org', 'show', 'acme'], 'empty prefix',
+                   qr/invalid --prefix ""/],
                   [['--prefix', 'a b:', 'org', 'show', 'acme'],
                    'prefix with a space'],
                   [['--prefix', 'p' x 65, 'org', 'show', 'acme'],
                    'prefix too long'],
+                  [['init', 'now'], 'init with an argument',
+                   qr/too many arguments for "init"/],
                   [['org', 'require', 'acme'], 'org require without on|off'],
                   [['org', 'require', 'acme', 'yes'], 'org require yes'],
                   [['org', 'show', 'acme', 'extra'], 'extra argument'],
@@ -265,6 +288,10 @@ my $AUDIT_RE = qr/^audit: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/m;
         is($r->{rc}, 2, "usage error exits 2: $case->[1]");
         like($r->{err}, qr/^twofa-admin: \S/,
              "... with a message: $case->[1]");
+        like($r->{err}, $case->[2], "... saying what is wrong: $case->[1]")
+            if $case->[2];
+        like($r->{err}, qr/^usage: twofa-admin /m,
+             "... and the usage: $case->[1]");
         is($r->{out}, '', "... and nothing on stdout: $case->[1]");
         is(connections('main') - $before, 1,
            "... and Redis is not contacted: $case->[1]");
@@ -291,6 +318,13 @@ my $AUDIT_RE = qr/^audit: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/m;
     like($r->{err}, qr/holds no twofa state .*twofa-admin init/,
          '... and stderr says why and what to do');
     is(rcli('main', 'EXISTS', 'twofa:org:acme'), '0', '... nothing written');
+
+    # nor does it say "not enrolled" about anyone: it does not know
+    $r = admin([@R, 'user', 'show', 'acme', 'alice']);
+    is($r->{rc}, 1, 'user show on a Redis with no twofa state: exit 1');
+    like($r->{err}, qr/holds no twofa state .*twofa-admin init/,
+         '... and stderr says why and what to do');
+    is($r->{out}, '', '... and nothing on stdout');
 
     $r = admin([@R, 'init'], SUDO_USER => 'ops.alice');
     is($r->{rc}, 0, 'init exits 0');
@@ -387,9 +421,11 @@ my $AUDIT_RE = qr/^audit: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/m;
     # only "1" requires, as in the module
     rcli('main', 'HSET', 'twofa:org:odd', 'require', 'true');
     $r = admin([@R, 'org', 'show', 'odd']);
+    # (org_get.lua, the module's script, returns what the module applies,
+    # not the raw field: the old warning about it is gone)
+    is($r->{rc}, 0, 'org show of an odd require field exits 0');
     like($r->{out}, qr/^require: off$/m,
          'a require field other than 1 shows off, as the module reads it');
-    like($r->{err}, qr/warning/, '... with a warning on stderr');
 
     # values after the command are literal, even with a leading "-"
     $r = admin([@R, 'org', 'require', '-dash', 'on']);
@@ -469,6 +505,9 @@ sub seed_user {
                        'alice'])->{out});
     is($f->{locked}, 'no', '--lockout 6: 5 failures are not locked');
     is($f->{lockout}, '6', 'user show echoes the lockout used');
+    $f = fields(admin([@R, '--lock=6', 'user', 'show', 'acme',
+                       'alice'])->{out});
+    is($f->{lockout}, '6', 'an unambiguous abbreviation (--lock=6) works');
 
     rcli('main', 'SET', 'twofa:fail:acme:alice', '4', 'EX', '300');
     $f = fields(admin([@R, 'user', 'show', 'acme', 'alice'])->{out});
@@ -529,6 +568,66 @@ sub seed_user {
     # the org is untouched by a user reset
     is(rcli('main', 'HGET', 'twofa:org:acme', 'require'), '1',
        'user reset leaves the org policy alone');
+}
+
+# ---- the module's scripts: EVALSHA, and EVAL once after NOSCRIPT -------
+
+# the SHA1 Redis gives a script: of the file in lua/, as it is embedded
+sub script_sha {
+    my ($name) = @_;
+    my $file = "$FindBin::Bin/../lua/$name.lua";
+    open my $fh, '<:raw', $file or die "$file: $!";
+    local $/;
+    return sha1_hex(<$fh>);
+}
+
+# EVALSHA and EVAL calls since the last CONFIG RESETSTAT
+sub evals {
+    my ($name) = @_;
+    return sprintf 'evalsha=%d,eval=%d', stat_calls($name, 'evalsha'),
+                   stat_calls($name, 'eval');
+}
+
+{
+    for my $case (['org_get', 'org', 'show', 'acme'],
+                  ['org_set', 'org', 'require', 'acme', 'on'],
+                  ['state', 'user', 'show', 'acme', 'alice'],
+                  ['reset', 'user', 'reset', 'acme', 'nobody'],
+                  ['init', 'init'])
+    {
+        my ($script, @cmd) = @$case;
+        my $label = join ' ', @cmd;
+        my $sha = script_sha($script);
+        # the lines that do not change from one call to the next
+        my $stable = sub { join '', grep { !/^(audit|updated): / }
+                                    split /^/, $_[0] };
+
+        admin([@R, @cmd]);    # the script is loaded, whatever came before
+        rcli('main', 'CONFIG', 'RESETSTAT');
+        my $r = admin([@R, @cmd]);
+        is($r->{rc}, 0, "$label exits 0");
+        is(evals('main'), 'evalsha=1,eval=0',
+           "$label: a loaded script goes out as one EVALSHA");
+        is(rcli('main', 'SCRIPT', 'EXISTS', $sha), '1',
+           "... of $script.lua, with the SHA1 Redis computes");
+
+        rcli('main', 'SCRIPT', 'FLUSH');
+        is(rcli('main', 'SCRIPT', 'EXISTS', $sha), '0',
+           "$label: SCRIPT FLUSH forgot $script.lua");
+        my $r2 = admin([@R, @cmd]);
+        is($r2->{rc}, 0, "$label after SCRIPT FLUSH still exits 0");
+        is($r2->{err}, '', '... with nothing on stderr');
+        is($stable->($r2->{out}), $stable->($r->{out}),
+           '... and the same output');
+        is(evals('main'), 'evalsha=2,eval=1',
+           '... after an EVALSHA that met NOSCRIPT, one EVAL');
+        is(rcli('main', 'SCRIPT', 'EXISTS', $sha), '1',
+           '... which loaded the script again');
+
+        admin([@R, @cmd]);
+        is(evals('main'), 'evalsha=3,eval=1',
+           "$label: the next call is an EVALSHA again, no EVAL");
+    }
 }
 
 # ---- identity values ---------------------------------------------------

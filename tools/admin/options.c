@@ -1,0 +1,671 @@
+/*
+ * The command line: options (getopt_long), then COMMAND and its values,
+ * all checked before anything touches Redis; and the usage message and
+ * --help, which say what is checked.
+ */
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "twofa_admin.h"
+
+
+/* getopt_long's values for the long options: past any character */
+enum {
+    TWOFA_ADMIN_OPT_REDIS = 256,
+    TWOFA_ADMIN_OPT_PASSWORD_FILE,
+    TWOFA_ADMIN_OPT_DB,
+    TWOFA_ADMIN_OPT_PREFIX,
+    TWOFA_ADMIN_OPT_TIMEOUT,
+    TWOFA_ADMIN_OPT_LOCKOUT,
+    TWOFA_ADMIN_OPT_JSON
+};
+
+
+static int twofa_admin_option(twofa_admin_t *adm, int opt,
+    const char *value);
+static int twofa_admin_bad_option(int ret, char **argv);
+static const char *twofa_admin_option_name(int opt);
+static int twofa_admin_check_options(twofa_admin_t *adm);
+static const twofa_admin_command_t *twofa_admin_find_command(
+    const twofa_admin_command_t *commands, int argc, char **argv);
+static int twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr);
+static int twofa_admin_parse_long(const char *s, long min, long max,
+    long *out);
+static int twofa_admin_parse_timeout(const char *s, long *out);
+static int twofa_admin_check_ident(const char *what, const char *value);
+static void twofa_admin_print_value(FILE *f, const char *s);
+static int twofa_admin_usage(const char *fmt, const char *arg);
+
+
+static const struct option  twofa_admin_long_options[] = {
+    { "redis", required_argument, NULL, TWOFA_ADMIN_OPT_REDIS },
+    { "password-file", required_argument, NULL,
+      TWOFA_ADMIN_OPT_PASSWORD_FILE },
+    { "db", required_argument, NULL, TWOFA_ADMIN_OPT_DB },
+    { "prefix", required_argument, NULL, TWOFA_ADMIN_OPT_PREFIX },
+    { "timeout", required_argument, NULL, TWOFA_ADMIN_OPT_TIMEOUT },
+    { "lockout", required_argument, NULL, TWOFA_ADMIN_OPT_LOCKOUT },
+    { "json", no_argument, NULL, TWOFA_ADMIN_OPT_JSON },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 }
+};
+
+
+/*
+ * Options come before COMMAND: "+" stops getopt_long at the first word
+ * that is not one, so identity values after COMMAND may start with "-".
+ * "--name value", "--name=value" and unambiguous abbreviations work.
+ */
+
+int
+twofa_admin_options(twofa_admin_t *adm, int argc, char **argv, int *next)
+{
+    int  opt, rc;
+
+    *next = argc;
+
+    adm->addr = "127.0.0.1:6379";
+    adm->prefix = "twofa:";
+    adm->timeout = 2000;
+    adm->lockout = 5;
+
+    /* the messages are ours, with the usage text */
+    opterr = 0;
+
+    for ( ;; ) {
+        opt = getopt_long(argc, argv, "+:h", twofa_admin_long_options, NULL);
+
+        switch (opt) {
+
+        case -1:
+            *next = optind;
+            return twofa_admin_check_options(adm);
+
+        case 'h':
+            return TWOFA_ADMIN_HELP;
+
+        case TWOFA_ADMIN_OPT_JSON:
+            adm->json = 1;
+            break;
+
+        case ':':
+        case '?':
+            return twofa_admin_bad_option(opt, argv);
+
+        default:
+            rc = twofa_admin_option(adm, opt, optarg);
+            if (rc != TWOFA_ADMIN_OK) {
+                return rc;
+            }
+        }
+    }
+}
+
+
+static int
+twofa_admin_option(twofa_admin_t *adm, int opt, const char *value)
+{
+    switch (opt) {
+
+    case TWOFA_ADMIN_OPT_REDIS:
+        adm->addr = value;
+        break;
+
+    case TWOFA_ADMIN_OPT_PASSWORD_FILE:
+        if (value[0] == '\0') {
+            return twofa_admin_usage("--password-file needs a file name",
+                                     NULL);
+        }
+
+        adm->password_file = value;
+        break;
+
+    case TWOFA_ADMIN_OPT_DB:
+        if (twofa_admin_parse_long(value, 0, 65535, &adm->db) != 0) {
+            return twofa_admin_usage("invalid --db \"%s\": 0 to 65535",
+                                     value);
+        }
+
+        break;
+
+    case TWOFA_ADMIN_OPT_PREFIX:
+        adm->prefix = value;
+        break;
+
+    case TWOFA_ADMIN_OPT_TIMEOUT:
+        if (twofa_admin_parse_timeout(value, &adm->timeout) != 0) {
+            return twofa_admin_usage("invalid --timeout \"%s\": 1 to "
+                                     "3600000 ms (\"500\", \"500ms\", "
+                                     "\"2s\")", value);
+        }
+
+        break;
+
+    default: /* TWOFA_ADMIN_OPT_LOCKOUT */
+        if (twofa_admin_parse_long(value, 1, 1000000, &adm->lockout) != 0) {
+            return twofa_admin_usage("invalid --lockout \"%s\": 1 to "
+                                     "1000000", value);
+        }
+    }
+
+    return TWOFA_ADMIN_OK;
+}
+
+
+/*
+ * What getopt_long refused, in our words.  ':' is a missing value; '?'
+ * with optopt 0 an unknown or ambiguous long option (argv[optind - 1]),
+ * with one of ours a value given to an option that takes none, and with
+ * any other character an unknown short option.
+ */
+
+static int
+twofa_admin_bad_option(int ret, char **argv)
+{
+    char         flag[3];
+    const char  *name;
+
+    name = twofa_admin_option_name(optopt);
+
+    if (ret == ':') {
+        return twofa_admin_usage("option \"%s\" needs a value",
+                                 name ? name : argv[optind - 1]);
+    }
+
+    if (optopt == 0) {
+        return twofa_admin_usage("unknown or ambiguous option \"%s\"",
+                                 argv[optind - 1]);
+    }
+
+    if (name) {
+        return twofa_admin_usage("option \"%s\" takes no value", name);
+    }
+
+    flag[0] = '-';
+    flag[1] = (char) optopt;
+    flag[2] = '\0';
+
+    return twofa_admin_usage("unknown option \"%s\"", flag);
+}
+
+
+/* "--db" for its getopt_long value, or NULL */
+
+static const char *
+twofa_admin_option_name(int opt)
+{
+    const struct option  *o;
+
+    static char  name[32];
+
+    for (o = twofa_admin_long_options; o->name; o++) {
+        if (o->val == opt) {
+            snprintf(name, sizeof(name), "--%s", o->name);
+            return name;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* what is checked once all options are known */
+
+static int
+twofa_admin_check_options(twofa_admin_t *adm)
+{
+    size_t  i;
+
+    if (twofa_admin_parse_addr(adm, adm->addr) != 0) {
+        return twofa_admin_usage("invalid --redis \"%s\": host:port, "
+                                 "[ipv6]:port or unix:/path", adm->addr);
+    }
+
+    /* the module's rule for prefix=, so both name the same keys */
+
+    adm->prefix_len = strlen(adm->prefix);
+
+    for (i = 0; i < adm->prefix_len; i++) {
+        if ((unsigned char) adm->prefix[i] <= ' '
+            || (unsigned char) adm->prefix[i] >= 0x7f)
+        {
+            break;
+        }
+    }
+
+    if (adm->prefix_len == 0 || adm->prefix_len > TWOFA_ADMIN_PREFIX_MAX
+        || i != adm->prefix_len)
+    {
+        return twofa_admin_usage("invalid --prefix \"%s\": 1 to 64 "
+                                 "printable characters, no spaces",
+                                 adm->prefix);
+    }
+
+    return TWOFA_ADMIN_OK;
+}
+
+
+/* COMMAND and its values, checked as the module checks them */
+
+int
+twofa_admin_command_line(twofa_admin_t *adm,
+    const twofa_admin_command_t *commands, int argc, char **argv)
+{
+    const twofa_admin_command_t  *cmd;
+
+    cmd = twofa_admin_find_command(commands, argc, argv);
+    if (cmd == NULL) {
+        return TWOFA_ADMIN_EUSAGE;
+    }
+
+    adm->cmd = cmd;
+
+    if (argc != cmd->words) {
+        if (argc > cmd->words && argv[cmd->words][0] == '-') {
+            return twofa_admin_usage("too many arguments for \"%s\" "
+                                     "(options go before the command)",
+                                     cmd->name);
+        }
+
+        return twofa_admin_usage(argc > cmd->words
+                                 ? "too many arguments for \"%s\""
+                                 : "too few arguments for \"%s\"",
+                                 cmd->name);
+    }
+
+    if (cmd->takes == TWOFA_ADMIN_TAKES_NOTHING) {
+        return TWOFA_ADMIN_OK;
+    }
+
+    adm->org = argv[2];
+
+    if (twofa_admin_check_ident("org", adm->org) != 0) {
+        return TWOFA_ADMIN_EUSAGE;
+    }
+
+    if (cmd->takes == TWOFA_ADMIN_TAKES_ORG_ON_OFF) {
+        if (strcmp(argv[3], "on") == 0) {
+            adm->require = 1;
+
+        } else if (strcmp(argv[3], "off") != 0) {
+            return twofa_admin_usage("\"org require\" takes on or off, "
+                                     "not \"%s\"", argv[3]);
+        }
+
+    } else if (cmd->takes == TWOFA_ADMIN_TAKES_ORG_USER) {
+        adm->user = argv[3];
+
+        if (twofa_admin_check_ident("user", adm->user) != 0) {
+            return TWOFA_ADMIN_EUSAGE;
+        }
+    }
+
+    return TWOFA_ADMIN_OK;
+}
+
+
+/* the command the first words name, or NULL after a usage message */
+
+static const twofa_admin_command_t *
+twofa_admin_find_command(const twofa_admin_command_t *commands, int argc,
+    char **argv)
+{
+    int                           known;
+    const twofa_admin_command_t  *cmd;
+
+    if (argc == 0) {
+        twofa_admin_usage("no command given", NULL);
+        return NULL;
+    }
+
+    known = 0;
+
+    for (cmd = commands; cmd->name; cmd++) {
+        if (strcmp(argv[0], cmd->obj) != 0) {
+            continue;
+        }
+
+        if (cmd->verb == NULL
+            || (argc > 1 && strcmp(argv[1], cmd->verb) == 0))
+        {
+            return cmd;
+        }
+
+        known = 1;
+    }
+
+    if (known && argc == 1) {
+        twofa_admin_usage("\"%s\" needs a subcommand", argv[0]);
+
+    } else {
+        twofa_admin_usage("unknown command \"%s\"", known ? argv[1]
+                                                          : argv[0]);
+    }
+
+    return NULL;
+}
+
+
+/* host:port, host (port 6379), [ipv6]:port, [ipv6], or unix:/path */
+
+static int
+twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr)
+{
+    long         port;
+    size_t       len;
+    const char  *host, *end, *colon;
+
+    if (strncmp(addr, "unix:", 5) == 0) {
+        len = strlen(addr + 5);
+
+        if (addr[5] != '/' || len >= TWOFA_ADMIN_UNIX_MAX) {
+            return -1;
+        }
+
+        memcpy(adm->unix_path, addr + 5, len + 1);
+        return 0;
+    }
+
+    port = 6379;
+
+    if (addr[0] == '[') {
+        host = addr + 1;
+        end = strchr(host, ']');
+
+        if (end == NULL || (end[1] != '\0' && end[1] != ':')) {
+            return -1;
+        }
+
+        colon = end[1] == ':' ? end + 1 : NULL;
+
+    } else {
+        host = addr;
+        colon = strchr(addr, ':');
+
+        /* a bare IPv6 address has several colons and no port */
+
+        if (colon && strchr(colon + 1, ':')) {
+            colon = NULL;
+        }
+
+        end = colon ? colon : addr + strlen(addr);
+    }
+
+    if (colon
+        && twofa_admin_parse_long(colon + 1, 1, 65535, &port) != 0)
+    {
+        return -1;
+    }
+
+    len = (size_t) (end - host);
+
+    if (len == 0 || len > TWOFA_ADMIN_HOST_MAX) {
+        return -1;
+    }
+
+    memcpy(adm->host, host, len);
+    adm->host[len] = '\0';
+    adm->port = (int) port;
+
+    return 0;
+}
+
+
+/* A plain decimal in [min, max]: no sign, no spaces, no suffix. */
+
+static int
+twofa_admin_parse_long(const char *s, long min, long max, long *out)
+{
+    long  v;
+
+    if (*s == '\0') {
+        return -1;
+    }
+
+    for (v = 0; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (max - (*s - '0')) / 10) {
+            return -1;
+        }
+
+        v = v * 10 + (*s - '0');
+    }
+
+    if (v < min) {
+        return -1;
+    }
+
+    *out = v;
+
+    return 0;
+}
+
+
+/* "500", "500ms" or "2s", so a value copied from nginx.conf works too */
+
+static int
+twofa_admin_parse_timeout(const char *s, long *out)
+{
+    char    digits[16];
+    long    mult, v;
+    size_t  len, n;
+
+    len = strlen(s);
+    mult = 1;
+    n = len;
+
+    if (len > 2 && strcmp(s + len - 2, "ms") == 0) {
+        n = len - 2;
+
+    } else if (len > 1 && s[len - 1] == 's') {
+        n = len - 1;
+        mult = 1000;
+    }
+
+    if (n == 0 || n >= sizeof(digits)) {
+        return -1;
+    }
+
+    memcpy(digits, s, n);
+    digits[n] = '\0';
+
+    if (twofa_admin_parse_long(digits, 1, 3600000 / mult, &v) != 0) {
+        return -1;
+    }
+
+    *out = v * mult;
+
+    return 0;
+}
+
+
+static int
+twofa_admin_check_ident(const char *what, const char *value)
+{
+    if (twofa_ident_valid(value, strlen(value))) {
+        return 0;
+    }
+
+    fprintf(stderr, "twofa-admin: invalid %s ", what);
+    twofa_admin_print_value(stderr, value);
+    fprintf(stderr, ": not an identity the module accepts (1 to %d "
+            "visible ASCII characters, none of : | / \\ \" * ? [ ])\n",
+            TWOFA_ID_MAX);
+
+    return -1;
+}
+
+
+/* A rejected value, quoted, escaped and cut short: it may be anything. */
+
+static void
+twofa_admin_print_value(FILE *f, const char *s)
+{
+    size_t         i;
+    unsigned char  c;
+
+    fputc('"', f);
+
+    for (i = 0; s[i] && i < 64; i++) {
+        c = (unsigned char) s[i];
+
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            fprintf(f, "\\x%02x", c);
+
+        } else {
+            fputc(c, f);
+        }
+    }
+
+    fputs(s[i] ? "\"..." : "\"", f);
+}
+
+
+/* --- usage and help --------------------------------------------------- */
+
+
+static int
+twofa_admin_usage(const char *fmt, const char *arg)
+{
+    fputs("twofa-admin: ", stderr);
+
+    if (arg) {
+        fprintf(stderr, fmt, arg);
+
+    } else {
+        fputs(fmt, stderr);
+    }
+
+    fputs("\nusage: twofa-admin [OPTIONS] init\n"
+          "       twofa-admin [OPTIONS] org require ORG on|off\n"
+          "       twofa-admin [OPTIONS] org show ORG\n"
+          "       twofa-admin [OPTIONS] user show ORG USER\n"
+          "       twofa-admin [OPTIONS] user reset ORG USER\n"
+          "See twofa-admin --help.\n", stderr);
+
+    return TWOFA_ADMIN_EUSAGE;
+}
+
+/* the text of --help */
+
+static const char  twofa_admin_help_text[] =
+"NAME\n"
+"    twofa-admin - manage twofa-edge two-factor policy and users in Redis\n"
+"\n"
+"SYNOPSIS\n"
+"    twofa-admin [OPTIONS] init\n"
+"    twofa-admin [OPTIONS] org require ORG on|off\n"
+"    twofa-admin [OPTIONS] org show ORG\n"
+"    twofa-admin [OPTIONS] user show ORG USER\n"
+"    twofa-admin [OPTIONS] user reset ORG USER\n"
+"\n"
+"DESCRIPTION\n"
+"    Reads and changes the Redis state of the twofa-edge nginx module,\n"
+"    under the same keys and with the same meaning: it runs the module's\n"
+"    own Redis scripts (EVALSHA, loaded again with EVAL after a Redis\n"
+"    restart or SCRIPT FLUSH).  Changes take effect at the user's next\n"
+"    login; sessions already open are left alone.\n"
+"    An app without orgs uses the org \"default\".\n"
+"\n"
+"COMMANDS\n"
+"    init\n"
+"        Marks this Redis as holding a twofa deployment (the key\n"
+"        {prefix}deployment).  Run it once for a new deployment, before\n"
+"        the module takes logins: a Redis without the mark is one that\n"
+"        lost its data (flushed, restarted without persistence), and the\n"
+"        module then refuses every login, and this tool org require and\n"
+"        user show (exit 1), until an admin restores the data or runs\n"
+"        init again.\n"
+"    org require ORG on|off\n"
+"        Require 2FA for every user of ORG from their next login (on), or\n"
+"        not (off; users who enrolled on their own are still asked).\n"
+"        One HSET of require (1/0) and updated (now).\n"
+"    org show ORG\n"
+"        The org's policy.  An org never set shows require: off and\n"
+"        updated: -, since that is the policy the module applies.\n"
+"    user show ORG USER\n"
+"        Enrolled, since when, the org's requirement, locked, failed\n"
+"        codes in the lockout window and seconds until that window ends,\n"
+"        recovery codes left.  A user with no state shows enrolled: no.\n"
+"        The secret and the recovery codes are never shown.\n"
+"    user reset ORG USER\n"
+"        Forget the user's TOTP secret, recovery codes, failure count and\n"
+"        held logins, and revoke the user's sessions on every edge (within\n"
+"        a second): the user enrolls again at the next login if the org\n"
+"        requires 2FA.  Says whether there was TOTP state (existed) and\n"
+"        whether the user was enrolled.\n"
+"\n"
+"OPTIONS\n"
+"    Options go before the command; what follows the command is taken\n"
+"    literally.  --name=value works too, and so does a name cut short\n"
+"    while it names one option (--time 500).\n"
+"    --redis ADDR          host:port, host, [ipv6]:port or unix:/path\n"
+"                          (default 127.0.0.1:6379)\n"
+"    --password-file F     AUTH with the first line of F (a trailing\n"
+"                          newline is ignored), as password_file=\n"
+"    --db N                SELECT N first (default 0), as db=\n"
+"    --prefix P            key prefix (default \"twofa:\"), as prefix=\n"
+"    --timeout T           connect and reply timeout in ms (default\n"
+"                          2000; \"500ms\" and \"2s\" work too)\n"
+"    --lockout N           failures that mean locked, as twofa_lockout\n"
+"                          (default 5; the tool cannot see the server's)\n"
+"    --json                one JSON object instead of lines\n"
+"    -h, --help            this text\n"
+"    ORG and USER are checked as the module checks them: 1 to 128\n"
+"    visible ASCII characters, none of : | / \\ \" * ? [ ]\n"
+"\n"
+"OUTPUT\n"
+"    One \"key: value\" per line, keys in a fixed order:\n"
+"      org show     org, require (on/off), updated\n"
+"      org require  org, require, updated, audit\n"
+"      init         initialised (yes), created (yes/no), audit\n"
+"      user show    org, user, enrolled (yes/no), enrolled_at,\n"
+"                   org_require (on/off),\n"
+"                   locked (yes/no), failures, failures_ttl, lockout,\n"
+"                   recovery_left\n"
+"      user reset   org, user, existed (yes/no), was_enrolled (yes/no),\n"
+"                   audit\n"
+"    Times are ISO-8601 UTC (2026-11-27T22:33:39Z), \"-\" when there is\n"
+"    none.  failures_ttl is in seconds: 0 without failures, -1 for a\n"
+"    counter with no expiry.  With --json: one object with the same\n"
+"    keys; on/off and yes/no become true/false, counts are numbers, a\n"
+"    missing time is null.\n"
+"    Every change prints one audit line (with --json: the \"audit\"\n"
+"    member, the same text without \"audit: \"):\n"
+"      audit: TIME WHAT org=ORG [user=USER] by=WHO\n"
+"    WHO is $SUDO_USER, else $USER, else uid:N.\n"
+"\n"
+"EXIT STATUS\n"
+"    0  done (also a show of an org or user with no state, and a reset\n"
+"       of a user who had none: the output says so)\n"
+"    1  Redis unreachable, timed out, AUTH failed, a Redis error or an\n"
+"       unexpected reply, a Redis without the deployment mark (see\n"
+"       init), or the output could not be written (message on stderr)\n"
+"    2  usage error or invalid argument (an invalid ORG or USER, an\n"
+"       unreadable password file); Redis was not touched\n"
+"    3  reserved for \"not found\"; not returned by these commands\n"
+"\n"
+"KEYS\n"
+"    {prefix}deployment          hash: created, by (see init)\n"
+"    {prefix}org:{org}           hash: require, updated\n"
+"    {prefix}user:{org}:{user}   hash: secret, enabled, enrolled_at,\n"
+"                                last_step, recovery\n"
+"    {prefix}fail:{org}:{user}   failure counter, TTL = lockout window\n"
+"    {prefix}holds:{org}:{user}  the user's held logins, each a\n"
+"                                {prefix}hold:{token} (gone at reset)\n"
+"    {prefix}revocations         hash and channel: sessions revoked by\n"
+"                                user reset\n"
+"\n"
+"EXAMPLES\n"
+"    twofa-admin org require acme on\n"
+"    twofa-admin --json user show acme alice\n"
+"    twofa-admin --redis unix:/run/redis/redis.sock \\\n"
+"        --password-file /etc/nginx/twofa/redis.pass user reset acme bob\n";
+
+
+void
+twofa_admin_help(void)
+{
+    fputs(twofa_admin_help_text, stdout);
+}

@@ -1,0 +1,225 @@
+/*
+ * The output: "key: value" lines, or one JSON object built with jansson;
+ * and the audit line every change prints, naming who made it.
+ */
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "twofa_admin.h"
+
+
+#define TWOFA_ADMIN_TIME_LEN     sizeof("2026-11-27T22:33:39Z")
+#define TWOFA_ADMIN_AUDIT_MAX    512
+
+
+static void twofa_admin_time(int64_t t, char *buf);
+static void twofa_admin_out_json(twofa_admin_t *adm, const char *key,
+    json_t *value);
+
+
+/*
+ * Who runs the tool: $SUDO_USER, else $USER, or NULL.  The name comes
+ * from the environment, so it is used only when it is a clean identity
+ * value: nothing can forge a second field or line with it.
+ */
+
+const char *
+twofa_admin_who(void)
+{
+    int          i;
+    const char  *env[2];
+
+    env[0] = getenv("SUDO_USER");
+    env[1] = getenv("USER");
+
+    for (i = 0; i < 2; i++) {
+        if (env[i] && twofa_ident_valid(env[i], strlen(env[i]))) {
+            return env[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* "audit: {time} {what} org={org} [user={user}] by={who or uid:N}" */
+
+void
+twofa_admin_audit(twofa_admin_t *adm, time_t now, const char *what)
+{
+    char         line[TWOFA_ADMIN_AUDIT_MAX], t[TWOFA_ADMIN_TIME_LEN];
+    char         uid[TWOFA_ADMIN_INT_LEN + 4];
+    const char  *who;
+
+    who = twofa_admin_who();
+
+    if (who == NULL) {
+        snprintf(uid, sizeof(uid), "uid:%lu", (unsigned long) getuid());
+        who = uid;
+    }
+
+    twofa_admin_time((int64_t) now, t);
+
+    /* the parts are bounded: org, user and who are identity values */
+
+    snprintf(line, sizeof(line), "%s %s%s%s%s%s by=%s", t, what,
+             adm->org ? " org=" : "", adm->org ? adm->org : "",
+             adm->user ? " user=" : "", adm->user ? adm->user : "", who);
+
+    twofa_admin_out_str(adm, "audit", line);
+}
+
+
+/* ISO-8601 UTC, or "" for none (0 or a time gmtime cannot express) */
+
+static void
+twofa_admin_time(int64_t t, char *buf)
+{
+    time_t     tt;
+    struct tm  tm;
+
+    buf[0] = '\0';
+
+    if (t <= 0) {
+        return;
+    }
+
+    tt = (time_t) t;
+
+    if (gmtime_r(&tt, &tm) == NULL
+        || strftime(buf, TWOFA_ADMIN_TIME_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm)
+           == 0)
+    {
+        buf[0] = '\0';
+    }
+}
+
+
+/*
+ * Output: "key: value" lines, or with --json one object with the same
+ * keys in the same order; on/off and yes/no become true/false, counts
+ * numbers, times ISO-8601 strings, and a missing value "-" or null.  The
+ * lines go out as they come; the object is built with jansson and
+ * written whole by twofa_admin_out_end().
+ */
+
+void
+twofa_admin_out_begin(twofa_admin_t *adm)
+{
+    if (adm->json) {
+        adm->out = json_object();
+        adm->out_failed = (adm->out == NULL);
+    }
+}
+
+
+/* One member; value may be NULL (it could not be made): an error later. */
+
+static void
+twofa_admin_out_json(twofa_admin_t *adm, const char *key, json_t *value)
+{
+    if (adm->out == NULL) {
+        json_decref(value);
+        adm->out_failed = 1;
+        return;
+    }
+
+    /* it releases value when it fails */
+
+    if (json_object_set_new(adm->out, key, value) != 0) {
+        adm->out_failed = 1;
+    }
+}
+
+
+void
+twofa_admin_out_str(twofa_admin_t *adm, const char *key, const char *value)
+{
+    if (adm->json) {
+        twofa_admin_out_json(adm, key, value ? json_string(value)
+                                             : json_null());
+
+    } else {
+        printf("%s: %s\n", key, value ? value : "-");
+    }
+}
+
+
+void
+twofa_admin_out_flag(twofa_admin_t *adm, const char *key, int value,
+    const char *yes, const char *no)
+{
+    if (adm->json) {
+        twofa_admin_out_json(adm, key, json_boolean(value));
+
+    } else {
+        printf("%s: %s\n", key, value ? yes : no);
+    }
+}
+
+
+void
+twofa_admin_out_int(twofa_admin_t *adm, const char *key, long long value)
+{
+    if (adm->json) {
+        twofa_admin_out_json(adm, key, json_integer((json_int_t) value));
+
+    } else {
+        printf("%s: %lld\n", key, value);
+    }
+}
+
+
+void
+twofa_admin_out_time(twofa_admin_t *adm, const char *key, int64_t t)
+{
+    char  buf[TWOFA_ADMIN_TIME_LEN];
+
+    twofa_admin_time(t, buf);
+
+    twofa_admin_out_str(adm, key, buf[0] ? buf : NULL);
+}
+
+
+/* A change that cannot be reported is reported as an error. */
+
+int
+twofa_admin_out_end(twofa_admin_t *adm)
+{
+    int  rc;
+
+    rc = TWOFA_ADMIN_OK;
+
+    if (adm->json) {
+        if (adm->out_failed) {
+            fprintf(stderr, "twofa-admin: cannot build the JSON output: "
+                    "out of memory\n");
+            rc = TWOFA_ADMIN_EREDIS;
+
+        } else if (json_dumpf(adm->out, stdout,
+                              JSON_COMPACT | JSON_PRESERVE_ORDER) != 0
+                   || fputc('\n', stdout) == EOF)
+        {
+            rc = TWOFA_ADMIN_EREDIS;
+        }
+
+        json_decref(adm->out);
+        adm->out = NULL;
+    }
+
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        rc = TWOFA_ADMIN_EREDIS;
+    }
+
+    if (rc != TWOFA_ADMIN_OK && !adm->out_failed) {
+        fprintf(stderr, "twofa-admin: cannot write the output: %s\n",
+                strerror(errno));
+    }
+
+    return rc;
+}

@@ -1,0 +1,362 @@
+/*
+ * Redis: the connection (AUTH and SELECT as the module sends them), the
+ * one way a script is sent (EVALSHA, and EVAL once after NOSCRIPT), a
+ * script's keys and arguments, and the checks every command makes of a
+ * reply before it reads it.
+ */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <openssl/crypto.h>
+
+#include "twofa_admin.h"
+
+
+static int twofa_admin_setup(twofa_admin_t *adm, const char *what, int argc,
+    const char **argv, const size_t *lens);
+static redisReply *twofa_admin_send(twofa_admin_t *adm, const char *what,
+    int argc, const char **argv, const size_t *lens);
+static redisReply *twofa_admin_checked(twofa_admin_t *adm, const char *what,
+    redisReply *reply);
+
+
+int
+twofa_admin_connect(twofa_admin_t *adm)
+{
+    int              rc;
+    char             db[TWOFA_ADMIN_INT_LEN];
+    size_t           lens[2];
+    const char      *argv[2];
+    struct timeval   tv;
+
+    tv.tv_sec = adm->timeout / 1000;
+    tv.tv_usec = (adm->timeout % 1000) * 1000;
+
+    if (adm->unix_path[0]) {
+        adm->c = redisConnectUnixWithTimeout(adm->unix_path, tv);
+
+    } else {
+        adm->c = redisConnectWithTimeout(adm->host, adm->port, tv);
+    }
+
+    if (adm->c == NULL) {
+        fprintf(stderr, "twofa-admin: out of memory\n");
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    if (adm->c->err) {
+        fprintf(stderr, "twofa-admin: redis %s: cannot connect: %s\n",
+                adm->addr, adm->c->errstr);
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    /* the connect timeout does not cover replies */
+
+    if (redisSetTimeout(adm->c, tv) != REDIS_OK) {
+        fprintf(stderr, "twofa-admin: redis %s: cannot set the timeout: "
+                "%s\n", adm->addr, adm->c->errstr);
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    if (adm->password_len) {
+        argv[0] = "AUTH";
+        lens[0] = 4;
+        argv[1] = adm->password;
+        lens[1] = adm->password_len;
+
+        rc = twofa_admin_setup(adm, "AUTH", 2, argv, lens);
+
+        OPENSSL_cleanse(adm->password, sizeof(adm->password));
+
+        if (rc != TWOFA_ADMIN_OK) {
+            return rc;
+        }
+    }
+
+    if (adm->db) {
+        argv[0] = "SELECT";
+        lens[0] = 6;
+        argv[1] = db;
+        lens[1] = (size_t) snprintf(db, sizeof(db), "%ld", adm->db);
+
+        return twofa_admin_setup(adm, "SELECT", 2, argv, lens);
+    }
+
+    return TWOFA_ADMIN_OK;
+}
+
+
+/* AUTH or SELECT: a status reply, or a message and an error */
+
+static int
+twofa_admin_setup(twofa_admin_t *adm, const char *what, int argc,
+    const char **argv, const size_t *lens)
+{
+    int          rc;
+    redisReply  *reply;
+
+    reply = twofa_admin_send(adm, what, argc, argv, lens);
+    reply = twofa_admin_checked(adm, what, reply);
+
+    if (reply == NULL) {
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    rc = TWOFA_ADMIN_OK;
+
+    if (reply->type != REDIS_REPLY_STATUS) {
+        fprintf(stderr, "twofa-admin: redis %s: unexpected reply to %s\n",
+                adm->addr, what);
+        rc = TWOFA_ADMIN_EREDIS;
+    }
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
+/*
+ * One command and its reply, which may be an error reply.  NULL after a
+ * message on stderr when no reply came (a lost connection, the timeout).
+ */
+
+static redisReply *
+twofa_admin_send(twofa_admin_t *adm, const char *what, int argc,
+    const char **argv, const size_t *lens)
+{
+    int          err;
+    redisReply  *reply;
+
+    errno = 0;
+
+    reply = redisCommandArgv(adm->c, argc, argv, lens);
+
+    err = errno;
+
+    if (reply) {
+        return reply;
+    }
+
+    if (adm->c->err == REDIS_ERR_IO && (err == EAGAIN || err == EWOULDBLOCK))
+    {
+        fprintf(stderr, "twofa-admin: redis %s: %s: no reply within %ld ms\n",
+                adm->addr, what, adm->timeout);
+
+    } else {
+        fprintf(stderr, "twofa-admin: redis %s: %s: %s\n", adm->addr, what,
+                adm->c->err ? adm->c->errstr : "no reply");
+    }
+
+    return NULL;
+}
+
+
+/* The reply, or NULL after a message when it is missing or an error. */
+
+static redisReply *
+twofa_admin_checked(twofa_admin_t *adm, const char *what, redisReply *reply)
+{
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR) {
+        return reply;
+    }
+
+    fprintf(stderr, "twofa-admin: redis %s: %s: %.*s%s\n", adm->addr, what,
+            (int) reply->len, reply->str,
+            strncmp(reply->str, "NOAUTH", 6) == 0
+            ? " (see --password-file)" : "");
+
+    freeReplyObject(reply);
+
+    return NULL;
+}
+
+
+/*
+ * One of the module's scripts, as the module sends it: EVALSHA, and after
+ * NOSCRIPT (a Redis that restarted, or whose scripts were flushed) EVAL
+ * once, which also loads the script for the next EVALSHA.  NULL after a
+ * message on stderr when there is no reply or an error reply; the caller
+ * owns any reply returned.
+ */
+
+redisReply *
+twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
+    twofa_admin_args_t *args)
+{
+    int                    i;
+    char                   what[64], nkeys[TWOFA_ADMIN_INT_LEN];
+    size_t                 lens[TWOFA_ADMIN_ARGS_MAX + 3];
+    const char            *argv[TWOFA_ADMIN_ARGS_MAX + 3];
+    redisReply            *reply;
+    const twofa_script_t  *script;
+
+    script = &twofa_scripts[id];
+
+    argv[0] = "EVALSHA";
+    lens[0] = sizeof("EVALSHA") - 1;
+    argv[1] = script->sha1;
+    lens[1] = strlen(script->sha1);
+    argv[2] = nkeys;
+    lens[2] = (size_t) snprintf(nkeys, sizeof(nkeys), "%d", args->nkeys);
+
+    for (i = 0; i < args->n; i++) {
+        argv[i + 3] = args->argv[i];
+        lens[i + 3] = args->lens[i];
+    }
+
+    snprintf(what, sizeof(what), "EVALSHA (%s.lua)", script->name);
+
+    reply = twofa_admin_send(adm, what, args->n + 3, argv, lens);
+
+    if (reply && reply->type == REDIS_REPLY_ERROR
+        && strncmp(reply->str, "NOSCRIPT", 8) == 0)
+    {
+        freeReplyObject(reply);
+
+        argv[0] = "EVAL";
+        lens[0] = sizeof("EVAL") - 1;
+        argv[1] = script->text;
+        lens[1] = script->len;
+
+        snprintf(what, sizeof(what), "EVAL (%s.lua)", script->name);
+
+        reply = twofa_admin_send(adm, what, args->n + 3, argv, lens);
+    }
+
+    return twofa_admin_checked(adm, what, reply);
+}
+
+
+/* a reply of the wrong shape: the change, if any, cannot be confirmed */
+
+int
+twofa_admin_unexpected(twofa_admin_t *adm, twofa_script_id_t id)
+{
+    fprintf(stderr, "twofa-admin: redis %s: unexpected reply to %s.lua\n",
+            adm->addr, twofa_scripts[id].name);
+
+    return TWOFA_ADMIN_EREDIS;
+}
+
+
+/* a Redis without the deployment mark lost its data: nothing is done */
+
+int
+twofa_admin_no_deployment(twofa_admin_t *adm)
+{
+    fprintf(stderr, "twofa-admin: redis %s holds no twofa state (no "
+            "%sdeployment key): restore its data, or run \"twofa-admin "
+            "init\" for a new deployment\n", adm->addr, adm->prefix);
+
+    return TWOFA_ADMIN_EREDIS;
+}
+
+
+/* a reply of two integers: org_set.lua's, org_get.lua's, reset.lua's */
+
+int
+twofa_admin_is_pair(redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ARRAY && reply->elements == 2
+           && reply->element[0]->type == REDIS_REPLY_INTEGER
+           && reply->element[1]->type == REDIS_REPLY_INTEGER;
+}
+
+
+/* one key, from the module's builder, NUL-terminated in buf */
+
+size_t
+twofa_admin_key(twofa_admin_t *adm, char *buf, twofa_key_kind_t kind,
+    const char *a, const char *b)
+{
+    size_t  a_len, b_len, len;
+
+    a_len = a ? strlen(a) : 0;
+    b_len = b ? strlen(b) : 0;
+
+    /* cannot happen: the prefix and the identities were checked */
+
+    if (twofa_key_len(kind, adm->prefix_len, a_len, b_len)
+        >= TWOFA_ADMIN_KEY_MAX)
+    {
+        abort();
+    }
+
+    len = twofa_key(buf, kind, adm->prefix, adm->prefix_len, a, a_len, b,
+                    b_len);
+    buf[len] = '\0';
+
+    return len;
+}
+
+
+/* the next of the script's keys: all come before any argument */
+
+void
+twofa_admin_key_arg(twofa_admin_t *adm, twofa_admin_args_t *args,
+    twofa_key_kind_t kind, const char *a, const char *b)
+{
+    char    *buf;
+    size_t   len;
+
+    if (args->nkeys != args->n || args->nkeys == TWOFA_ADMIN_KEYS_MAX) {
+        abort();
+    }
+
+    buf = args->keys[args->nkeys];
+    len = twofa_admin_key(adm, buf, kind, a, b);
+
+    twofa_admin_arg(args, buf, len);
+    args->nkeys++;
+}
+
+
+void
+twofa_admin_arg(twofa_admin_args_t *args, const char *s, size_t len)
+{
+    /* cannot happen: every script here takes fewer */
+
+    if (args->n == TWOFA_ADMIN_ARGS_MAX) {
+        abort();
+    }
+
+    args->argv[args->n] = s;
+    args->lens[args->n] = len;
+    args->n++;
+}
+
+
+/* a unix time, written into args */
+
+void
+twofa_admin_arg_now(twofa_admin_args_t *args, time_t now)
+{
+    int  n;
+
+    n = snprintf(args->now, sizeof(args->now), "%lld", (long long) now);
+
+    twofa_admin_arg(args, args->now, (size_t) n);
+}
+
+
+/*
+ * The wall clock's second, as other clients read it: time() may lag it by
+ * a tick (glibc reads a coarse clock).
+ */
+
+time_t
+twofa_admin_now(void)
+{
+    struct timespec  ts;
+
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        return time(NULL);
+    }
+
+    return ts.tv_sec;
+}

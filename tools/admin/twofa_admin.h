@@ -1,0 +1,183 @@
+/*
+ * twofa-admin: the operator's command line for twofa-edge.
+ *
+ * It runs the module's own Redis scripts (the files in lua/, compiled in:
+ * include/twofa_scripts.h) on keys named by the module's own builder
+ * (include/twofa_keys.h), so the tool and the module read and write the
+ * same state with the same meaning.  Each script's file says what it
+ * takes and returns.
+ *
+ * Synchronous hiredis is right here: a command-line tool has nothing else
+ * to do while it waits, and --timeout bounds every wait.  The secret and
+ * the recovery hashes are never printed: the state script counts the
+ * hashes in Redis, and the (sealed) secret it returns with the rest is
+ * wiped from the reply unread.
+ *
+ * The files, and the way calls go (main -> commands -> the rest -> the
+ * core in include/):
+ *
+ *   main.c      entry: the command table, the order of the steps
+ *   options.c   the command line: options, the command and its values,
+ *               usage and --help
+ *   password.c  the password file
+ *   init.c      init
+ *   org.c       org require, org show
+ *   user.c      user show, user reset
+ *   redis.c     the connection (AUTH, SELECT), the one way a script is
+ *               sent (EVALSHA, and EVAL once after NOSCRIPT), the script's
+ *               keys and arguments, the checks of a reply's shape
+ *   output.c    "key: value" lines or one JSON object, the audit line
+ *
+ * This header is private to tools/admin/.
+ */
+
+#ifndef TWOFA_ADMIN_H
+#define TWOFA_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "twofa_cookie.h"
+#include "twofa_keys.h"
+#include "twofa_scripts.h"
+
+
+/* exit codes: part of the interface, documented in --help */
+#define TWOFA_ADMIN_OK           0
+#define TWOFA_ADMIN_EREDIS       1
+#define TWOFA_ADMIN_EUSAGE       2
+#define TWOFA_ADMIN_HELP         (-1)    /* internal: --help was asked */
+
+#define TWOFA_ADMIN_PREFIX_MAX   64      /* as twofa_redis prefix= */
+#define TWOFA_ADMIN_PASSWORD_MAX 4096    /* as twofa_redis password_file= */
+#define TWOFA_ADMIN_HOST_MAX     255
+
+/* with its NUL; 16 is more than the longest kind, "revocations" */
+#define TWOFA_ADMIN_KEY_MAX                                                  \
+    (TWOFA_ADMIN_PREFIX_MAX + 16 + 2 * TWOFA_ID_MAX + 1 + 1)
+
+#define TWOFA_ADMIN_INT_LEN      24
+#define TWOFA_ADMIN_ARGS_MAX     8       /* a script's keys and arguments */
+#define TWOFA_ADMIN_KEYS_MAX     4       /* a script's keys */
+
+#define TWOFA_ADMIN_UNIX_MAX                                                 \
+    sizeof(((struct sockaddr_un *) 0)->sun_path)
+
+
+typedef struct twofa_admin_s  twofa_admin_t;
+
+typedef int (*twofa_admin_run_pt)(twofa_admin_t *adm);
+
+
+/* what follows a command's name */
+typedef enum {
+    TWOFA_ADMIN_TAKES_NOTHING = 0,
+    TWOFA_ADMIN_TAKES_ORG,
+    TWOFA_ADMIN_TAKES_ORG_ON_OFF,
+    TWOFA_ADMIN_TAKES_ORG_USER
+} twofa_admin_takes_e;
+
+
+typedef struct {
+    const char           *name;         /* "org require", for messages */
+    const char           *obj;          /* its first word */
+    const char           *verb;         /* its second, or NULL */
+    int                   words;        /* with its values */
+    twofa_admin_takes_e   takes;
+    twofa_admin_run_pt    run;
+} twofa_admin_command_t;
+
+
+struct twofa_admin_s {
+    /* options */
+    const char                   *addr;          /* as given */
+    char                          host[TWOFA_ADMIN_HOST_MAX + 1];
+    int                           port;
+    char                          unix_path[TWOFA_ADMIN_UNIX_MAX];
+    const char                   *password_file;
+    long                          db;
+    const char                   *prefix;
+    size_t                        prefix_len;
+    long                          timeout;       /* ms */
+    long                          lockout;
+    int                           json;
+
+    /* the command and its values */
+    const twofa_admin_command_t  *cmd;
+    const char                   *org;
+    const char                   *user;
+    int                           require;
+
+    /* run time */
+    redisContext                 *c;
+    char                          password[TWOFA_ADMIN_PASSWORD_MAX + 1];
+    size_t                        password_len;
+    json_t                       *out;           /* --json: the object */
+    int                           out_failed;    /* a member was lost */
+};
+
+
+/* A script's keys, then its arguments; the keys live here too. */
+
+typedef struct {
+    int          n;
+    int          nkeys;
+    const char  *argv[TWOFA_ADMIN_ARGS_MAX];
+    size_t       lens[TWOFA_ADMIN_ARGS_MAX];
+    char         keys[TWOFA_ADMIN_KEYS_MAX][TWOFA_ADMIN_KEY_MAX];
+    char         now[TWOFA_ADMIN_INT_LEN];
+} twofa_admin_args_t;
+
+
+/* options.c */
+int twofa_admin_options(twofa_admin_t *adm, int argc, char **argv,
+    int *next);
+int twofa_admin_command_line(twofa_admin_t *adm,
+    const twofa_admin_command_t *commands, int argc, char **argv);
+void twofa_admin_help(void);
+
+/* password.c */
+int twofa_admin_read_password(twofa_admin_t *adm);
+
+/* init.c, org.c, user.c: the commands */
+int twofa_admin_init(twofa_admin_t *adm);
+int twofa_admin_org_require(twofa_admin_t *adm);
+int twofa_admin_org_show(twofa_admin_t *adm);
+int twofa_admin_user_show(twofa_admin_t *adm);
+int twofa_admin_user_reset(twofa_admin_t *adm);
+
+/* redis.c */
+int twofa_admin_connect(twofa_admin_t *adm);
+redisReply *twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
+    twofa_admin_args_t *args);
+int twofa_admin_unexpected(twofa_admin_t *adm, twofa_script_id_t id);
+int twofa_admin_no_deployment(twofa_admin_t *adm);
+int twofa_admin_is_pair(redisReply *reply);
+size_t twofa_admin_key(twofa_admin_t *adm, char *buf, twofa_key_kind_t kind,
+    const char *a, const char *b);
+void twofa_admin_key_arg(twofa_admin_t *adm, twofa_admin_args_t *args,
+    twofa_key_kind_t kind, const char *a, const char *b);
+void twofa_admin_arg(twofa_admin_args_t *args, const char *s, size_t len);
+void twofa_admin_arg_now(twofa_admin_args_t *args, time_t now);
+time_t twofa_admin_now(void);
+
+/* output.c */
+const char *twofa_admin_who(void);
+void twofa_admin_audit(twofa_admin_t *adm, time_t now, const char *what);
+void twofa_admin_out_begin(twofa_admin_t *adm);
+void twofa_admin_out_str(twofa_admin_t *adm, const char *key,
+    const char *value);
+void twofa_admin_out_flag(twofa_admin_t *adm, const char *key, int value,
+    const char *yes, const char *no);
+void twofa_admin_out_int(twofa_admin_t *adm, const char *key,
+    long long value);
+void twofa_admin_out_time(twofa_admin_t *adm, const char *key, int64_t t);
+int twofa_admin_out_end(twofa_admin_t *adm);
+
+
+#endif /* TWOFA_ADMIN_H */
