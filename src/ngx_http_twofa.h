@@ -354,8 +354,12 @@ typedef enum {
 
 
 /* What one page request knows; lives in the request pool. */
-typedef struct {
+typedef struct ngx_http_twofa_page_s {
     ngx_http_twofa_route_t   *route;
+    ngx_int_t               (*then)(ngx_http_request_t *r,
+                                struct ngx_http_twofa_page_s *pg,
+                                ngx_http_twofa_store_reply_t *reply);
+                                             /* the step a reply goes to */
     ngx_uint_t                json;
     ngx_str_t                 hold;          /* token: a held login */
     twofa_session_t           session;       /* or a signed-in user */
@@ -455,6 +459,9 @@ ngx_int_t ngx_http_twofa_set_cookie(ngx_http_request_t *r, ngx_str_t *name,
 ngx_uint_t ngx_http_twofa_wants_json(ngx_http_request_t *r);
 ngx_int_t ngx_http_twofa_read_body(ngx_http_request_t *r, size_t max,
     ngx_http_client_body_handler_pt handler);
+ngx_int_t ngx_http_twofa_with_body(ngx_http_request_t *r, ngx_uint_t read,
+    size_t max, ngx_http_client_body_handler_pt posted,
+    ngx_http_client_body_handler_pt start);
 ngx_int_t ngx_http_twofa_body(ngx_http_request_t *r);
 ngx_int_t ngx_http_twofa_form_value(ngx_http_request_t *r, ngx_str_t *body,
     const char *name, ngx_str_t *value);

@@ -55,14 +55,16 @@ static ngx_int_t ngx_http_twofa_admin_parse(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twofa_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, json_t *doc);
 static void ngx_http_twofa_admin_start(ngx_http_request_t *r);
-static void ngx_http_twofa_admin_org(ngx_http_request_t *r,
+static void ngx_http_twofa_admin_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
-static void ngx_http_twofa_admin_user(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply);
-static void ngx_http_twofa_admin_reset(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply);
-static void ngx_http_twofa_admin_init(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_admin_org(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_admin_user(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_admin_reset(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_admin_init(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
 static void ngx_http_twofa_admin_audit(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm, const char *what);
 static ngx_int_t ngx_http_twofa_admin_no_state(ngx_http_request_t *r);
@@ -107,26 +109,10 @@ ngx_http_twofa_admin_handler(ngx_http_request_t *r)
         return ngx_http_twofa_admin_error(r, rc, adm->error, adm->message);
     }
 
-    if (adm->op == NGX_HTTP_TWOFA_ADMIN_ORG_PUT) {
-        rc = ngx_http_twofa_read_body(r, NGX_HTTP_TWOFA_ADMIN_BODY_MAX,
-                                      ngx_http_twofa_admin_body);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    r->main->count++;
-
-    ngx_http_twofa_admin_start(r);
-
-    return NGX_DONE;
+    return ngx_http_twofa_with_body(r, adm->op == NGX_HTTP_TWOFA_ADMIN_ORG_PUT,
+                                    NGX_HTTP_TWOFA_ADMIN_BODY_MAX,
+                                    ngx_http_twofa_admin_body,
+                                    ngx_http_twofa_admin_start);
 }
 
 
@@ -521,30 +507,30 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
 
     case NGX_HTTP_TWOFA_ADMIN_ORG_GET:
         rc = ngx_http_twofa_store_org_get(r, &adm->org,
-                                          ngx_http_twofa_admin_org);
+                                          ngx_http_twofa_admin_reply);
         break;
 
     case NGX_HTTP_TWOFA_ADMIN_ORG_PUT:
         rc = ngx_http_twofa_store_org_set(r, &adm->org, adm->require,
-                                          ngx_http_twofa_admin_org);
+                                          ngx_http_twofa_admin_reply);
         break;
 
     case NGX_HTTP_TWOFA_ADMIN_USER_GET:
         ngx_memzero(&q, sizeof(ngx_http_twofa_state_query_t));
         q.org = adm->org;
         q.user = adm->user;
-        rc = ngx_http_twofa_store_state(r, &q, ngx_http_twofa_admin_user);
+        rc = ngx_http_twofa_store_state(r, &q, ngx_http_twofa_admin_reply);
         break;
 
     case NGX_HTTP_TWOFA_ADMIN_INIT:
         by.data = (u_char *) (adm->token ? "admin-token" : "admin-api");
         by.len = ngx_strlen(by.data);
-        rc = ngx_http_twofa_store_init(r, &by, ngx_http_twofa_admin_init);
+        rc = ngx_http_twofa_store_init(r, &by, ngx_http_twofa_admin_reply);
         break;
 
     case NGX_HTTP_TWOFA_ADMIN_USER_RESET:
         rc = ngx_http_twofa_store_user_reset(r, &adm->org, &adm->user,
-                                             ngx_http_twofa_admin_reset);
+                                             ngx_http_twofa_admin_reply);
         break;
 
     default:
@@ -562,8 +548,21 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
 }
 
 
+
+
+
+
+
+
+
+
+/*
+ * Every store reply of the admin API comes here: no answer (503) and a
+ * Redis without its data (409) alike, then the answer of the operation.
+ */
+
 static void
-ngx_http_twofa_admin_org(ngx_http_request_t *r,
+ngx_http_twofa_admin_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply)
 {
     ngx_int_t                rc;
@@ -582,127 +581,103 @@ ngx_http_twofa_admin_org(ngx_http_request_t *r,
         rc = ngx_http_twofa_admin_no_state(r);
 
     } else {
-        if (adm->op == NGX_HTTP_TWOFA_ADMIN_ORG_PUT) {
-            ngx_http_twofa_admin_audit(r, adm, adm->require
-                                               ? "org require on"
-                                               : "org require off");
-        }
+        switch (adm->op) {
 
-        rc = ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
-                 json_pack("{s:s%,s:b,s:I}",
-                           "org", adm->org.data, adm->org.len,
-                           "require", (int) reply->state.require,
-                           "updated", (json_int_t) reply->state.updated));
+        case NGX_HTTP_TWOFA_ADMIN_ORG_GET:
+        case NGX_HTTP_TWOFA_ADMIN_ORG_PUT:
+            rc = ngx_http_twofa_admin_org(r, adm, reply);
+            break;
+
+        case NGX_HTTP_TWOFA_ADMIN_USER_GET:
+            rc = ngx_http_twofa_admin_user(r, adm, reply);
+            break;
+
+        case NGX_HTTP_TWOFA_ADMIN_USER_RESET:
+            rc = ngx_http_twofa_admin_reset(r, adm, reply);
+            break;
+
+        default: /* NGX_HTTP_TWOFA_ADMIN_INIT */
+            rc = ngx_http_twofa_admin_init(r, adm, reply);
+            break;
+        }
     }
 
     ngx_http_finalize_request(r, rc);
 }
 
 
-static void
-ngx_http_twofa_admin_user(ngx_http_request_t *r,
+static ngx_int_t
+ngx_http_twofa_admin_org(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
     ngx_http_twofa_store_reply_t *reply)
 {
-    ngx_int_t                   rc;
+    if (adm->op == NGX_HTTP_TWOFA_ADMIN_ORG_PUT) {
+        ngx_http_twofa_admin_audit(r, adm, adm->require
+                                           ? "org require on"
+                                           : "org require off");
+    }
+
+    return ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
+             json_pack("{s:s%,s:b,s:I}",
+                       "org", adm->org.data, adm->org.len,
+                       "require", (int) reply->state.require,
+                       "updated", (json_int_t) reply->state.updated));
+}
+
+
+static ngx_int_t
+ngx_http_twofa_admin_user(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
+    ngx_http_twofa_store_reply_t *reply)
+{
     ngx_uint_t                  locked;
-    ngx_http_twofa_ctx_t       *ctx;
-    ngx_http_twofa_admin_t     *adm;
     ngx_http_twofa_state_t     *st;
     ngx_http_twofa_srv_conf_t  *tscf;
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    adm = ctx->page;
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
-    if (reply->rc != NGX_OK) {
-        rc = ngx_http_twofa_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "unavailable",
-                                        "redis gave no answer");
+    st = &reply->state;
+    locked = (st->failures >= tscf->lockout);
 
-    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_STATE) {
-        rc = ngx_http_twofa_admin_no_state(r);
-
-    } else {
-        st = &reply->state;
-
-        locked = (st->failures >= tscf->lockout);
-
-        rc = ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
-                 json_pack("{s:s%,s:s%,s:b,s:I,s:b,s:b,s:I,s:I,s:I}",
-                           "org", adm->org.data, adm->org.len,
-                           "user", adm->user.data, adm->user.len,
-                           "enrolled", (int) st->enabled,
-                           "enrolled_at", (json_int_t)
-                               (st->enabled ? st->enrolled_at : 0),
-                           "required", (int) st->require,
-                           "locked", (int) locked,
-                           "failures", (json_int_t) st->failures,
-                           "locked_for", (json_int_t)
-                               (locked ? (st->fail_ttl + 999) / 1000 : 0),
-                           "recovery_left", (json_int_t) st->recovery_left));
-    }
-
-    ngx_http_finalize_request(r, rc);
+    return ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
+             json_pack("{s:s%,s:s%,s:b,s:I,s:b,s:b,s:I,s:I,s:I}",
+                       "org", adm->org.data, adm->org.len,
+                       "user", adm->user.data, adm->user.len,
+                       "enrolled", (int) st->enabled,
+                       "enrolled_at", (json_int_t)
+                           (st->enabled ? st->enrolled_at : 0),
+                       "required", (int) st->require,
+                       "locked", (int) locked,
+                       "failures", (json_int_t) st->failures,
+                       "locked_for", (json_int_t)
+                           (locked ? (st->fail_ttl + 999) / 1000 : 0),
+                       "recovery_left", (json_int_t) st->recovery_left));
 }
 
 
-static void
-ngx_http_twofa_admin_reset(ngx_http_request_t *r,
+static ngx_int_t
+ngx_http_twofa_admin_reset(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
     ngx_http_twofa_store_reply_t *reply)
 {
-    ngx_int_t                rc;
-    ngx_http_twofa_ctx_t    *ctx;
-    ngx_http_twofa_admin_t  *adm;
+    ngx_http_twofa_admin_audit(r, adm, "user reset");
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    adm = ctx->page;
-
-    if (reply->rc != NGX_OK) {
-        rc = ngx_http_twofa_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "unavailable",
-                                        "redis gave no answer");
-
-    } else {
-        ngx_http_twofa_admin_audit(r, adm, "user reset");
-
-        rc = ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
-                 json_pack("{s:s%,s:s%,s:b,s:b}",
-                           "org", adm->org.data, adm->org.len,
-                           "user", adm->user.data, adm->user.len,
-                           "reset", 1, "existed", (int) reply->existed));
-    }
-
-    ngx_http_finalize_request(r, rc);
+    return ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
+             json_pack("{s:s%,s:s%,s:b,s:b}",
+                       "org", adm->org.data, adm->org.len,
+                       "user", adm->user.data, adm->user.len,
+                       "reset", 1, "existed", (int) reply->existed));
 }
 
 
-static void
-ngx_http_twofa_admin_init(ngx_http_request_t *r,
+static ngx_int_t
+ngx_http_twofa_admin_init(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
     ngx_http_twofa_store_reply_t *reply)
 {
-    ngx_int_t                rc;
-    ngx_http_twofa_ctx_t    *ctx;
-    ngx_http_twofa_admin_t  *adm;
-
-    ctx = ngx_http_twofa_get_ctx(r);
-    adm = ctx->page;
-
-    if (reply->rc != NGX_OK) {
-        rc = ngx_http_twofa_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                        "unavailable",
-                                        "redis gave no answer");
-
-    } else {
-        if (reply->created) {
-            ngx_http_twofa_admin_audit(r, adm, "init");
-        }
-
-        rc = ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
-                 json_pack("{s:b,s:b}", "initialised", 1,
-                           "created", (int) reply->created));
+    if (reply->created) {
+        ngx_http_twofa_admin_audit(r, adm, "init");
     }
 
-    ngx_http_finalize_request(r, rc);
+    return ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
+             json_pack("{s:b,s:b}", "initialised", 1,
+                       "created", (int) reply->created));
 }
 
 

@@ -18,6 +18,8 @@ static ngx_int_t ngx_http_twofa_redis_param(ngx_conf_t *cf,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_twofa_cookie_param(ngx_http_twofa_cookie_conf_t *cc,
     ngx_str_t *arg);
+static ngx_int_t ngx_http_twofa_param_time(ngx_str_t *arg, const char *name,
+    time_t *t);
 static ngx_uint_t ngx_http_twofa_param(ngx_str_t *arg, const char *name,
     ngx_str_t *value);
 static void ngx_http_twofa_cleanup_keys(void *data);
@@ -218,6 +220,29 @@ ngx_http_twofa_redis_param(ngx_conf_t *cf, ngx_http_twofa_main_conf_t *tmcf,
 }
 
 
+/* "name=time" (seconds, more than none): NGX_OK, else NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_twofa_param_time(ngx_str_t *arg, const char *name, time_t *t)
+{
+    time_t     v;
+    ngx_str_t  s;
+
+    if (!ngx_http_twofa_param(arg, name, &s)) {
+        return NGX_DECLINED;
+    }
+
+    v = ngx_parse_time(&s, 1);
+    if (v == (time_t) NGX_ERROR || v <= 0) {
+        return NGX_DECLINED;
+    }
+
+    *t = v;
+
+    return NGX_OK;
+}
+
+
 /*
  * The one key=value helper of the directives: 1 and the value when arg
  * is "name=value", 0 otherwise.
@@ -391,7 +416,7 @@ ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_twofa_loc_conf_t *tlcf = conf;
 
-    ngx_str_t  *value, s;
+    ngx_str_t  *value;
 
     if (tlcf->gate != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -411,13 +436,10 @@ ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (ngx_http_twofa_param(&value[1], "max_age", &s)) {
-        tlcf->gate_max_age = ngx_parse_time(&s, 1);
-        if (tlcf->gate_max_age != (time_t) NGX_ERROR
-            && tlcf->gate_max_age > 0)
-        {
-            return NGX_CONF_OK;
-        }
+    if (ngx_http_twofa_param_time(&value[1], "max_age", &tlcf->gate_max_age)
+        == NGX_OK)
+    {
+        return NGX_CONF_OK;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -523,10 +545,8 @@ ngx_http_twofa_cookie_param(ngx_http_twofa_cookie_conf_t *cc, ngx_str_t *arg)
         return NGX_OK;
     }
 
-    if (ngx_http_twofa_param(arg, "max_age", &v)) {
-        cc->max_age = ngx_parse_time(&v, 1);
-        return (cc->max_age == (time_t) NGX_ERROR || cc->max_age <= 0)
-               ? NGX_DECLINED : NGX_OK;
+    if (ngx_http_twofa_param_time(arg, "max_age", &cc->max_age) == NGX_OK) {
+        return NGX_OK;
     }
 
     if (ngx_http_twofa_param(arg, "samesite", &v)) {
@@ -578,7 +598,7 @@ ngx_http_twofa_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_twofa_srv_conf_t *tscf = conf;
 
     ngx_int_t   n;
-    ngx_str_t  *value, s;
+    ngx_str_t  *value;
 
     if (tscf->lockout != NGX_CONF_UNSET_UINT) {
         return "is duplicate";
@@ -600,13 +620,11 @@ ngx_http_twofa_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (ngx_http_twofa_param(&value[2], "window", &s)) {
-        tscf->lockout_window = ngx_parse_time(&s, 1);
-        if (tscf->lockout_window != (time_t) NGX_ERROR
-            && tscf->lockout_window > 0)
-        {
-            return NGX_CONF_OK;
-        }
+    if (ngx_http_twofa_param_time(&value[2], "window",
+                                  &tscf->lockout_window)
+        == NGX_OK)
+    {
+        return NGX_CONF_OK;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

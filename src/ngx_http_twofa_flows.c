@@ -24,19 +24,21 @@ static ngx_int_t ngx_http_twofa_disable_check(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
 static ngx_int_t ngx_http_twofa_take(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
-static void ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply);
-static void ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply);
-static void ngx_http_twofa_taken(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply);
-static void ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply);
-static void ngx_http_twofa_disable_done(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_taken(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_disable_done(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
 static ngx_int_t ngx_http_twofa_failed(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
-static void ngx_http_twofa_failed_counted(ngx_http_request_t *r,
+static ngx_int_t ngx_http_twofa_failed_counted(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
+static void ngx_http_twofa_flow_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
 
 
@@ -218,9 +220,11 @@ ngx_http_twofa_enroll_show(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa page: new pending secret");
 
+    pg->then = ngx_http_twofa_enroll_saved;
+
     if (ngx_http_twofa_store_save_pending(r, &pg->org, &pg->user, &pg->bind,
                                           &pg->hold, &sealed,
-                                          ngx_http_twofa_enroll_saved)
+                                          ngx_http_twofa_flow_reply)
         != NGX_OK)
     {
         return ngx_http_twofa_unavailable(r);
@@ -230,35 +234,20 @@ ngx_http_twofa_enroll_show(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 }
 
 
-static void
-ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
+static ngx_int_t
+ngx_http_twofa_enroll_saved(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     ngx_http_twofa_store_reply_t *reply)
 {
-    ngx_int_t               rc;
-    ngx_http_twofa_ctx_t   *ctx;
-    ngx_http_twofa_page_t  *pg;
-
-    ctx = ngx_http_twofa_get_ctx(r);
-    pg = ctx->page;
-
-    if (reply->rc != NGX_OK) {
-        rc = ngx_http_twofa_unavailable(r);
-
-    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
-        rc = ngx_http_twofa_show_expired(r, pg);
-
-    } else if (reply->outcome == NGX_HTTP_TWOFA_ALREADY_ON) {
+    if (reply->outcome == NGX_HTTP_TWOFA_ALREADY_ON) {
         /* turned on meanwhile, in another tab */
-        rc = ngx_http_twofa_go(r, pg, pg->hold.len ? "verify" : "settings");
-
-    } else if (ngx_http_twofa_open_secret(r, pg, &reply->data) != NGX_OK) {
-        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-    } else {
-        rc = ngx_http_twofa_show_enroll(r, pg, NGX_HTTP_OK);
+        return ngx_http_twofa_go(r, pg, pg->hold.len ? "verify" : "settings");
     }
 
-    ngx_http_twofa_done(r, rc);
+    if (ngx_http_twofa_open_secret(r, pg, &reply->data) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_twofa_show_enroll(r, pg, NGX_HTTP_OK);
 }
 
 
@@ -323,10 +312,12 @@ ngx_http_twofa_enroll_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    pg->then = ngx_http_twofa_enroll_enabled;
+
     if (ngx_http_twofa_store_enable(r, &pg->org, &pg->user, &pg->bind,
                                     &pg->hold, &pg->state.pending, pg->step,
                                     &list, &codes,
-                                    ngx_http_twofa_enroll_enabled)
+                                    ngx_http_twofa_flow_reply)
         != NGX_OK)
     {
         return ngx_http_twofa_unavailable(r);
@@ -336,61 +327,37 @@ ngx_http_twofa_enroll_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 }
 
 
-static void
+static ngx_int_t
 ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply)
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply)
 {
-    ngx_int_t               rc;
-    ngx_http_twofa_ctx_t   *ctx;
-    ngx_http_twofa_page_t  *pg;
+    ngx_http_twofa_ctx_t  *ctx;
+
+    if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
+        /* the pending secret changed or TOTP went on meanwhile */
+        return ngx_http_twofa_go(r, pg, "enroll");
+    }
 
     ctx = ngx_http_twofa_get_ctx(r);
-    pg = ctx->page;
+    ctx->result = NGX_HTTP_TWOFA_RESULT_ENROLLED;
 
-    if (reply->rc != NGX_OK) {
-        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
-        rc = ngx_http_twofa_unavailable(r);
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "twofa: \"%V\" of \"%V\" turned on two-factor "
+                  "authentication", &pg->user, &pg->org);
 
-    } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {
-        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+    /*
+     * A signed-in user's session passed TOTP just now; a held login gets
+     * its session when the hold is released.
+     */
 
-    } else if (reply->outcome == NGX_HTTP_TWOFA_REPLAY) {
-        rc = ngx_http_twofa_failed(r, pg);
-
-    } else if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
-        rc = ngx_http_twofa_show_expired(r, pg);
-
-    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
-        /* the pending secret changed or TOTP went on meanwhile */
-        rc = ngx_http_twofa_go(r, pg, "enroll");
-
-    } else {
-        ctx->result = NGX_HTTP_TWOFA_RESULT_ENROLLED;
-
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "twofa: \"%V\" of \"%V\" turned on two-factor "
-                      "authentication", &pg->user, &pg->org);
-
-        /*
-         * A signed-in user's session passed TOTP just now; a held login
-         * gets its session when the hold is released.
-         */
-
-        if (pg->hold.len == 0
-            && ngx_http_twofa_set_session(r, &pg->org, &pg->user,
-                                          TWOFA_AMR_TOTP)
-               != NGX_OK)
-        {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else {
-            rc = ngx_http_twofa_show_recovery(r, pg);
-        }
+    if (pg->hold.len == 0
+        && ngx_http_twofa_set_session(r, &pg->org, &pg->user, TWOFA_AMR_TOTP)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (rc != NGX_DONE) {
-        ngx_http_twofa_done(r, rc);
-    }
+    return ngx_http_twofa_show_recovery(r, pg);
 }
 
 
@@ -410,8 +377,10 @@ ngx_http_twofa_take(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa page: take the hold");
 
+    pg->then = ngx_http_twofa_taken;
+
     if (ngx_http_twofa_store_take_hold(r, &pg->org, &pg->user, &pg->hold,
-                                       ngx_http_twofa_taken)
+                                       ngx_http_twofa_flow_reply)
         != NGX_OK)
     {
         return ngx_http_twofa_unavailable(r);
@@ -421,42 +390,31 @@ ngx_http_twofa_take(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 }
 
 
-static void
-ngx_http_twofa_taken(ngx_http_request_t *r,
+static ngx_int_t
+ngx_http_twofa_taken(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     ngx_http_twofa_store_reply_t *reply)
 {
-    ngx_int_t               rc;
-    twofa_amr_t             amr;
-    ngx_http_twofa_ctx_t   *ctx;
-    ngx_http_twofa_page_t  *pg;
+    twofa_amr_t            amr;
+    ngx_http_twofa_ctx_t  *ctx;
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    pg = ctx->page;
-
-    if (reply->rc != NGX_OK) {
-        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
-        rc = ngx_http_twofa_unavailable(r);
-
-    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
-        rc = ngx_http_twofa_show_expired(r, pg);
-
-    } else {
-        ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
-
-        amr = pg->amr;
-
-        if (amr == TWOFA_AMR_PWD) {
-            /* a retry: how the owner passed, as the hold recorded it */
-            amr = (pg->state.amr.len == 8
-                   && ngx_strncmp(pg->state.amr.data, "recovery", 8) == 0)
-                  ? TWOFA_AMR_RECOVERY : TWOFA_AMR_TOTP;
-        }
-
-        rc = ngx_http_twofa_release(r, &pg->org, &pg->user, &pg->response,
-                                    amr);
+    if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
+        return ngx_http_twofa_show_expired(r, pg);
     }
 
-    ngx_http_twofa_done(r, rc);
+    ctx = ngx_http_twofa_get_ctx(r);
+    ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
+
+    amr = pg->amr;
+
+    if (amr == TWOFA_AMR_PWD) {
+        /* a retry: how the owner passed, as the hold recorded it */
+        amr = (pg->state.amr.len == 8
+               && ngx_strncmp(pg->state.amr.data, "recovery", 8) == 0)
+              ? TWOFA_AMR_RECOVERY : TWOFA_AMR_TOTP;
+    }
+
+    return ngx_http_twofa_release(r, &pg->org, &pg->user, &pg->response,
+                                  amr);
 }
 
 
@@ -512,9 +470,11 @@ ngx_http_twofa_verify_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
         pg->amr = TWOFA_AMR_TOTP;
     }
 
+    pg->then = ngx_http_twofa_verify_accepted;
+
     if (ngx_http_twofa_store_accept_code(r, &pg->org, &pg->user, pg->step,
                                          &hash, &pg->hold, pg->amr,
-                                         ngx_http_twofa_verify_accepted)
+                                         ngx_http_twofa_flow_reply)
         != NGX_OK)
     {
         return ngx_http_twofa_unavailable(r);
@@ -524,12 +484,174 @@ ngx_http_twofa_verify_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 }
 
 
-static void
+static ngx_int_t
 ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_str_t              to;
+    ngx_http_twofa_ctx_t  *ctx;
+
+    if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
+        return ngx_http_twofa_go(r, pg, "enroll");
+    }
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
+
+    if (pg->amr == TWOFA_AMR_RECOVERY) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "twofa: \"%V\" of \"%V\" used a recovery code",
+                      &pg->user, &pg->org);
+    }
+
+    if (pg->hold.len) {
+        return ngx_http_twofa_take(r, pg);
+    }
+
+    if (ngx_http_twofa_set_session(r, &pg->org, &pg->user, pg->amr)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (pg->json) {
+        return ngx_http_twofa_send_json(r, NGX_HTTP_OK, "{\"step\":\"done\"}");
+    }
+
+    if (pg->return_to.len == 0) {
+        ngx_str_set(&to, "/");
+
+    } else {
+        to = pg->return_to;
+    }
+
+    return ngx_http_twofa_redirect(r, &to);
+}
+
+
+/* POST settings/disable: a current code, and the org must allow it. */
+
+static ngx_int_t
+ngx_http_twofa_disable_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    if (ngx_http_twofa_open_secret(r, pg, &pg->state.secret) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_twofa_check_code(r, pg) != NGX_OK) {
+        return ngx_http_twofa_failed(r, pg);
+    }
+
+    pg->then = ngx_http_twofa_disable_done;
+
+    if (ngx_http_twofa_store_disable(r, &pg->org, &pg->user, pg->step,
+                                     ngx_http_twofa_flow_reply)
+        != NGX_OK)
+    {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_twofa_disable_done(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    if (reply->outcome == NGX_HTTP_TWOFA_REQUIRED) {
+        return ngx_http_twofa_show_required(r, pg);
+    }
+
+    if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
+        return ngx_http_twofa_go(r, pg, "settings");
+    }
+
+    ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                  "twofa: \"%V\" of \"%V\" turned off two-factor "
+                  "authentication", &pg->user, &pg->org);
+
+    /*
+     * The session no longer rests on a second factor.  The disable revoked
+     * every session of this second: this one is dated after.
+     */
+
+    if (ngx_http_twofa_set_session_at(r, &pg->org, &pg->user, TWOFA_AMR_PWD,
+                                      (int64_t) ngx_time() + 1)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    pg->state.enabled = 0;
+    pg->state.enrolled_at = 0;
+    pg->state.recovery_left = 0;
+    ngx_str_set(&pg->message, "Two-factor authentication is now off.");
+
+    return ngx_http_twofa_show_settings(r, pg, NGX_HTTP_OK);
+}
+
+
+/* A wrong or used code: counted for the user and the hold. */
+
+static ngx_int_t
+ngx_http_twofa_failed(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    ngx_http_twofa_ctx_t  *ctx;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    ctx->result = NGX_HTTP_TWOFA_RESULT_FAILED;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "twofa: wrong or used code for \"%V\" of \"%V\"",
+                  &pg->user, &pg->org);
+
+    pg->then = ngx_http_twofa_failed_counted;
+
+    if (ngx_http_twofa_store_fail(r, &pg->org, &pg->user, &pg->hold,
+                                  ngx_http_twofa_flow_reply)
+        != NGX_OK)
+    {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_twofa_failed_counted(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply)
+{
+    ngx_http_twofa_srv_conf_t  *tscf;
+
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+
+    if (reply->state.failures < tscf->lockout) {
+        return ngx_http_twofa_show_invalid(r, pg);
+    }
+
+    if (reply->state.failures == tscf->lockout) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twofa: \"%V\" of \"%V\" locked out after %ui failed "
+                      "codes", &pg->user, &pg->org, reply->state.failures);
+    }
+
+    return ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+}
+
+
+/*
+ * Every store reply of the pages comes here: what all steps answer alike
+ * (no answer, locked, a used code, a hold gone), then the step that asked
+ * (pg->then).  Ends the request unless another operation goes on.
+ */
+
+static void
+ngx_http_twofa_flow_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply)
 {
     ngx_int_t               rc;
-    ngx_str_t               to;
     ngx_http_twofa_ctx_t   *ctx;
     ngx_http_twofa_page_t  *pg;
 
@@ -550,184 +672,11 @@ ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
     } else if (reply->outcome == NGX_HTTP_TWOFA_NO_HOLD) {
         rc = ngx_http_twofa_show_expired(r, pg);
 
-    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
-        rc = ngx_http_twofa_go(r, pg, "enroll");
-
     } else {
-        ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
-
-        if (pg->amr == TWOFA_AMR_RECOVERY) {
-            ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                          "twofa: \"%V\" of \"%V\" used a recovery code",
-                          &pg->user, &pg->org);
-        }
-
-        if (pg->hold.len) {
-            rc = ngx_http_twofa_take(r, pg);
-
-        } else if (ngx_http_twofa_set_session(r, &pg->org, &pg->user,
-                                              pg->amr)
-                   != NGX_OK)
-        {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else {
-            if (pg->return_to.len == 0) {
-                ngx_str_set(&to, "/");
-
-            } else {
-                to = pg->return_to;
-            }
-
-            rc = pg->json ? ngx_http_twofa_send_json(r, NGX_HTTP_OK,
-                                                "{\"step\":\"done\"}")
-                          : ngx_http_twofa_redirect(r, &to);
-        }
+        rc = pg->then(r, pg, reply);
     }
 
     if (rc != NGX_DONE) {
         ngx_http_twofa_done(r, rc);
     }
-}
-
-
-/* POST settings/disable: a current code, and the org must allow it. */
-
-static ngx_int_t
-ngx_http_twofa_disable_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
-{
-    if (ngx_http_twofa_open_secret(r, pg, &pg->state.secret) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (ngx_http_twofa_check_code(r, pg) != NGX_OK) {
-        return ngx_http_twofa_failed(r, pg);
-    }
-
-    if (ngx_http_twofa_store_disable(r, &pg->org, &pg->user, pg->step,
-                                     ngx_http_twofa_disable_done)
-        != NGX_OK)
-    {
-        return ngx_http_twofa_unavailable(r);
-    }
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_http_twofa_disable_done(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply)
-{
-    ngx_int_t               rc;
-    ngx_http_twofa_ctx_t   *ctx;
-    ngx_http_twofa_page_t  *pg;
-
-    ctx = ngx_http_twofa_get_ctx(r);
-    pg = ctx->page;
-
-    if (reply->rc != NGX_OK) {
-        rc = ngx_http_twofa_unavailable(r);
-
-    } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {
-        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
-
-    } else if (reply->outcome == NGX_HTTP_TWOFA_REPLAY) {
-        rc = ngx_http_twofa_failed(r, pg);
-
-    } else if (reply->outcome == NGX_HTTP_TWOFA_REQUIRED) {
-        rc = ngx_http_twofa_show_required(r, pg);
-
-    } else if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
-        rc = ngx_http_twofa_go(r, pg, "settings");
-
-    } else {
-        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
-                      "twofa: \"%V\" of \"%V\" turned off two-factor "
-                      "authentication", &pg->user, &pg->org);
-
-        /*
-         * The session no longer rests on a second factor.  The disable
-         * revoked every session of this second: this one is dated after.
-         */
-
-        if (ngx_http_twofa_set_session_at(r, &pg->org, &pg->user,
-                                          TWOFA_AMR_PWD,
-                                          (int64_t) ngx_time() + 1)
-            != NGX_OK)
-        {
-            rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
-
-        } else {
-            pg->state.enabled = 0;
-            pg->state.enrolled_at = 0;
-            pg->state.recovery_left = 0;
-            ngx_str_set(&pg->message,
-                        "Two-factor authentication is now off.");
-            rc = ngx_http_twofa_show_settings(r, pg, NGX_HTTP_OK);
-        }
-    }
-
-    if (rc != NGX_DONE) {
-        ngx_http_twofa_done(r, rc);
-    }
-}
-
-
-/* A wrong or used code: counted for the user and the hold. */
-
-static ngx_int_t
-ngx_http_twofa_failed(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
-{
-    ngx_http_twofa_ctx_t  *ctx;
-
-    ctx = ngx_http_twofa_get_ctx(r);
-    ctx->result = NGX_HTTP_TWOFA_RESULT_FAILED;
-
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "twofa: wrong or used code for \"%V\" of \"%V\"",
-                  &pg->user, &pg->org);
-
-    if (ngx_http_twofa_store_fail(r, &pg->org, &pg->user, &pg->hold,
-                                  ngx_http_twofa_failed_counted)
-        != NGX_OK)
-    {
-        return ngx_http_twofa_unavailable(r);
-    }
-
-    return NGX_DONE;
-}
-
-
-static void
-ngx_http_twofa_failed_counted(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply)
-{
-    ngx_int_t                   rc;
-    ngx_http_twofa_ctx_t       *ctx;
-    ngx_http_twofa_page_t      *pg;
-    ngx_http_twofa_srv_conf_t  *tscf;
-
-    ctx = ngx_http_twofa_get_ctx(r);
-    pg = ctx->page;
-    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
-
-    if (reply->rc != NGX_OK) {
-        rc = ngx_http_twofa_unavailable(r);
-
-    } else if (reply->state.failures >= tscf->lockout) {
-        if (reply->state.failures == tscf->lockout) {
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "twofa: \"%V\" of \"%V\" locked out after %ui "
-                          "failed codes", &pg->user, &pg->org,
-                          reply->state.failures);
-        }
-
-        rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
-
-    } else {
-        rc = ngx_http_twofa_show_invalid(r, pg);
-    }
-
-    ngx_http_twofa_done(r, rc);
 }

@@ -281,6 +281,37 @@ ngx_http_twofa_read_body(ngx_http_request_t *r, size_t max,
 }
 
 
+/*
+ * The usual opening of the module's content handlers: with a body to read
+ * (read), posted runs once it is in; without, the body is discarded and
+ * start runs now.  The request lives on until a callback finalizes it.
+ */
+
+ngx_int_t
+ngx_http_twofa_with_body(ngx_http_request_t *r, ngx_uint_t read, size_t max,
+    ngx_http_client_body_handler_pt posted,
+    ngx_http_client_body_handler_pt start)
+{
+    ngx_int_t  rc;
+
+    if (read) {
+        rc = ngx_http_twofa_read_body(r, max, posted);
+        return (rc >= NGX_HTTP_SPECIAL_RESPONSE) ? rc : NGX_DONE;
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    r->main->count++;
+
+    start(r);
+
+    return NGX_DONE;
+}
+
+
 /* The body just read, as one string in ctx->body; NGX_DECLINED: too big. */
 
 ngx_int_t

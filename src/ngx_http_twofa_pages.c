@@ -130,27 +130,10 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
                    &pg->route->name, (ngx_uint_t) (pg->hold.len != 0),
                    (ngx_uint_t) pg->has_session);
 
-    if (r->method == NGX_HTTP_POST) {
-        rc = ngx_http_twofa_read_body(r, NGX_HTTP_TWOFA_FORM_MAX,
-                                      ngx_http_twofa_pages_posted);
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            return rc;
-        }
-
-        return NGX_DONE;
-    }
-
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    /* the request lives on until a store callback finalizes it */
-    r->main->count++;
-
-    ngx_http_twofa_pages_start(r);
-
-    return NGX_DONE;
+    return ngx_http_twofa_with_body(r, r->method == NGX_HTTP_POST,
+                                    NGX_HTTP_TWOFA_FORM_MAX,
+                                    ngx_http_twofa_pages_posted,
+                                    ngx_http_twofa_pages_start);
 }
 
 

@@ -47,6 +47,8 @@ static ngx_int_t ngx_http_twofa_store_check(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *token);
 static ngx_int_t ngx_http_twofa_store_uint_arg(ngx_http_request_t *r,
     ngx_str_t *arg, uint64_t n);
+static ngx_int_t ngx_http_twofa_store_revocation(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *argv, ngx_str_t *org, ngx_str_t *user);
 static ngx_int_t ngx_http_twofa_store_subject(ngx_http_request_t *r,
     ngx_str_t *out, ngx_str_t *org, ngx_str_t *user);
 static ngx_int_t ngx_http_twofa_store_window(ngx_http_request_t *r,
@@ -372,18 +374,12 @@ ngx_http_twofa_store_disable(ngx_http_request_t *r, ngx_str_t *org,
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_REVOCATIONS,
-                                    NULL, NULL)
+        || ngx_http_twofa_store_revocation(r, &args[3], &args[5], org, user)
            != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[4], step) != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[5], (uint64_t) ngx_time())
-           != NGX_OK
-        || ngx_http_twofa_store_subject(r, &args[6], org, user) != NGX_OK)
+        || ngx_http_twofa_store_uint_arg(r, &args[4], step) != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    args[7] = args[3];
 
     return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_DISABLE, 4, args, 9,
                                      ngx_http_twofa_store_parse_outcome,
@@ -450,19 +446,13 @@ ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLDS, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_REVOCATIONS,
-                                    NULL, NULL)
+        || ngx_http_twofa_store_revocation(r, &args[3], &args[5], org, user)
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[4], TWOFA_KEY_HOLD, NULL, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[5], (uint64_t) ngx_time())
-           != NGX_OK
-        || ngx_http_twofa_store_subject(r, &args[6], org, user) != NGX_OK)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    args[7] = args[3];
 
     return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_RESET, 4, args, 8,
                                      ngx_http_twofa_store_parse_reset,
@@ -490,6 +480,31 @@ ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
                                      args, 3,
                                      ngx_http_twofa_store_parse_init,
                                      handler);
+}
+
+
+/*
+ * What a revocation takes: the key (a KEYS entry), and three arguments
+ * from argv on: now, the user as "org\nuser" (identities hold no '\n')
+ * and the channel, which is named as the key.
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *argv, ngx_str_t *org, ngx_str_t *user)
+{
+    if (ngx_http_twofa_store_key(r, key, TWOFA_KEY_REVOCATIONS, NULL, NULL)
+        != NGX_OK
+        || ngx_http_twofa_store_uint_arg(r, &argv[0], (uint64_t) ngx_time())
+           != NGX_OK
+        || ngx_http_twofa_store_subject(r, &argv[1], org, user) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    argv[2] = *key;
+
+    return NGX_OK;
 }
 
 
