@@ -353,14 +353,23 @@ typedef enum {
 } ngx_http_twofa_var_e;
 
 
+typedef struct ngx_http_twofa_page_s  ngx_http_twofa_page_t;
+
+/* A page's step, once the state is read: the rc, or NGX_DONE. */
+typedef ngx_int_t ngx_http_twofa_step_t(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
+typedef ngx_http_twofa_step_t  *ngx_http_twofa_step_pt;
+
+/* A step that continues with a store reply. */
+typedef ngx_int_t ngx_http_twofa_then_t(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
+
+
 /* What one page request knows; lives in the request pool. */
-typedef struct ngx_http_twofa_page_s {
-    ngx_http_twofa_route_t   *route;
-    ngx_int_t               (*then)(ngx_http_request_t *r,
-                                struct ngx_http_twofa_page_s *pg,
-                                ngx_http_twofa_store_reply_t *reply);
-                                             /* the step a reply goes to */
-    ngx_uint_t                json;
+struct ngx_http_twofa_page_s {
+    ngx_http_twofa_route_t   *route;         /* what was asked */
+    ngx_http_twofa_then_t    *then;          /* the step a reply goes to */
+    ngx_uint_t                json;          /* the client wants JSON */
     ngx_str_t                 hold;          /* token: a held login */
     twofa_session_t           session;       /* or a signed-in user */
     unsigned                  has_session:1;
@@ -380,12 +389,8 @@ typedef struct ngx_http_twofa_page_s {
                                       [TWOFA_RECOVERY_LEN + 1];
     ngx_str_t                 error;
     ngx_str_t                 message;
-} ngx_http_twofa_page_t;
+};
 
-
-/* A page's step, once the state is read: the rc, or NGX_DONE. */
-typedef ngx_int_t (*ngx_http_twofa_step_pt)(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
 
 /* whom a page is about */
 #define NGX_HTTP_TWOFA_FOR_HOLD     0   /* a held login */
@@ -515,18 +520,12 @@ ngx_int_t ngx_http_twofa_pages_handler(ngx_http_request_t *r);
 
 
 /* ngx_http_twofa_flows.c: the steps of the routes */
-ngx_int_t ngx_http_twofa_flow_index(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_flow_enroll(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_flow_continue(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_flow_verify(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_flow_settings(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_flow_disable(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
+ngx_http_twofa_step_t  ngx_http_twofa_flow_index;
+ngx_http_twofa_step_t  ngx_http_twofa_flow_enroll;
+ngx_http_twofa_step_t  ngx_http_twofa_flow_continue;
+ngx_http_twofa_step_t  ngx_http_twofa_flow_verify;
+ngx_http_twofa_step_t  ngx_http_twofa_flow_settings;
+ngx_http_twofa_step_t  ngx_http_twofa_flow_disable;
 
 
 /* ngx_http_twofa_codes.c */

@@ -14,30 +14,18 @@
 
 static ngx_int_t ngx_http_twofa_codes_again(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg, ngx_str_t *sealed);
-static ngx_int_t ngx_http_twofa_enroll_show(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-static ngx_int_t ngx_http_twofa_enroll_check(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-static ngx_int_t ngx_http_twofa_verify_check(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-static ngx_int_t ngx_http_twofa_disable_check(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-static ngx_int_t ngx_http_twofa_take(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-static ngx_int_t ngx_http_twofa_enroll_saved(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_taken(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_disable_done(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_failed(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-static ngx_int_t ngx_http_twofa_failed_counted(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply);
+static ngx_http_twofa_step_t  ngx_http_twofa_enroll_show;
+static ngx_http_twofa_step_t  ngx_http_twofa_enroll_check;
+static ngx_http_twofa_step_t  ngx_http_twofa_verify_check;
+static ngx_http_twofa_step_t  ngx_http_twofa_disable_check;
+static ngx_http_twofa_step_t  ngx_http_twofa_take;
+static ngx_http_twofa_then_t  ngx_http_twofa_enroll_saved;
+static ngx_http_twofa_then_t  ngx_http_twofa_enroll_enabled;
+static ngx_http_twofa_then_t  ngx_http_twofa_taken;
+static ngx_http_twofa_then_t  ngx_http_twofa_verify_accepted;
+static ngx_http_twofa_then_t  ngx_http_twofa_disable_done;
+static ngx_http_twofa_step_t  ngx_http_twofa_failed;
+static ngx_http_twofa_then_t  ngx_http_twofa_failed_counted;
 static void ngx_http_twofa_flow_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
 
