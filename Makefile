@@ -28,7 +28,7 @@ ADMIN       := $(B)/twofa-admin
 
 # Debian packages, by what needs them.
 DEPS_BUILD  := gcc make libc6-dev nginx nginx-dev libhiredis-dev \
-               libqrencode-dev libssl-dev libjansson-dev
+               libqrencode-dev libssl-dev libunistring-dev libjansson-dev
 DEPS_TEST   := perl redis-server redis-tools oathtool zbar-tools \
                librsvg2-bin curl python3 chromium nodejs:node npm:npm \
                ca-certificates iproute2
@@ -38,7 +38,7 @@ DEPS_BENCH  := wrk redis-server oathtool procps valgrind
 
 CORE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g -fPIC \
                -Wall -Wextra -Werror -Iinclude
-CORE_LIBS   := -lcrypto -lqrencode -ljansson
+CORE_LIBS   := -lcrypto -lqrencode -lunistring -ljansson
 CORE_SRCS   := $(wildcard src/twofa_*.c)
 CORE_OBJS   := $(patsubst src/%.c,$(B)/core/%.o,$(CORE_SRCS))
 CORE_HDRS   := $(wildcard include/twofa_*.h)
