@@ -3,6 +3,7 @@
  * the admin CLI:
  *
  *   {prefix}deployment              {prefix}revocations
+ *   {prefix}audit
  *   {prefix}org:{org}               {prefix}hold:{token}
  *   {prefix}user:{org}:{user}       {prefix}holds:{org}:{user}
  *   {prefix}fail:{org}:{user}       {prefix}pending:{binding}
@@ -19,6 +20,7 @@
 typedef enum {
     TWOFA_KEY_DEPLOYMENT = 0,
     TWOFA_KEY_REVOCATIONS,
+    TWOFA_KEY_AUDIT,
     TWOFA_KEY_ORG,
     TWOFA_KEY_USER,
     TWOFA_KEY_FAIL,

@@ -14,6 +14,7 @@
 /* one per file in lua/, in the order of their names */
 typedef enum {
     TWOFA_SCRIPT_ACCEPT = 0,
+    TWOFA_SCRIPT_AUDIT_READ,
     TWOFA_SCRIPT_DISABLE,
     TWOFA_SCRIPT_ENABLE,
     TWOFA_SCRIPT_FAIL,

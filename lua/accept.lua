@@ -6,8 +6,10 @@
 -- once, over however many holds and edges, a right code counts only while
 -- fewer than the limit of wrong ones were counted.
 --
--- KEYS: user, fail, hold (or '-')
--- ARGV: step or '', recovery hash or '', '1' with a hold, amr, limit
+-- KEYS: user, fail, hold (or '-'), audit
+-- ARGV: step or '', recovery hash or '', '1' with a hold, amr, limit, org,
+--       user, then the audit's max length, actor, client, edge (a
+--       recovery code used is audited)
 -- Returns 0 accepted, 1 TOTP is off, 2 used (or unknown recovery code),
 -- 3 the hold is gone, {7, ttl} locked.
 
@@ -30,6 +32,10 @@ else
   end
   if not hit then return 2 end
   redis.call('HSET', KEYS[1], 'recovery', kid .. ':' .. table.concat(rest, ','))
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*', 'time',
+             redis.call('TIME')[1], 'event', 'recovery code', 'org', ARGV[6],
+             'user', ARGV[7], 'actor', ARGV[9], 'client', ARGV[10],
+             'edge', ARGV[11])
 end
 redis.call('DEL', KEYS[2])
 if ARGV[3] == '1' then

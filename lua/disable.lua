@@ -2,8 +2,9 @@
 -- revokes the sessions made until now on every edge.  Refused, in this
 -- same step, once the failures reached the limit.
 --
--- KEYS: user, org, fail, revocations
--- ARGV: step, now, "org\nuser", channel, limit
+-- KEYS: user, org, fail, revocations, audit
+-- ARGV: step, now, "org\nuser", channel, limit, org, user, then the
+--       audit's max length, actor, client, edge
 -- Returns 0 done, 1 TOTP is off, 2 the step was used, 4 required, {7, ttl}
 -- locked.
 
@@ -17,4 +18,8 @@ if f[2] and tonumber(f[2]) >= tonumber(ARGV[1]) then return 2 end
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[2])
 redis.call('PUBLISH', ARGV[4], ARGV[2] .. '\n' .. ARGV[3])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[8], '*', 'time',
+           redis.call('TIME')[1], 'event', 'disable', 'org', ARGV[6],
+           'user', ARGV[7], 'actor', ARGV[9], 'client', ARGV[10],
+           'edge', ARGV[11])
 return 0

@@ -5,10 +5,11 @@
 -- too late does not lose them, the retry shows them.  Refused, in this
 -- same step, once the failures reached the limit.
 --
--- KEYS: user, fail, pending, hold (or '-')
+-- KEYS: user, fail, pending, hold (or '-'), audit
 -- ARGV: the pending secret checked, step, recovery hashes, now, '1' with
 --       a hold, the new recovery codes sealed, how long (ms) a signed-in
---       user may see them again, lockout limit
+--       user may see them again, lockout limit, org, user, then the
+--       audit's max length, actor, client, edge
 -- Returns 0 done, 1 TOTP already on or another secret pending, 3 the
 -- hold is gone, {7, ttl} locked.
 
@@ -22,6 +23,10 @@ redis.call('HSET', KEYS[1], 'secret', ARGV[1], 'enabled', '1',
            'enrolled_at', ARGV[4], 'last_step', ARGV[2],
            'recovery', ARGV[3])
 redis.call('DEL', KEYS[2])
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[11], '*', 'time',
+           redis.call('TIME')[1], 'event', 'enroll', 'org', ARGV[9],
+           'user', ARGV[10], 'actor', ARGV[12], 'client', ARGV[13],
+           'edge', ARGV[14])
 if ARGV[5] == '1' then
   redis.call('HSET', KEYS[4], 'v', '1', 'amr', 'totp', 'rc', ARGV[6])
   redis.call('DEL', KEYS[3])

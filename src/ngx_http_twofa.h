@@ -129,6 +129,7 @@ typedef struct {
     ngx_http_twofa_revocations_t *revocations; /* this worker's table */
     ngx_array_t                *guarded_headers; /* identity headers of
                                                   every login, lowcase */
+    ngx_uint_t                  audit_max_len;   /* entries kept */
 } ngx_http_twofa_main_conf_t;
 
 
@@ -245,6 +246,28 @@ typedef enum {
 } ngx_http_twofa_outcome_e;
 
 
+/* One entry of the audit trail, as Redis keeps it. */
+typedef struct {
+    ngx_str_t                   id;            /* the stream's */
+    ngx_str_t                   time;          /* unix seconds */
+    ngx_str_t                   event;
+    ngx_str_t                   org;
+    ngx_str_t                   user;
+    ngx_str_t                   actor;
+    ngx_str_t                   client;
+    ngx_str_t                   edge;
+} ngx_http_twofa_audit_entry_t;
+
+
+/* What the audit trail is asked for. */
+typedef struct {
+    ngx_str_t                   from;          /* "-", or "(" id, id */
+    ngx_str_t                   org;           /* empty: any */
+    ngx_str_t                   user;          /* empty: any */
+    ngx_uint_t                  limit;         /* entries at most */
+} ngx_http_twofa_audit_query_t;
+
+
 /*
  * Replies of the store, handed to the caller's handler.  rc: NGX_OK, an
  * answer; NGX_ERROR, no answer in time (or no connection); NGX_ABORT, an
@@ -259,6 +282,9 @@ typedef struct {
     unsigned                    existed:1;     /* reset: there was state */
     unsigned                    was_enrolled:1;
     unsigned                    created:1;     /* init: marked now */
+    ngx_array_t                *audit;         /* of audit entries */
+    ngx_str_t                   audit_last;    /* id looked at, or empty:
+                                                  the end of the trail */
 } ngx_http_twofa_store_reply_t;
 
 
@@ -280,6 +306,8 @@ typedef struct {
     ngx_http_twofa_result_e     result;          /* for $twofa_result */
     ngx_str_t                   user;            /* for $twofa_user */
     ngx_str_t                   org;             /* for $twofa_org */
+    ngx_str_t                   actor;           /* who acts, for the
+                                                    audit: empty, the user */
 
     /* the login */
     ngx_uint_t                  phase;           /* where the login is */
@@ -660,6 +688,8 @@ ngx_int_t ngx_http_twofa_store_user_reset(ngx_http_request_t *r,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
+    ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler);
 
 
 
@@ -679,6 +709,8 @@ ngx_int_t ngx_http_twofa_store_parse_pending(ngx_http_request_t *r,
 ngx_int_t ngx_http_twofa_store_parse_fail(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
 ngx_int_t ngx_http_twofa_store_parse_org(ngx_http_request_t *r,
+    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+ngx_int_t ngx_http_twofa_store_parse_audit(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
 
 

@@ -5,10 +5,14 @@
  *   PUT    {prefix}orgs/{org}                   {"require": true|false}
  *   GET    {prefix}orgs/{org}/users/{user}      enrolled? since? locked?
  *   DELETE {prefix}orgs/{org}/users/{user}/totp forces re-enrollment
+ *   POST   {prefix}init                         marks a new deployment
+ *   GET    {prefix}audit?org=&user=&since=&after=&limit=
+ *                                                the audit trail, oldest first
  *
  * With twofa_admin_token_file, every request needs
  * "Authorization: Bearer TOKEN" (compared in constant time).  Every change
- * writes one audit line at "notice" to the error log.
+ * writes one audit line at "notice" to the error log, besides the
+ * audit trail in Redis that the scripts write.
  */
 
 #include <ngx_config.h>
@@ -28,8 +32,13 @@ typedef enum {
     NGX_HTTP_TWOFA_ADMIN_ORG_PUT,
     NGX_HTTP_TWOFA_ADMIN_USER_GET,
     NGX_HTTP_TWOFA_ADMIN_USER_RESET,
-    NGX_HTTP_TWOFA_ADMIN_INIT
+    NGX_HTTP_TWOFA_ADMIN_INIT,
+    NGX_HTTP_TWOFA_ADMIN_AUDIT
 } ngx_http_twofa_admin_op_e;
+
+
+#define NGX_HTTP_TWOFA_AUDIT_LIMIT      100     /* entries, by default */
+#define NGX_HTTP_TWOFA_AUDIT_LIMIT_MAX  1000
 
 
 typedef struct {
@@ -40,6 +49,7 @@ typedef struct {
     ngx_str_t                   user;
     ngx_uint_t                  require;
     ngx_uint_t                  token;      /* authenticated by token */
+    ngx_http_twofa_audit_query_t audit;     /* what GET audit asks */
 } ngx_http_twofa_admin_t;
 
 
@@ -65,7 +75,14 @@ static ngx_int_t ngx_http_twofa_admin_reset(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
 static ngx_int_t ngx_http_twofa_admin_init(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
-static void ngx_http_twofa_admin_audit(ngx_http_request_t *r,
+static ngx_int_t ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm);
+static ngx_int_t ngx_http_twofa_admin_query_arg(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_twofa_admin_audit_read(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply);
+static json_t *ngx_http_twofa_admin_string(ngx_str_t *s);
+static void ngx_http_twofa_admin_log_change(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm, const char *what);
 static ngx_int_t ngx_http_twofa_admin_no_state(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twofa_admin_error(ngx_http_request_t *r,
@@ -216,7 +233,7 @@ ngx_http_twofa_admin_segments(ngx_http_request_t *r, u_char **seg,
 
 
 /*
- * init, orgs/{org}, orgs/{org}/users/{user},
+ * init, audit, orgs/{org}, orgs/{org}/users/{user},
  * orgs/{org}/users/{user}/totp
  */
 
@@ -247,6 +264,19 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
         }
 
         ngx_str_set(&allow, "POST");
+        goto not_allowed;
+    }
+
+    if (n == 1 && len[0] == 5
+        && ngx_strncmp(seg[0], "audit", 5) == 0)
+    {
+        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
+            adm->op = NGX_HTTP_TWOFA_ADMIN_AUDIT;
+            adm->error = "bad_request";
+            return ngx_http_twofa_admin_audit_query(r, adm);
+        }
+
+        ngx_str_set(&allow, "GET, HEAD");
         goto not_allowed;
     }
 
@@ -499,6 +529,13 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
     ctx->org = adm->org;
     ctx->user = adm->user;
 
+    if (adm->token) {
+        ngx_str_set(&ctx->actor, "admin-token");
+
+    } else {
+        ngx_str_set(&ctx->actor, "admin-api");
+    }
+
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa admin: op %d org:\"%V\" user:\"%V\"",
                    (int) adm->op, &adm->org, &adm->user);
@@ -533,6 +570,11 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
                                              ngx_http_twofa_admin_reply);
         break;
 
+    case NGX_HTTP_TWOFA_ADMIN_AUDIT:
+        rc = ngx_http_twofa_store_audit_read(r, &adm->audit,
+                                             ngx_http_twofa_admin_reply);
+        break;
+
     default:
         rc = NGX_ERROR;
         break;
@@ -546,14 +588,6 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
                                             "redis is not reachable"));
     }
 }
-
-
-
-
-
-
-
-
 
 
 /*
@@ -596,6 +630,10 @@ ngx_http_twofa_admin_reply(ngx_http_request_t *r,
             rc = ngx_http_twofa_admin_reset(r, adm, reply);
             break;
 
+        case NGX_HTTP_TWOFA_ADMIN_AUDIT:
+            rc = ngx_http_twofa_admin_audit_read(r, reply);
+            break;
+
         default: /* NGX_HTTP_TWOFA_ADMIN_INIT */
             rc = ngx_http_twofa_admin_init(r, adm, reply);
             break;
@@ -611,7 +649,7 @@ ngx_http_twofa_admin_org(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
     ngx_http_twofa_store_reply_t *reply)
 {
     if (adm->op == NGX_HTTP_TWOFA_ADMIN_ORG_PUT) {
-        ngx_http_twofa_admin_audit(r, adm, adm->require
+        ngx_http_twofa_admin_log_change(r, adm, adm->require
                                            ? "org require on"
                                            : "org require off");
     }
@@ -657,7 +695,7 @@ static ngx_int_t
 ngx_http_twofa_admin_reset(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
     ngx_http_twofa_store_reply_t *reply)
 {
-    ngx_http_twofa_admin_audit(r, adm, "user reset");
+    ngx_http_twofa_admin_log_change(r, adm, "user reset");
 
     return ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
              json_pack("{s:s%,s:s%,s:b,s:b}",
@@ -672,12 +710,212 @@ ngx_http_twofa_admin_init(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
     ngx_http_twofa_store_reply_t *reply)
 {
     if (reply->created) {
-        ngx_http_twofa_admin_audit(r, adm, "init");
+        ngx_http_twofa_admin_log_change(r, adm, "init");
     }
 
     return ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
              json_pack("{s:b,s:b}", "initialised", 1,
                        "created", (int) reply->created));
+}
+
+
+/*
+ * org=, user=: only their entries; since=: unix seconds, entries from
+ * then on; after=: an entry id ("next" of the page before), entries
+ * after it; limit=: 1 to 1000 entries (100).
+ */
+
+static ngx_int_t
+ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm)
+{
+    u_char                        *p;
+    ngx_int_t                      n;
+    ngx_str_t                      since, after, limit;
+    ngx_http_twofa_audit_query_t  *q;
+
+    q = &adm->audit;
+    q->limit = NGX_HTTP_TWOFA_AUDIT_LIMIT;
+    ngx_str_set(&q->from, "-");
+
+    if (ngx_http_twofa_admin_query_arg(r, "org", &q->org) != NGX_OK
+        || ngx_http_twofa_admin_query_arg(r, "user", &q->user) != NGX_OK
+        || ngx_http_twofa_admin_query_arg(r, "since", &since) != NGX_OK
+        || ngx_http_twofa_admin_query_arg(r, "after", &after) != NGX_OK
+        || ngx_http_twofa_admin_query_arg(r, "limit", &limit) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (q->org.len
+        && !twofa_ident_valid((const char *) q->org.data, q->org.len))
+    {
+        adm->message = "org= is 1 to 128 visible characters without "
+                       ": | / \\ \" * ? [ ]";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (q->user.len
+        && !twofa_ident_valid((const char *) q->user.data, q->user.len))
+    {
+        adm->message = "user= is 1 to 128 visible characters without "
+                       ": | / \\ \" * ? [ ]";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (limit.len) {
+        n = ngx_atoi(limit.data, limit.len);
+
+        if (n < 1 || n > NGX_HTTP_TWOFA_AUDIT_LIMIT_MAX) {
+            adm->message = "limit= is a number from 1 to 1000";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        q->limit = (ngx_uint_t) n;
+    }
+
+    if (since.len && after.len) {
+        adm->message = "since= and after= do not go together";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (since.len) {
+        n = ngx_atoi(since.data, since.len);
+
+        if (n == NGX_ERROR || n > 9999999999) {
+            adm->message = "since= is a time in unix seconds";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        q->from.data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 4);
+        if (q->from.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        q->from.len = ngx_sprintf(q->from.data, "%i000-0", n)
+                      - q->from.data;
+    }
+
+    if (after.len) {
+        /* a stream id: digits "-" digits */
+
+        p = ngx_strlchr(after.data, after.data + after.len, '-');
+
+        if (p == NULL || p == after.data || p == after.data + after.len - 1
+            || after.len > 41
+            || ngx_atoi(after.data, p - after.data) == NGX_ERROR
+            || ngx_atoi(p + 1, after.data + after.len - p - 1) == NGX_ERROR)
+        {
+            adm->message = "after= is an entry id, as \"next\" gives";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        q->from.data = ngx_pnalloc(r->pool, after.len + 1);
+        if (q->from.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        q->from.data[0] = '(';
+        ngx_memcpy(q->from.data + 1, after.data, after.len);
+        q->from.len = after.len + 1;
+    }
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa admin: audit from \"%V\" org:\"%V\" user:\"%V\" "
+                   "limit:%ui", &q->from, &q->org, &q->user, q->limit);
+
+    return NGX_OK;
+}
+
+
+/* A query argument, unescaped; empty when absent. */
+
+static ngx_int_t
+ngx_http_twofa_admin_query_arg(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    u_char     *dst, *src;
+    ngx_str_t   raw;
+
+    ngx_str_null(value);
+
+    if (ngx_http_arg(r, (u_char *) name, ngx_strlen(name), &raw) != NGX_OK
+        || raw.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    value->data = ngx_pnalloc(r->pool, raw.len);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = value->data;
+    src = raw.data;
+
+    ngx_unescape_uri(&dst, &src, raw.len, NGX_UNESCAPE_URI);
+
+    value->len = dst - value->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * {"entries": [{id, time, event, org, user, actor, client, edge}...],
+ *  "next": the id to ask after= for, null at the end of the trail}
+ */
+
+static ngx_int_t
+ngx_http_twofa_admin_audit_read(ngx_http_request_t *r,
+    ngx_http_twofa_store_reply_t *reply)
+{
+    json_t                        *entries, *entry, *next;
+    ngx_int_t                      t;
+    ngx_uint_t                     i;
+    ngx_http_twofa_audit_entry_t  *e;
+
+    entries = json_array();
+    if (entries == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    e = reply->audit->elts;
+
+    for (i = 0; i < reply->audit->nelts; i++) {
+        t = ngx_atoi(e[i].time.data, e[i].time.len);
+
+        entry = json_pack("{s:o,s:I,s:o,s:o,s:o,s:o,s:o,s:o}",
+                          "id", ngx_http_twofa_admin_string(&e[i].id),
+                          "time", (json_int_t) (t == NGX_ERROR ? 0 : t),
+                          "event", ngx_http_twofa_admin_string(&e[i].event),
+                          "org", ngx_http_twofa_admin_string(&e[i].org),
+                          "user", ngx_http_twofa_admin_string(&e[i].user),
+                          "actor", ngx_http_twofa_admin_string(&e[i].actor),
+                          "client",
+                          ngx_http_twofa_admin_string(&e[i].client),
+                          "edge", ngx_http_twofa_admin_string(&e[i].edge));
+
+        if (entry == NULL || json_array_append_new(entries, entry) != 0) {
+            json_decref(entries);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    next = reply->audit_last.len
+           ? ngx_http_twofa_admin_string(&reply->audit_last) : json_null();
+
+    return ngx_http_twofa_admin_send(r, NGX_HTTP_OK,
+             json_pack("{s:o,s:o*}", "entries", entries, "next", next));
+}
+
+
+/* Any bytes Redis holds, as a JSON string (not valid UTF-8: NULL). */
+
+static json_t *
+ngx_http_twofa_admin_string(ngx_str_t *s)
+{
+    return json_stringn(s->len ? (const char *) s->data : "", s->len);
 }
 
 
@@ -700,7 +938,8 @@ ngx_http_twofa_admin_no_state(ngx_http_request_t *r)
 /* One line per change: what, on whom, by whom, from where (and when). */
 
 static void
-ngx_http_twofa_admin_audit(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
+ngx_http_twofa_admin_log_change(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm,
     const char *what)
 {
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,

@@ -35,6 +35,8 @@ ngx_http_twofa_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    conf->audit_max_len = NGX_CONF_UNSET_UINT;
+
     /*
      * set by ngx_pcalloc():
      *
@@ -55,6 +57,15 @@ ngx_http_twofa_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (tmcf->prefix.data == NULL) {
         tmcf->prefix = ngx_http_twofa_default_prefix;
+    }
+
+    ngx_conf_init_uint_value(tmcf->audit_max_len, 100000);
+
+    if (tmcf->audit_max_len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_audit_max_len\" must keep at least one "
+                           "entry");
+        return NGX_CONF_ERROR;
     }
 
     /* the SHA1s of the scripts, once, before the workers fork */

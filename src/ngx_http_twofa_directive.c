@@ -792,6 +792,8 @@ ngx_http_twofa_value_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                        &cmd->name, &value[1],
                        set == ngx_conf_set_size_slot
                        ? "a size like 256k or 1m"
+                       : set == ngx_conf_set_num_slot
+                       ? "a number"
                        : "a time like 30s, 5m or 1h");
 
     return NGX_CONF_ERROR;

@@ -43,6 +43,13 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
       0,
       NULL },
 
+    { ngx_string("twofa_audit_max_len"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_twofa_value_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_twofa_main_conf_t, audit_max_len),
+      ngx_conf_set_num_slot },
+
     { ngx_string("twofa_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
       ngx_http_twofa_issuer,

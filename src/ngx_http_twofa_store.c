@@ -19,6 +19,10 @@
 #include "twofa_scripts.h"
 
 
+/* audit entries the script looks at per call, to keep each call short */
+#define NGX_HTTP_TWOFA_AUDIT_SCAN  "1000"
+
+
 typedef ngx_int_t (*ngx_http_twofa_store_parse_pt)(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
 
@@ -39,6 +43,11 @@ static ngx_int_t ngx_http_twofa_store_eval(ngx_http_request_t *r,
     twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
     ngx_uint_t nargs, ngx_http_twofa_store_parse_pt parse,
     ngx_http_twofa_store_handler_pt handler);
+static ngx_int_t ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
+    twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
+    ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_store_parse_pt parse,
+    ngx_http_twofa_store_handler_pt handler);
 static ngx_int_t ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op);
 static void ngx_http_twofa_store_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_store_key(ngx_http_request_t *r,
@@ -47,6 +56,11 @@ static ngx_int_t ngx_http_twofa_store_check(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *token);
 static ngx_int_t ngx_http_twofa_store_uint_arg(ngx_http_request_t *r,
     ngx_str_t *arg, uint64_t n);
+static ngx_str_t  ngx_http_twofa_store_nobody = ngx_null_string;
+
+
+static ngx_int_t ngx_http_twofa_store_audit(ngx_http_request_t *r,
+    ngx_str_t *key, ngx_str_t *argv);
 static ngx_int_t ngx_http_twofa_store_revocation(ngx_http_request_t *r,
     ngx_str_t *key, ngx_str_t *argv, ngx_str_t *org, ngx_str_t *user);
 static ngx_int_t ngx_http_twofa_store_subject(ngx_http_request_t *r,
@@ -178,10 +192,11 @@ ngx_http_twofa_store_fail(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_set(&args[4], "0");
     args[4].data = (u_char *) (has_hold ? "1" : "0");
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_FAIL, 2,
-                                     args, 5,
-                                     ngx_http_twofa_store_parse_fail,
-                                     handler);
+    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_FAIL, 2,
+                                             args, 5,
+                                             org, user,
+                                             ngx_http_twofa_store_parse_fail,
+                                             handler);
 }
 
 
@@ -275,10 +290,11 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     args[8].data = (u_char *) (has_hold ? "1" : "0");
     args[9] = *sealed_codes;
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_ENABLE,
-                                     4, args, 12,
-                                     ngx_http_twofa_store_parse_outcome,
-                                     handler);
+    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ENABLE, 4,
+                                             args, 12,
+                                             org, user,
+                                             ngx_http_twofa_store_parse_outcome,
+                                             handler);
 }
 
 
@@ -327,10 +343,11 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     args[6].data = (u_char *) twofa_amr_name(amr);
     args[6].len = ngx_strlen(args[6].data);
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_ACCEPT,
-                                     3, args, 8,
-                                     ngx_http_twofa_store_parse_outcome,
-                                     handler);
+    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ACCEPT, 3,
+                                             args, 8,
+                                             org, user,
+                                             ngx_http_twofa_store_parse_outcome,
+                                             handler);
 }
 
 
@@ -381,9 +398,11 @@ ngx_http_twofa_store_disable(ngx_http_request_t *r, ngx_str_t *org,
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_DISABLE, 4, args, 9,
-                                     ngx_http_twofa_store_parse_outcome,
-                                     handler);
+    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_DISABLE, 4,
+                                             args, 9,
+                                             org, user,
+                                             ngx_http_twofa_store_parse_outcome,
+                                             handler);
 }
 
 
@@ -427,9 +446,11 @@ ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_set(&args[2], "0");
     args[2].data = (u_char *) (require ? "1" : "0");
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_ORG_SET, 2, args, 4,
-                                     ngx_http_twofa_store_parse_org,
-                                     handler);
+    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ORG_SET, 2,
+                                             args, 4,
+                                             org, &ngx_http_twofa_store_nobody,
+                                             ngx_http_twofa_store_parse_org,
+                                             handler);
 }
 
 
@@ -454,9 +475,11 @@ ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_RESET, 4, args, 8,
-                                     ngx_http_twofa_store_parse_reset,
-                                     handler);
+    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_RESET, 4,
+                                             args, 8,
+                                             org, user,
+                                             ngx_http_twofa_store_parse_reset,
+                                             handler);
 }
 
 
@@ -476,9 +499,40 @@ ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
 
     args[2] = *by;
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_INIT, 1,
-                                     args, 3,
-                                     ngx_http_twofa_store_parse_init,
+    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_INIT, 1,
+                                             args, 3,
+                                             &ngx_http_twofa_store_nobody,
+                                             &ngx_http_twofa_store_nobody,
+                                             ngx_http_twofa_store_parse_init,
+                                             handler);
+}
+
+
+/*
+ * Entries of the audit trail from q->from on; the script looks at a
+ * bounded number per call, so the caller goes on from audit_last.
+ */
+
+ngx_int_t
+ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
+    ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler)
+{
+    ngx_str_t  args[6];
+
+    if (ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_AUDIT, NULL, NULL)
+        != NGX_OK
+        || ngx_http_twofa_store_uint_arg(r, &args[4], q->limit) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    args[1] = q->from;
+    args[2] = q->org;
+    args[3] = q->user;
+    ngx_str_set(&args[5], NGX_HTTP_TWOFA_AUDIT_SCAN);
+
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_AUDIT_READ, 1, args, 6,
+                                     ngx_http_twofa_store_parse_audit,
                                      handler);
 }
 
@@ -503,6 +557,45 @@ ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     argv[2] = *key;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The audit trail: its key (a KEYS entry), and four arguments from argv
+ * on: its most entries, who acted (the user, or the admin API), from
+ * where, on which edge.  The script of each change appends to it.
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_audit(ngx_http_request_t *r, ngx_str_t *key,
+    ngx_str_t *argv)
+{
+    ngx_http_twofa_ctx_t        *ctx;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+    ctx = ngx_http_twofa_get_ctx(r);
+
+    if (ctx == NULL
+        || ngx_http_twofa_store_key(r, key, TWOFA_KEY_AUDIT, NULL, NULL)
+           != NGX_OK
+        || ngx_http_twofa_store_uint_arg(r, &argv[0], tmcf->audit_max_len)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ctx->actor.len) {
+        argv[1] = ctx->actor;
+
+    } else {
+        ngx_str_set(&argv[1], "user");
+    }
+
+    argv[2] = r->connection->addr_text;
+    argv[3] = ngx_cycle->hostname;
 
     return NGX_OK;
 }
@@ -561,6 +654,43 @@ ngx_http_twofa_store_now_ms(void)
     tp = ngx_timeofday();
 
     return (uint64_t) tp->sec * 1000 + tp->msec;
+}
+
+
+/*
+ * A change the audit trail records: its key follows the script's keys,
+ * and org, user and the audit's arguments follow the script's arguments
+ * (the scripts' heads say so).
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
+    ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org,
+    ngx_str_t *user, ngx_http_twofa_store_parse_pt parse,
+    ngx_http_twofa_store_handler_pt handler)
+{
+    ngx_str_t  *all, audit[4];
+
+    all = ngx_palloc(r->pool, (nargs + 7) * sizeof(ngx_str_t));
+    if (all == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(all, args, nkeys * sizeof(ngx_str_t));
+
+    if (ngx_http_twofa_store_audit(r, &all[nkeys], audit) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(&all[nkeys + 1], &args[nkeys],
+               (nargs - nkeys) * sizeof(ngx_str_t));
+
+    all[nargs + 1] = *org;
+    all[nargs + 2] = *user;
+    ngx_memcpy(&all[nargs + 3], audit, 4 * sizeof(ngx_str_t));
+
+    return ngx_http_twofa_store_eval(r, id, nkeys + 1, all, nargs + 7, parse,
+                                     handler);
 }
 
 

@@ -391,3 +391,63 @@ ngx_http_twofa_store_parse_org(ngx_http_request_t *r, redisReply *reply,
 
     return NGX_OK;
 }
+
+
+/* {last id looked at, {id, time, event, org, user, actor, client, edge}...} */
+
+ngx_int_t
+ngx_http_twofa_store_parse_audit(ngx_http_request_t *r, redisReply *reply,
+    ngx_http_twofa_store_reply_t *out)
+{
+    size_t                         i, k;
+    ngx_str_t                     *field[8];
+    redisReply                    *row;
+    ngx_http_twofa_audit_entry_t  *e;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || ngx_http_twofa_store_copy(r, reply->element[0], &out->audit_last)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    out->audit = ngx_array_create(r->pool, reply->elements,
+                                  sizeof(ngx_http_twofa_audit_entry_t));
+    if (out->audit == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 1; i < reply->elements; i++) {
+        row = reply->element[i];
+
+        if (row->type != REDIS_REPLY_ARRAY || row->elements != 8) {
+            return NGX_ERROR;
+        }
+
+        e = ngx_array_push(out->audit);
+        if (e == NULL) {
+            return NGX_ERROR;
+        }
+
+        field[0] = &e->id;
+        field[1] = &e->time;
+        field[2] = &e->event;
+        field[3] = &e->org;
+        field[4] = &e->user;
+        field[5] = &e->actor;
+        field[6] = &e->client;
+        field[7] = &e->edge;
+
+        for (k = 0; k < 8; k++) {
+            if (ngx_http_twofa_store_copy(r, row->element[k], field[k])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    out->outcome = NGX_HTTP_TWOFA_DONE;
+
+    return NGX_OK;
+}

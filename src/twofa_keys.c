@@ -10,6 +10,7 @@
 static const char  *twofa_key_kinds[] = {
     "deployment",
     "revocations",
+    "audit",
     "org:",
     "user:",
     "fail:",

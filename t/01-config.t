@@ -38,6 +38,7 @@ my $full = $t->conf(
     twofa_cookie name=__Host-twofa path=/ max_age=8h samesite=Strict secure=on;
     twofa_skew 2;
     twofa_lockout 7 window=10m;
+    twofa_audit_max_len 5000;
     twofa_hold_ttl 3m;
     twofa_hold_max_size 1m;
     twofa_hide_identity_headers on;
@@ -108,6 +109,12 @@ my @bad = (
      qr/"twofa_lockout" takes a number of failures from 1 to 99, not "0"/],
     [http => 'twofa_lockout 5 window=soon;',
      qr/"twofa_lockout" has an invalid parameter "window=soon"/],
+    [http => 'twofa_audit_max_len 0;',
+     qr/"twofa_audit_max_len" must keep at least one entry/],
+    [http => 'twofa_audit_max_len many;',
+     qr/"twofa_audit_max_len" has an invalid value "many" \(a number\)/],
+    [server => 'twofa_audit_max_len 10;',
+     qr/"twofa_audit_max_len" directive is not allowed here/],
     [http => 'twofa_hold_ttl forever;',
      qr/"twofa_hold_ttl" has an invalid value "forever"/],
     [http => 'twofa_hold_ttl 2d;',

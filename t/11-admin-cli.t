@@ -15,6 +15,7 @@ use POSIX qw(strftime WNOHANG);
 use Time::HiRes qw(time sleep);
 use Time::Local qw(timegm);
 use Digest::SHA qw(sha1_hex);
+use Sys::Hostname qw(hostname);
 
 my $ADMIN = $ENV{TWOFA_ADMIN} || "$FindBin::Bin/../build/twofa-admin";
 
@@ -230,7 +231,8 @@ my $AUDIT_RE = qr/^audit: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/m;
     is($r->{rc}, 0, '--help exits 0');
     like($r->{out}, qr/^EXIT STATUS$/m, '--help documents the exit status');
     for my $cmd ('init', 'org require ORG on|off', 'org show ORG',
-                 'user show ORG USER', 'user reset ORG USER')
+                 'user show ORG USER', 'user reset ORG USER',
+                 'audit [--org ORG] [--user USER] [--since TIME]')
     {
         like($r->{out}, qr/^ +twofa-admin \[OPTIONS\] \Q$cmd\E$/m,
              "--help's synopsis has $cmd");
@@ -281,7 +283,33 @@ my $AUDIT_RE = qr/^audit: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.+)$/m;
                   [['org', 'show', 'acme', 'extra'], 'extra argument'],
                   [['user', 'show', 'acme', 'bob', '--json'],
                    'an option after the command'],
-                  [['user', 'show', 'acme'], 'user show without USER'])
+                  [['user', 'show', 'acme'], 'user show without USER'],
+                  [['audit', 'acme'], 'audit with an argument',
+                   qr/unexpected argument "acme" for "audit"/],
+                  [['audit', '--limit', '0'], 'audit --limit 0',
+                   qr/invalid --limit "0"/],
+                  [['audit', '--limit=100001'], 'audit --limit too high'],
+                  [['audit', '--limit', '-1'], 'audit --limit -1'],
+                  [['audit', '--limit'], 'audit --limit without its value',
+                   qr/option "--limit" needs a value/],
+                  [['audit', '--since', 'yesterday'], 'audit --since word',
+                   qr/invalid --since "yesterday"/],
+                  [['audit', '--since', '2026-02-29T00:00:00Z'],
+                   'audit --since a day that is not'],
+                  [['audit', '--since', '2026-11-27T22:33:39'],
+                   'audit --since without Z'],
+                  [['audit', '--since', '2026-11-27 22:33:39Z'],
+                   'audit --since with a space'],
+                  [['audit', '--since', '253402300800'],
+                   'audit --since past 9999'],
+                  [['audit', '--follow=yes'], 'audit --follow with a value',
+                   qr/option "--follow" takes no value/],
+                  [['audit', '--colour'], 'audit with an unknown option',
+                   qr/unknown or ambiguous option "--colour"/],
+                  [['audit', '--json'], 'a global option after audit',
+                   qr/option "--json" goes before the command/],
+                  [['audit', '-x'], 'audit with an unknown short option',
+                   qr/unknown option "-x"/])
     {
         my $before = connections('main');
         my $r = admin([@R, @{ $case->[0] }]);
@@ -809,6 +837,284 @@ sub evals {
     ok($r->{secs} >= 0.25 && $r->{secs} < 1.5,
        sprintf('... after about the timeout (%.2fs)', $r->{secs}));
     close $silent;
+}
+
+# ---- audit: the audit trail -------------------------------------------
+
+# "TIME EVENT [org=ORG] [user=USER] actor=A client=C edge=E id=ID"
+sub audit_entry {
+    my ($line) = @_;
+    my ($t, $rest) = ($line // '')
+        =~ /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) (.*)$/ or return {};
+    my ($event, $fields) = $rest =~ /^(.+?)((?: [a-z]+=\S*)+)$/
+        or return {};
+    my %e = (time => $t, event => $event);
+    $e{$1} = $2 while $fields =~ / ([a-z]+)=(\S*)/g;
+    $e{_keys} = join ',', $fields =~ / ([a-z]+)=/g;
+    return \%e;
+}
+
+sub audit_events {
+    my ($out) = @_;
+    return join ',', map { audit_entry($_)->{event} // '?' } split /\n/, $out;
+}
+
+# a line from the pipe within $secs, or undef (at EOF or the deadline)
+sub read_line_within {
+    my ($fh, $buf, $secs) = @_;
+    my $deadline = time + $secs;
+    while ($$buf !~ /\n/) {
+        my $left = $deadline - time;
+        return if $left <= 0;
+        my $rin = '';
+        vec($rin, fileno($fh), 1) = 1;
+        my $n = select(my $rout = $rin, undef, undef, $left);
+        next if $n <= 0;
+        my $got = sysread($fh, $$buf, 4096, length $$buf);
+        return if !$got;
+    }
+    $$buf =~ s/^([^\n]*)\n//;
+    $all_output .= "$1\n";
+    return $1;
+}
+
+# twofa-admin ... audit ... --follow, its stdout a pipe: (pid, handle)
+sub follow {
+    my (@args) = @_;
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>', "$dir/follow.err" or die;
+        exec $ADMIN, @args or die "exec $ADMIN: $!";
+    }
+    return ($pid, $fh);
+}
+
+# ends a follower with a signal: its exit status, or -1 (killed, hung)
+sub stop_follow {
+    my ($pid, $fh, $sig) = @_;
+    kill $sig, $pid;
+    my $deadline = time + 10;
+    while (waitpid($pid, WNOHANG) == 0) {
+        if (time > $deadline) {
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+            return -1;
+        }
+        sleep 0.02;
+    }
+    my $status = $?;
+    my $rest = do { local $/; <$fh> } // '';
+    close $fh;
+    $all_output .= $rest;
+    return (($status & 127) ? -1 : $status >> 8, $rest);
+}
+
+{
+    my $au = start_redis('audit');
+    my @AU = ('--redis', "127.0.0.1:$au->{port}");
+    my %who = (SUDO_USER => 'ops.audit');
+    my $host = hostname();
+
+    # init is audited when it makes the mark
+    rcli('audit', 'DEL', 'twofa:deployment');
+
+    my $t0 = int time;
+    for my $cmd (['init'], ['org', 'require', 'acme', 'on'],
+                 ['user', 'reset', 'acme', 'alice'],
+                 ['org', 'require', 'beta', 'off'])
+    {
+        is(admin([@AU, @$cmd], %who)->{rc}, 0, "@$cmd, for the trail");
+    }
+    my $t1 = int(time) + 1;
+
+    my $r = admin([@AU, 'audit']);
+    is($r->{rc}, 0, 'audit exits 0');
+    is($r->{err}, '', '... with nothing on stderr');
+    my @lines = split /\n/, $r->{out};
+    is(scalar @lines, 4, 'audit lists the four changes, one line each');
+    my @e = map { audit_entry($_) } @lines;
+    is(join('|', map { $_->{event} // '?' } @e),
+       'init|require on|reset|require off',
+       '... oldest first, with the events the scripts record');
+    is(join('|', map { $_->{_keys} // '?' } @e),
+       'actor,client,edge,id|org,actor,client,edge,id|'
+       . 'org,user,actor,client,edge,id|org,actor,client,edge,id',
+       '... org= and user= only when the entry has them');
+    is(join('|', map { $_->{org} // '-' } @e), '-|acme|acme|beta',
+       '... the orgs');
+    is($e[2]{user}, 'alice', '... the user reset');
+    is(scalar(grep { ($_->{actor} // '') eq 'cli:ops.audit' } @e), 4,
+       '... every actor cli:$SUDO_USER');
+    is(scalar(grep { ($_->{client} // '') eq 'local' } @e), 4,
+       '... every client local');
+    is(scalar(grep { ($_->{edge} // '') eq $host } @e), 4,
+       "... every edge this host ($host)");
+    is(scalar(grep { my $t = from_iso($_->{time}); $t >= $t0 && $t <= $t1 }
+              @e), 4, '... times of the changes, ISO-8601 UTC');
+
+    my $xr = eval { decode_json(rcli('audit', '--json', 'XRANGE',
+                                     'twofa:audit', '-', '+')) } || [];
+    is(join(',', map { $_->{id} // '?' } @e),
+       join(',', map { $_->[0] } @$xr), '... with the stream ids');
+
+    # nothing else goes into the trail: no secret, no code, no token
+    for my $name ('audit', 'main') {
+        my $all = eval { decode_json(rcli($name, '--json', 'XRANGE',
+                                          'twofa:audit', '-', '+')) } || [];
+        ok(@$all >= 4, "the trail of \"$name\" has entries");
+        my %fields;
+        for my $entry (@$all) {
+            my @kv = @{ $entry->[1] };
+            $fields{ join ',', @kv[grep { $_ % 2 == 0 } 0 .. $#kv] }++;
+        }
+        is(join(' ', sort keys %fields),
+           'time,event,org,user,actor,client,edge',
+           "... every entry of \"$name\" has the 7 known fields, in order");
+    }
+
+    is(audit_events(admin([@AU, 'audit', '--org', 'acme'])->{out}),
+       'require on,reset', '--org acme: only acme\'s entries');
+    is(audit_events(admin([@AU, 'audit', '--user', 'alice'])->{out}),
+       'reset', '--user alice: only alice\'s');
+    is(audit_events(admin([@AU, 'audit', '--user=alice', '--org',
+                           'beta'])->{out}),
+       '', '--user and --org together: both must match');
+    is(audit_events(admin([@AU, 'audit', '--o', 'beta'])->{out}),
+       'require off', 'an abbreviation (--o) works after audit');
+    is(audit_events(admin([@AU, 'audit', '--org', '-dash'])->{out}),
+       '', 'an org starting with "-" is a value');
+
+    $r = admin([@AU, 'audit', '--since', $t1 + 3600]);
+    is($r->{rc}, 0, '--since in the future exits 0');
+    is($r->{out}, '', '... and lists nothing');
+    is(admin([@AU, 'audit', '--since', iso($t1 + 3600)])->{out}, '',
+       '--since in the future, as ISO-8601: nothing');
+    is(scalar(split /\n/, admin([@AU, 'audit', '--since', iso($t0)])->{out}),
+       4, '--since the time of the first change, as ISO-8601: all');
+    is(scalar(split /\n/, admin([@AU, 'audit', '--since', $t0])->{out}), 4,
+       '--since as unix seconds: all');
+    is(scalar(split /\n/, admin([@AU, 'audit', '--since', '0'])->{out}), 4,
+       '--since 0: all');
+
+    is(audit_events(admin([@AU, 'audit', '--limit', '1'])->{out}), 'init',
+       '--limit 1: the first entry only');
+    is(audit_events(admin([@AU, 'audit', '--limit=3'])->{out}),
+       'init,require on,reset', '--limit 3: the first three');
+    is(audit_events(admin([@AU, 'audit', '--org', 'acme', '--limit', '1'])
+                    ->{out}),
+       'require on', '--limit counts the entries that match');
+
+    $r = admin([@AU, '--json', 'audit']);
+    is($r->{rc}, 0, '--json audit exits 0');
+    my @json = split /\n/, $r->{out};
+    is(scalar @json, 4, '--json: one line per entry');
+    my @j = map { scalar eval { decode_json($_) } } @json;
+    is(scalar(grep { ref $_ eq 'HASH' } @j), 4,
+       '--json: each line is one JSON object');
+    is(join('|', map { join ',', /"([a-z]+)":/g } @json[0, 2]),
+       join('|', ('id,time,event,org,user,actor,client,edge') x 2),
+       '--json: the keys, in order');
+    is(join('|', map { $_->{event} // '?' } @j),
+       'init|require on|reset|require off', '--json: the events');
+    is(join('|', map { $_->{id} } @j), join('|', map { $_->{id} } @e),
+       '--json: the same ids');
+    is(join('|', map { $_->{time} } @j), join('|', map { $_->{time} } @e),
+       '--json: the same times, ISO-8601 strings');
+    ok(!defined $j[0]{org} && !defined $j[0]{user},
+       '--json: init has org and user null');
+    ok(!defined $j[1]{user} && $j[1]{org} eq 'acme',
+       '--json: an org change has user null');
+    is($j[2]{user}, 'alice', '--json: the user reset');
+    is($j[3]{actor} . ' ' . $j[3]{client} . ' ' . $j[3]{edge},
+       "cli:ops.audit local $host", '--json: actor, client, edge');
+
+    # what it reads is Redis's: a value may be anything
+    my $size = rcli('audit', 'DBSIZE');
+    my $conns = connections('audit');
+    $r = admin([@AU, 'audit', '--org', 'a:b']);
+    is($r->{rc}, 2, 'audit --org with an invalid org exits 2');
+    like($r->{err}, qr/^twofa-admin: invalid org "a:b"/, '... saying so');
+    is($r->{out}, '', '... nothing on stdout');
+    is(connections('audit') - $conns, 1, '... Redis is not contacted');
+    $r = admin([@AU, 'audit', '--user', "a\nb"]);
+    is($r->{rc}, 2, 'audit --user with an invalid user exits 2');
+    like($r->{err}, qr/^twofa-admin: invalid user "a\\x0ab"/,
+         '... saying so, escaped');
+    is(rcli('audit', 'DBSIZE'), $size, 'audit writes nothing');
+
+    # the module's script: EVAL once after SCRIPT FLUSH
+    rcli('audit', 'SCRIPT', 'FLUSH');
+    rcli('audit', 'CONFIG', 'RESETSTAT');
+    $r = admin([@AU, 'audit']);
+    is($r->{out}, join('', map { "$_\n" } @lines),
+       'audit after SCRIPT FLUSH: the same output');
+    is(stat_calls('audit', 'eval'), 1, '... after one EVAL');
+    is(rcli('audit', 'SCRIPT', 'EXISTS', script_sha('audit_read')), '1',
+       '... which loaded audit_read.lua');
+
+    # an entry no script wrote: control characters, spaces, not UTF-8
+    rcli('audit', 'XADD', 'twofa:audit', '*', 'time', 'x',
+         'event', "evil\e[2J\nforged", 'org', 'o rg=x', 'user', "\xff\xfe",
+         'actor', "a\x7fb\tc", 'client', "c\r\n", 'edge', '');
+    $r = admin([@AU, 'audit']);
+    @lines = split /\n/, $r->{out};
+    is(scalar @lines, 5, 'an entry with a newline is still one line');
+    unlike($r->{out}, qr/[^\x20-\x7e\n]/,
+           '... and no control character or non-ASCII byte is printed');
+    like($lines[4], qr/^\Q- evil?[2J?forged org=o?rg=x user=?? actor=a?b?c\E
+                       \Q client=c?? edge= id=\E\d+-\d+$/x,
+         '... each shown as "?", a time that is no number as "-"');
+    $r = admin([@AU, '--json', 'audit', '--limit', '5']);
+    my $odd = eval { decode_json((split /\n/, $r->{out})[4]) } || {};
+    unlike($r->{out}, qr/[^\x20-\x7e\n]/, '--json: ASCII only');
+    is($odd->{event}, "evil\e[2J\nforged", '--json: the event, escaped');
+    is($odd->{actor}, "a\x7fb\tc", '--json: the actor, escaped');
+    is($odd->{user}, '??', '--json: bytes that are no UTF-8 as "?"');
+    ok(exists $odd->{time} && !defined $odd->{time},
+       '--json: a time that is no number is null');
+
+    # more entries than one call of the script looks at (1000)
+    rcli('audit', 'EVAL', "for i = 1, 2500 do redis.call('XADD', KEYS[1], "
+         . "'*', 'time', ARGV[1], 'event', 'bulk', 'org', 'bulk', 'user', "
+         . "'u' .. i, 'actor', 't', 'client', 't', 'edge', 't') end", 1,
+         'bulk:audit', int time);
+    my @B = (@AU, '--prefix', 'bulk:', 'audit');
+    is(scalar(split /\n/, admin([@B, '--limit', '100000'])->{out}), 2500,
+       'a trail of 2500 entries: all of them');
+    is(scalar(split /\n/, admin([@B])->{out}), 100, '... 100 by default');
+    my @last = split /\n/, admin([@B, '--limit', '1500'])->{out};
+    is(scalar @last, 1500, '... 1500 with --limit 1500');
+    is(audit_entry($last[-1])->{user}, 'u1500', '... the first 1500');
+    is(audit_events(admin([@B, '--user', 'u2500'])->{out}), 'bulk',
+       '... and the last one found by --user');
+
+    # --follow: new entries as they come, until SIGTERM or SIGINT
+    my ($pid, $fh) = follow(@AU, 'audit', '--org', 'acme', '--follow');
+    my $buf = '';
+    is(audit_events(join "\n", grep { defined }
+                    map { read_line_within($fh, \$buf, 10) } 1 .. 2),
+       'require on,reset', '--follow --org acme: the listing first');
+    admin([@AU, 'org', 'require', 'beta', 'on'], %who);
+    admin([@AU, 'org', 'require', 'acme', 'off'], %who);
+    my $e = audit_entry(read_line_within($fh, \$buf, 10));
+    is(($e->{event} // '?') . ' ' . ($e->{org} // '?'), 'require off acme',
+       '--follow: then a new entry, of acme (beta\'s is filtered)');
+    my ($rc, $rest) = stop_follow($pid, $fh, 'TERM');
+    is($rc, 0, '--follow ends with exit 0 at SIGTERM');
+    is($buf . $rest, '', '... having printed nothing else');
+
+    # --limit, then --follow: what the limit left out is skipped
+    ($pid, $fh) = follow(@AU, '--json', 'audit', '--limit', '1', '--follow');
+    $buf = '';
+    my $first = eval { decode_json(read_line_within($fh, \$buf, 10)) } || {};
+    is($first->{event}, 'init', '--follow --limit 1 --json: the first entry');
+    admin([@AU, 'user', 'reset', 'acme', 'bob'], %who);
+    my $next = eval { decode_json(read_line_within($fh, \$buf, 10)) } || {};
+    is(($next->{event} // '?') . ' ' . ($next->{user} // '?'), 'reset bob',
+       '... then the new one, not those --limit left out');
+    ($rc, $rest) = stop_follow($pid, $fh, 'INT');
+    is($rc, 0, '--follow ends with exit 0 at SIGINT');
+    is($buf . $rest, '', '... having printed nothing else');
 }
 
 # ---- nothing secret, ever ----------------------------------------------

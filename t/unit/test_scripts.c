@@ -122,6 +122,10 @@ test_keys(void)
 
     n = twofa_key(buf, TWOFA_KEY_REVOCATIONS, "twofa:", 6, NULL, 0, NULL, 0);
     ok(memcmp(buf, "twofa:revocations", n) == 0, "revocations key");
+
+    n = twofa_key(buf, TWOFA_KEY_AUDIT, "twofa:", 6, NULL, 0, NULL, 0);
+    ok(n == sizeof("twofa:audit") - 1 && memcmp(buf, "twofa:audit", n) == 0,
+       "audit key");
 }
 
 

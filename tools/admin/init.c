@@ -32,8 +32,10 @@ twofa_admin_init(twofa_admin_t *adm)
 
     memset(&args, 0, sizeof(twofa_admin_args_t));
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_DEPLOYMENT, NULL, NULL);
+    twofa_admin_key_arg(adm, &args, TWOFA_KEY_AUDIT, NULL, NULL);
     twofa_admin_arg_now(&args, now);
     twofa_admin_arg(&args, by, strlen(by));
+    twofa_admin_audit_args(adm, &args, "", "");
 
     reply = twofa_admin_script(adm, TWOFA_SCRIPT_INIT, &args);
     if (reply == NULL) {

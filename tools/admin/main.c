@@ -23,6 +23,8 @@ static const twofa_admin_command_t  twofa_admin_commands[] = {
       twofa_admin_user_show },
     { "user reset", "user", "reset", 4, TWOFA_ADMIN_TAKES_ORG_USER,
       twofa_admin_user_reset },
+    { "audit", "audit", NULL, 1, TWOFA_ADMIN_TAKES_OPTIONS,
+      twofa_admin_audit_read },
     { NULL, NULL, NULL, 0, TWOFA_ADMIN_TAKES_NOTHING, NULL }
 };
 

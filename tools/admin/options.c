@@ -1,7 +1,8 @@
 /*
  * The command line: options (getopt_long), then COMMAND and its values,
- * all checked before anything touches Redis; and the usage message and
- * --help, which say what is checked.
+ * or its own options (audit's, getopt_long again), all checked before
+ * anything touches Redis; and the usage message and --help, which say
+ * what is checked.
  */
 
 #include <getopt.h>
@@ -19,21 +20,36 @@ enum {
     TWOFA_ADMIN_OPT_PREFIX,
     TWOFA_ADMIN_OPT_TIMEOUT,
     TWOFA_ADMIN_OPT_LOCKOUT,
-    TWOFA_ADMIN_OPT_JSON
+    TWOFA_ADMIN_OPT_AUDIT_MAX_LEN,
+    TWOFA_ADMIN_OPT_JSON,
+
+    /* audit's, after the word */
+    TWOFA_ADMIN_OPT_ORG,
+    TWOFA_ADMIN_OPT_USER,
+    TWOFA_ADMIN_OPT_SINCE,
+    TWOFA_ADMIN_OPT_LIMIT,
+    TWOFA_ADMIN_OPT_FOLLOW
 };
 
 
 static int twofa_admin_option(twofa_admin_t *adm, int opt,
     const char *value);
-static int twofa_admin_bad_option(int ret, char **argv);
-static const char *twofa_admin_option_name(int opt);
+static int twofa_admin_bad_option(int ret, char **argv,
+    const struct option *options);
+static const char *twofa_admin_option_name(const struct option *options,
+    int opt);
 static int twofa_admin_check_options(twofa_admin_t *adm);
+static int twofa_admin_audit_options(twofa_admin_t *adm, int argc,
+    char **argv);
+static int twofa_admin_is_global(const char *arg);
 static const twofa_admin_command_t *twofa_admin_find_command(
     const twofa_admin_command_t *commands, int argc, char **argv);
 static int twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr);
 static int twofa_admin_parse_long(const char *s, long min, long max,
     long *out);
 static int twofa_admin_parse_timeout(const char *s, long *out);
+static int twofa_admin_parse_since(const char *s, int64_t *out);
+static int twofa_admin_digits(const char *s, size_t n);
 static int twofa_admin_check_ident(const char *what, const char *value);
 static void twofa_admin_print_value(FILE *f, const char *s);
 static int twofa_admin_usage(const char *fmt, const char *arg);
@@ -47,8 +63,20 @@ static const struct option  twofa_admin_long_options[] = {
     { "prefix", required_argument, NULL, TWOFA_ADMIN_OPT_PREFIX },
     { "timeout", required_argument, NULL, TWOFA_ADMIN_OPT_TIMEOUT },
     { "lockout", required_argument, NULL, TWOFA_ADMIN_OPT_LOCKOUT },
+    { "audit-max-len", required_argument, NULL,
+      TWOFA_ADMIN_OPT_AUDIT_MAX_LEN },
     { "json", no_argument, NULL, TWOFA_ADMIN_OPT_JSON },
     { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 }
+};
+
+
+static const struct option  twofa_admin_audit_long_options[] = {
+    { "org", required_argument, NULL, TWOFA_ADMIN_OPT_ORG },
+    { "user", required_argument, NULL, TWOFA_ADMIN_OPT_USER },
+    { "since", required_argument, NULL, TWOFA_ADMIN_OPT_SINCE },
+    { "limit", required_argument, NULL, TWOFA_ADMIN_OPT_LIMIT },
+    { "follow", no_argument, NULL, TWOFA_ADMIN_OPT_FOLLOW },
     { NULL, 0, NULL, 0 }
 };
 
@@ -70,6 +98,7 @@ twofa_admin_options(twofa_admin_t *adm, int argc, char **argv, int *next)
     adm->prefix = "twofa:";
     adm->timeout = 2000;
     adm->lockout = 5;
+    adm->audit_max_len = 100000;
 
     /* the messages are ours, with the usage text */
     opterr = 0;
@@ -92,7 +121,8 @@ twofa_admin_options(twofa_admin_t *adm, int argc, char **argv, int *next)
 
         case ':':
         case '?':
-            return twofa_admin_bad_option(opt, argv);
+            return twofa_admin_bad_option(opt, argv,
+                                          twofa_admin_long_options);
 
         default:
             rc = twofa_admin_option(adm, opt, optarg);
@@ -143,6 +173,16 @@ twofa_admin_option(twofa_admin_t *adm, int opt, const char *value)
 
         break;
 
+    case TWOFA_ADMIN_OPT_AUDIT_MAX_LEN:
+        if (twofa_admin_parse_long(value, 1, 1000000000, &adm->audit_max_len)
+            != 0)
+        {
+            return twofa_admin_usage("invalid --audit-max-len \"%s\": 1 to "
+                                     "1000000000", value);
+        }
+
+        break;
+
     default: /* TWOFA_ADMIN_OPT_LOCKOUT */
         if (twofa_admin_parse_long(value, 1, 1000000, &adm->lockout) != 0) {
             return twofa_admin_usage("invalid --lockout \"%s\": 1 to "
@@ -162,12 +202,12 @@ twofa_admin_option(twofa_admin_t *adm, int opt, const char *value)
  */
 
 static int
-twofa_admin_bad_option(int ret, char **argv)
+twofa_admin_bad_option(int ret, char **argv, const struct option *options)
 {
     char         flag[3];
     const char  *name;
 
-    name = twofa_admin_option_name(optopt);
+    name = twofa_admin_option_name(options, optopt);
 
     if (ret == ':') {
         return twofa_admin_usage("option \"%s\" needs a value",
@@ -191,16 +231,16 @@ twofa_admin_bad_option(int ret, char **argv)
 }
 
 
-/* "--db" for its getopt_long value, or NULL */
+/* "--db" for its getopt_long value in options, or NULL */
 
 static const char *
-twofa_admin_option_name(int opt)
+twofa_admin_option_name(const struct option *options, int opt)
 {
     const struct option  *o;
 
     static char  name[32];
 
-    for (o = twofa_admin_long_options; o->name; o++) {
+    for (o = options; o->name; o++) {
         if (o->val == opt) {
             snprintf(name, sizeof(name), "--%s", o->name);
             return name;
@@ -262,6 +302,10 @@ twofa_admin_command_line(twofa_admin_t *adm,
 
     adm->cmd = cmd;
 
+    if (cmd->takes == TWOFA_ADMIN_TAKES_OPTIONS) {
+        return twofa_admin_audit_options(adm, argc, argv);
+    }
+
     if (argc != cmd->words) {
         if (argc > cmd->words && argv[cmd->words][0] == '-') {
             return twofa_admin_usage("too many arguments for \"%s\" "
@@ -303,6 +347,121 @@ twofa_admin_command_line(twofa_admin_t *adm,
     }
 
     return TWOFA_ADMIN_OK;
+}
+
+
+/*
+ * audit's options, after the word: getopt_long again, on what follows
+ * the global options ("audit" in argv[0] stands for the program's name).
+ * optind 0 starts getopt_long afresh (glibc, musl), "+" included, which
+ * stops it at the first word that is no option; audit takes none.
+ */
+
+static int
+twofa_admin_audit_options(twofa_admin_t *adm, int argc, char **argv)
+{
+    int  opt;
+
+    adm->since = -1;
+    adm->limit = TWOFA_ADMIN_LIMIT;
+
+    optind = 0;
+
+    for ( ;; ) {
+        opt = getopt_long(argc, argv, "+:", twofa_admin_audit_long_options,
+                          NULL);
+
+        switch (opt) {
+
+        case -1:
+            if (optind < argc) {
+                return twofa_admin_usage("unexpected argument \"%s\" for "
+                                         "\"audit\" (see --org and "
+                                         "--user)", argv[optind]);
+            }
+
+            return TWOFA_ADMIN_OK;
+
+        case TWOFA_ADMIN_OPT_ORG:
+        case TWOFA_ADMIN_OPT_USER:
+            if (twofa_admin_check_ident(opt == TWOFA_ADMIN_OPT_ORG ? "org"
+                                                                   : "user",
+                                        optarg)
+                != 0)
+            {
+                return TWOFA_ADMIN_EUSAGE;
+            }
+
+            if (opt == TWOFA_ADMIN_OPT_ORG) {
+                adm->org = optarg;
+
+            } else {
+                adm->user = optarg;
+            }
+
+            break;
+
+        case TWOFA_ADMIN_OPT_SINCE:
+            if (twofa_admin_parse_since(optarg, &adm->since) != 0) {
+                return twofa_admin_usage("invalid --since \"%s\": unix "
+                                         "seconds or ISO 8601 UTC "
+                                         "(2026-11-27T22:33:39Z)", optarg);
+            }
+
+            break;
+
+        case TWOFA_ADMIN_OPT_LIMIT:
+            if (twofa_admin_parse_long(optarg, 1, TWOFA_ADMIN_LIMIT_MAX,
+                                       &adm->limit)
+                != 0)
+            {
+                return twofa_admin_usage("invalid --limit \"%s\": 1 to "
+                                         "100000", optarg);
+            }
+
+            break;
+
+        case TWOFA_ADMIN_OPT_FOLLOW:
+            adm->follow = 1;
+            break;
+
+        default: /* ':' or '?' */
+            if (opt == '?' && optopt == 0
+                && twofa_admin_is_global(argv[optind - 1]))
+            {
+                return twofa_admin_usage("option \"%s\" goes before the "
+                                         "command", argv[optind - 1]);
+            }
+
+            return twofa_admin_bad_option(opt, argv,
+                                          twofa_admin_audit_long_options);
+        }
+    }
+}
+
+
+/* "--json", "--db=3": one of the options that go before COMMAND */
+
+static int
+twofa_admin_is_global(const char *arg)
+{
+    size_t                len;
+    const struct option  *o;
+
+    if (strncmp(arg, "--", 2) != 0) {
+        return 0;
+    }
+
+    arg += 2;
+    len = strcspn(arg, "=");
+
+    for (o = twofa_admin_long_options; o->name; o++) {
+        if (strlen(o->name) == len && strncmp(arg, o->name, len) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -480,6 +639,107 @@ twofa_admin_parse_timeout(const char *s, long *out)
 }
 
 
+/*
+ * --since: unix seconds, or ISO 8601 UTC to the second
+ * (2026-11-27T22:33:39Z), from 1970 to 9999.
+ */
+
+static int
+twofa_admin_parse_since(const char *s, int64_t *out)
+{
+    int      y, mo, d, h, mi, sec, mdays;
+    size_t   i, len;
+    int64_t  v, days;
+
+    static const int  month_days[12] = {
+        31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31
+    };
+
+    len = strlen(s);
+
+    if (len > 0 && strspn(s, "0123456789") == len) {
+        if (len > 12) {
+            return -1;
+        }
+
+        for (v = 0, i = 0; i < len; i++) {
+            v = v * 10 + (s[i] - '0');
+        }
+
+        if (v > TWOFA_ADMIN_SINCE_MAX) {
+            return -1;
+        }
+
+        *out = v;
+        return 0;
+    }
+
+    if (len != sizeof("2026-11-27T22:33:39Z") - 1
+        || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':'
+        || s[16] != ':' || s[19] != 'Z')
+    {
+        return -1;
+    }
+
+    y = twofa_admin_digits(s, 4);
+    mo = twofa_admin_digits(s + 5, 2);
+    d = twofa_admin_digits(s + 8, 2);
+    h = twofa_admin_digits(s + 11, 2);
+    mi = twofa_admin_digits(s + 14, 2);
+    sec = twofa_admin_digits(s + 17, 2);
+
+    if (y < 1970 || mo < 1 || mo > 12 || h < 0 || h > 23 || mi < 0
+        || mi > 59 || sec < 0 || sec > 59)
+    {
+        return -1;
+    }
+
+    mdays = month_days[mo - 1];
+
+    if (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)) {
+        mdays = 29;
+    }
+
+    if (d < 1 || d > mdays) {
+        return -1;
+    }
+
+    /* days since 1970-01-01: March-based years put February last */
+
+    if (mo <= 2) {
+        y--;
+    }
+
+    days = (int64_t) y * 365 + y / 4 - y / 100 + y / 400
+           + (153 * (mo > 2 ? mo - 3 : mo + 9) + 2) / 5 + d - 1
+           - 719468;
+
+    *out = ((days * 24 + h) * 60 + mi) * 60 + sec;
+
+    return 0;
+}
+
+
+/* n decimal digits as a number, or -1 */
+
+static int
+twofa_admin_digits(const char *s, size_t n)
+{
+    int     v;
+    size_t  i;
+
+    for (v = 0, i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+
+        v = v * 10 + (s[i] - '0');
+    }
+
+    return v;
+}
+
+
 static int
 twofa_admin_check_ident(const char *what, const char *value)
 {
@@ -542,6 +802,9 @@ twofa_admin_usage(const char *fmt, const char *arg)
           "       twofa-admin [OPTIONS] org show ORG\n"
           "       twofa-admin [OPTIONS] user show ORG USER\n"
           "       twofa-admin [OPTIONS] user reset ORG USER\n"
+          "       twofa-admin [OPTIONS] audit [--org ORG] [--user USER] "
+          "[--since TIME]\n"
+          "                                   [--limit N] [--follow]\n"
           "See twofa-admin --help.\n", stderr);
 
     return TWOFA_ADMIN_EUSAGE;
@@ -559,6 +822,8 @@ static const char  twofa_admin_help_text[] =
 "    twofa-admin [OPTIONS] org show ORG\n"
 "    twofa-admin [OPTIONS] user show ORG USER\n"
 "    twofa-admin [OPTIONS] user reset ORG USER\n"
+"    twofa-admin [OPTIONS] audit [--org ORG] [--user USER] [--since TIME]\n"
+"                                [--limit N] [--follow]\n"
 "\n"
 "DESCRIPTION\n"
 "    Reads and changes the Redis state of the twofa-edge nginx module,\n"
@@ -595,6 +860,15 @@ static const char  twofa_admin_help_text[] =
 "        a second): the user enrolls again at the next login if the org\n"
 "        requires 2FA.  Says whether there was TOTP state (existed) and\n"
 "        whether the user was enrolled.\n"
+"    audit [--org ORG] [--user USER] [--since TIME] [--limit N] [--follow]\n"
+"        The audit trail ({prefix}audit), oldest first: the changes made\n"
+"        here or through the module's admin API, and the users' own\n"
+"        (enroll, disable, recovery code, lockout).  Lists the first N\n"
+"        entries from TIME on (by default from the oldest entry kept), of\n"
+"        ORG and USER when given.  --follow then waits for new entries and\n"
+"        prints each within a second, until SIGINT or SIGTERM (exit 0);\n"
+"        entries --limit left out are skipped.  Only reads: needs no\n"
+"        deployment mark.  Its options come after the word audit.\n"
 "\n"
 "OPTIONS\n"
 "    Options go before the command; what follows the command is taken\n"
@@ -610,8 +884,19 @@ static const char  twofa_admin_help_text[] =
 "                          2000; \"500ms\" and \"2s\" work too)\n"
 "    --lockout N           failures that mean locked, as twofa_lockout\n"
 "                          (default 5; the tool cannot see the server's)\n"
-"    --json                one JSON object instead of lines\n"
+"    --audit-max-len N     entries the audit trail keeps, as\n"
+"                          twofa_audit_max_len (default 100000); changes\n"
+"                          trim the trail to about that length\n"
+"    --json                one JSON object instead of lines (audit: one\n"
+"                          per entry and line, JSON Lines)\n"
 "    -h, --help            this text\n"
+"    audit's own, after the word audit:\n"
+"    --org ORG             only ORG's entries\n"
+"    --user USER           only USER's entries (of any org without --org)\n"
+"    --since TIME          from TIME on: unix seconds or ISO-8601 UTC\n"
+"                          (2026-11-27T22:33:39Z)\n"
+"    --limit N             at most N entries, 1 to 100000 (default 100)\n"
+"    --follow              then print new entries as they come\n"
 "    ORG and USER are checked as the module checks them: 1 to 128\n"
 "    visible ASCII characters, none of : | / \\ \" * ? [ ]\n"
 "\n"
@@ -626,6 +911,14 @@ static const char  twofa_admin_help_text[] =
 "                   recovery_left\n"
 "      user reset   org, user, existed (yes/no), was_enrolled (yes/no),\n"
 "                   audit\n"
+"    audit prints one line per entry, oldest first (wrapped here):\n"
+"      TIME EVENT [org=ORG] [user=USER] actor=ACTOR client=CLIENT\n"
+"          edge=EDGE id=ID\n"
+"    org= and user= are left out when the entry has none (init).  A\n"
+"    control character or a byte past ASCII shows as \"?\", and so does a\n"
+"    space in any value but EVENT.  With --json: one object per line\n"
+"    (JSON Lines) with id, time, event, org, user, actor, client, edge;\n"
+"    org and user are null when there is none.\n"
 "    Times are ISO-8601 UTC (2026-11-27T22:33:39Z), \"-\" when there is\n"
 "    none.  failures_ttl is in seconds: 0 without failures, -1 for a\n"
 "    counter with no expiry.  With --json: one object with the same\n"
@@ -656,12 +949,17 @@ static const char  twofa_admin_help_text[] =
 "                                {prefix}hold:{token} (gone at reset)\n"
 "    {prefix}revocations         hash and channel: sessions revoked by\n"
 "                                user reset\n"
+"    {prefix}audit               stream: the audit trail, entries of\n"
+"                                time, event, org, user, actor, client,\n"
+"                                edge (see audit)\n"
 "\n"
 "EXAMPLES\n"
 "    twofa-admin org require acme on\n"
 "    twofa-admin --json user show acme alice\n"
 "    twofa-admin --redis unix:/run/redis/redis.sock \\\n"
-"        --password-file /etc/nginx/twofa/redis.pass user reset acme bob\n";
+"        --password-file /etc/nginx/twofa/redis.pass user reset acme bob\n"
+"    twofa-admin audit --org acme --since 2026-11-27T00:00:00Z\n"
+"    twofa-admin --json audit --user bob --follow\n";
 
 
 void

@@ -25,8 +25,10 @@ twofa_admin_org_require(twofa_admin_t *adm)
     memset(&args, 0, sizeof(twofa_admin_args_t));
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_ORG, adm->org, NULL);
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_DEPLOYMENT, NULL, NULL);
+    twofa_admin_key_arg(adm, &args, TWOFA_KEY_AUDIT, NULL, NULL);
     twofa_admin_arg(&args, adm->require ? "1" : "0", 1);
     twofa_admin_arg_now(&args, now);
+    twofa_admin_audit_args(adm, &args, adm->org, "");
 
     reply = twofa_admin_script(adm, TWOFA_SCRIPT_ORG_SET, &args);
     if (reply == NULL) {

@@ -1,6 +1,7 @@
 /*
  * The output: "key: value" lines, or one JSON object built with jansson;
- * and the audit line every change prints, naming who made it.
+ * the audit line every change prints, naming who made it; and the audit
+ * trail's entries, one line or one JSON object each.
  */
 
 #include <errno.h>
@@ -20,6 +21,8 @@
 static void twofa_admin_time(int64_t t, char *buf);
 static void twofa_admin_out_json(twofa_admin_t *adm, const char *key,
     json_t *value);
+static void twofa_admin_put_clean(const char *s, size_t len, int spaces);
+static json_t *twofa_admin_json_bytes(const redisReply *r, int empty_null);
 
 
 /*
@@ -222,4 +225,196 @@ twofa_admin_out_end(twofa_admin_t *adm)
     }
 
     return rc;
+}
+
+
+/* --- the audit trail's entries ---------------------------------------- */
+
+
+/*
+ * One entry, audit_read.lua's row of eight strings: id, time, event, org,
+ * user, actor, client, edge.  One line, "TIME EVENT [org=ORG] [user=USER]
+ * actor=ACTOR client=CLIENT edge=EDGE id=ID", or with --json one object
+ * on one line (JSON Lines), the org and user null when empty.  Every
+ * value comes from Redis and may hold any byte: a line never holds a
+ * control character, and a value (but the event) no space, so no value
+ * can make a line of its own; the JSON is ASCII, jansson escaping.
+ */
+
+int
+twofa_admin_out_entry(twofa_admin_t *adm, redisReply **e)
+{
+    int       rc, i;
+    char      t[TWOFA_ADMIN_TIME_LEN], *text, *p;
+    json_t   *obj, *v;
+    int64_t   when;
+
+    static const char  *keys[8] = {
+        "id", "time", "event", "org", "user", "actor", "client", "edge"
+    };
+
+    if (twofa_admin_parse_int64(e[1]->str, e[1]->len, &when) != 0) {
+        when = 0;
+    }
+
+    twofa_admin_time(when, t);
+
+    if (!adm->json) {
+        fputs(t[0] ? t : "-", stdout);
+        fputc(' ', stdout);
+
+        /* an event may have spaces: "require on" */
+
+        if (e[2]->len) {
+            twofa_admin_put_clean(e[2]->str, e[2]->len, 1);
+
+        } else {
+            fputc('-', stdout);
+        }
+
+        for (i = 3; i < 8; i++) {
+            /* an entry with no org (init) or no user leaves it out */
+
+            if (e[i]->len == 0 && i <= 4) {
+                continue;
+            }
+
+            printf(" %s=", keys[i]);
+            twofa_admin_put_clean(e[i]->str, e[i]->len, 0);
+        }
+
+        fputs(" id=", stdout);
+        twofa_admin_put_clean(e[0]->str, e[0]->len, 0);
+        fputc('\n', stdout);
+
+        return TWOFA_ADMIN_OK;
+    }
+
+    obj = json_object();
+    rc = (obj == NULL);
+
+    for (i = 0; i < 8 && rc == 0; i++) {
+        if (i == 1) {
+            v = t[0] ? json_string(t) : json_null();
+
+        } else {
+            v = twofa_admin_json_bytes(e[i], i == 3 || i == 4);
+        }
+
+        /* it releases v when it fails, and fails with a NULL v */
+
+        rc = json_object_set_new(obj, keys[i], v);
+    }
+
+    if (rc != 0) {
+        json_decref(obj);
+        fprintf(stderr, "twofa-admin: cannot build the JSON output: out of "
+                "memory\n");
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER
+                           | JSON_ENSURE_ASCII);
+
+    json_decref(obj);
+
+    if (text == NULL) {
+        fprintf(stderr, "twofa-admin: cannot build the JSON output: out of "
+                "memory\n");
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    /* ASCII now, but DEL, which JSON strings may hold as it is */
+
+    for (p = text; *p; p++) {
+        if (*p == 0x7f) {
+            fputs("\\u007f", stdout);
+
+        } else {
+            fputc(*p, stdout);
+        }
+    }
+
+    free(text);
+
+    fputc('\n', stdout);
+
+    return TWOFA_ADMIN_OK;
+}
+
+
+/* what was printed, out now: an entry followed is seen as it comes */
+
+int
+twofa_admin_out_flush(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "twofa-admin: cannot write the output: %s\n",
+                strerror(errno));
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    return TWOFA_ADMIN_OK;
+}
+
+
+/*
+ * A value as it is, but with '?' for a control character, a byte past
+ * ASCII, and a space unless spaces are allowed.
+ */
+
+static void
+twofa_admin_put_clean(const char *s, size_t len, int spaces)
+{
+    size_t         i;
+    unsigned char  c;
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if (c < 0x20 || c >= 0x7f || (c == ' ' && !spaces)) {
+            c = '?';
+        }
+
+        fputc(c, stdout);
+    }
+}
+
+
+/*
+ * A string reply as a JSON string: as is when it is UTF-8 (jansson
+ * escapes the rest), else with '?' for each non-ASCII byte; null for an
+ * empty one when asked.  NULL when out of memory.
+ */
+
+static json_t *
+twofa_admin_json_bytes(const redisReply *r, int empty_null)
+{
+    char    *copy;
+    size_t   i;
+    json_t  *v;
+
+    if (r->len == 0 && empty_null) {
+        return json_null();
+    }
+
+    v = json_stringn(r->str, r->len);
+    if (v) {
+        return v;
+    }
+
+    copy = malloc(r->len);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < r->len; i++) {
+        copy[i] = (unsigned char) r->str[i] < 0x80 ? r->str[i] : '?';
+    }
+
+    v = json_stringn(copy, r->len);
+
+    free(copy);
+
+    return v;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/time.h>
 
 #include <openssl/crypto.h>
@@ -75,6 +76,21 @@ twofa_admin_connect(twofa_admin_t *adm)
         if (rc != TWOFA_ADMIN_OK) {
             return rc;
         }
+
+    } else {
+        /*
+         * Redis answers a long command from an unauthenticated client with
+         * a protocol error and a closed connection; a PING gets NOAUTH.
+         */
+
+        argv[0] = "PING";
+        lens[0] = 4;
+
+        rc = twofa_admin_setup(adm, "PING", 1, argv, lens);
+
+        if (rc != TWOFA_ADMIN_OK) {
+            return rc;
+        }
     }
 
     if (adm->db) {
@@ -90,7 +106,7 @@ twofa_admin_connect(twofa_admin_t *adm)
 }
 
 
-/* AUTH or SELECT: a status reply, or a message and an error */
+/* AUTH, PING or SELECT: a status reply, or a message and an error */
 
 static int
 twofa_admin_setup(twofa_admin_t *adm, const char *what, int argc,
@@ -268,6 +284,36 @@ twofa_admin_is_pair(redisReply *reply)
 }
 
 
+/* A stored decimal (enrolled_at, an audit entry's time). */
+
+int
+twofa_admin_parse_int64(const char *s, size_t len, int64_t *out)
+{
+    int       neg;
+    size_t    i;
+    uint64_t  v;
+
+    neg = (len > 0 && s[0] == '-');
+    i = neg ? 1 : 0;
+
+    if (i == len || len - i > 18) {
+        return -1;
+    }
+
+    for (v = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+
+        v = v * 10 + (uint64_t) (s[i] - '0');
+    }
+
+    *out = neg ? -(int64_t) v : (int64_t) v;
+
+    return 0;
+}
+
+
 /* one key, from the module's builder, NUL-terminated in buf */
 
 size_t
@@ -359,4 +405,39 @@ twofa_admin_now(void)
     }
 
     return ts.tv_sec;
+}
+
+
+/*
+ * A change the audit trail records: after the script's own arguments,
+ * org, user, the trail's most entries, who (the operating-system user,
+ * "cli:NAME"), from where ("local") and on which host.  The audit key
+ * is the script's last key (twofa_admin_key_arg with TWOFA_KEY_AUDIT).
+ */
+
+void
+twofa_admin_audit_args(twofa_admin_t *adm, twofa_admin_args_t *args,
+    const char *org, const char *user)
+{
+    const char  *who;
+
+    who = twofa_admin_who();
+
+    snprintf(adm->audit_max, sizeof(adm->audit_max), "%ld",
+             adm->audit_max_len);
+    snprintf(adm->actor, sizeof(adm->actor), "cli:%s",
+             who ? who : "unknown");
+
+    if (gethostname(adm->edge, sizeof(adm->edge) - 1) != 0) {
+        snprintf(adm->edge, sizeof(adm->edge), "unknown");
+    }
+
+    adm->edge[sizeof(adm->edge) - 1] = '\0';
+
+    twofa_admin_arg(args, org, strlen(org));
+    twofa_admin_arg(args, user, strlen(user));
+    twofa_admin_arg(args, adm->audit_max, strlen(adm->audit_max));
+    twofa_admin_arg(args, adm->actor, strlen(adm->actor));
+    twofa_admin_arg(args, "local", 5);
+    twofa_admin_arg(args, adm->edge, strlen(adm->edge));
 }

@@ -23,10 +23,12 @@
  *   init.c      init
  *   org.c       org require, org show
  *   user.c      user show, user reset
+ *   audit.c     audit: the audit trail, listed and followed
  *   redis.c     the connection (AUTH, SELECT), the one way a script is
  *               sent (EVALSHA, and EVAL once after NOSCRIPT), the script's
  *               keys and arguments, the checks of a reply's shape
- *   output.c    "key: value" lines or one JSON object, the audit line
+ *   output.c    "key: value" lines or one JSON object, the audit line,
+ *               the audit trail's entries
  *
  * This header is private to tools/admin/.
  */
@@ -62,8 +64,18 @@
     (TWOFA_ADMIN_PREFIX_MAX + 16 + 2 * TWOFA_ID_MAX + 1 + 1)
 
 #define TWOFA_ADMIN_INT_LEN      24
-#define TWOFA_ADMIN_ARGS_MAX     8       /* a script's keys and arguments */
-#define TWOFA_ADMIN_KEYS_MAX     4       /* a script's keys */
+#define TWOFA_ADMIN_ARGS_MAX     16      /* a script's keys and arguments */
+#define TWOFA_ADMIN_KEYS_MAX     5       /* a script's keys */
+#define TWOFA_ADMIN_ACTOR_MAX    (sizeof("cli:") + TWOFA_ID_MAX)
+
+/* audit */
+#define TWOFA_ADMIN_LIMIT_MAX    100000  /* --limit */
+#define TWOFA_ADMIN_LIMIT        100     /* --limit's default */
+#define TWOFA_ADMIN_AUDIT_MOST   1000    /* entries a call looks at */
+#define TWOFA_ADMIN_SINCE_MAX    253402300799LL  /* 9999-12-31T23:59:59Z */
+
+/* a stream entry id ("ms-seq", two 64-bit numbers), "(" first, its NUL */
+#define TWOFA_ADMIN_ID_MAX       (1 + 20 + 1 + 20 + 1)
 
 #define TWOFA_ADMIN_UNIX_MAX                                                 \
     sizeof(((struct sockaddr_un *) 0)->sun_path)
@@ -79,7 +91,8 @@ typedef enum {
     TWOFA_ADMIN_TAKES_NOTHING = 0,
     TWOFA_ADMIN_TAKES_ORG,
     TWOFA_ADMIN_TAKES_ORG_ON_OFF,
-    TWOFA_ADMIN_TAKES_ORG_USER
+    TWOFA_ADMIN_TAKES_ORG_USER,
+    TWOFA_ADMIN_TAKES_OPTIONS           /* options of its own (audit) */
 } twofa_admin_takes_e;
 
 
@@ -105,6 +118,7 @@ struct twofa_admin_s {
     size_t                        prefix_len;
     long                          timeout;       /* ms */
     long                          lockout;
+    long                          audit_max_len; /* as twofa_audit_max_len */
     int                           json;
 
     /* the command and its values */
@@ -113,11 +127,19 @@ struct twofa_admin_s {
     const char                   *user;
     int                           require;
 
+    /* audit's options: org and user above are NULL when not given */
+    int64_t                       since;         /* unix time, or -1 */
+    long                          limit;
+    int                           follow;
+
     /* run time */
     redisContext                 *c;
     char                          password[TWOFA_ADMIN_PASSWORD_MAX + 1];
     size_t                        password_len;
     json_t                       *out;           /* --json: the object */
+    char                          audit_max[TWOFA_ADMIN_INT_LEN];
+    char                          actor[TWOFA_ADMIN_ACTOR_MAX];
+    char                          edge[TWOFA_ADMIN_HOST_MAX + 1];
     int                           out_failed;    /* a member was lost */
 };
 
@@ -150,6 +172,7 @@ int twofa_admin_org_require(twofa_admin_t *adm);
 int twofa_admin_org_show(twofa_admin_t *adm);
 int twofa_admin_user_show(twofa_admin_t *adm);
 int twofa_admin_user_reset(twofa_admin_t *adm);
+int twofa_admin_audit_read(twofa_admin_t *adm);
 
 /* redis.c */
 int twofa_admin_connect(twofa_admin_t *adm);
@@ -158,12 +181,15 @@ redisReply *twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
 int twofa_admin_unexpected(twofa_admin_t *adm, twofa_script_id_t id);
 int twofa_admin_no_deployment(twofa_admin_t *adm);
 int twofa_admin_is_pair(redisReply *reply);
+int twofa_admin_parse_int64(const char *s, size_t len, int64_t *out);
 size_t twofa_admin_key(twofa_admin_t *adm, char *buf, twofa_key_kind_t kind,
     const char *a, const char *b);
 void twofa_admin_key_arg(twofa_admin_t *adm, twofa_admin_args_t *args,
     twofa_key_kind_t kind, const char *a, const char *b);
 void twofa_admin_arg(twofa_admin_args_t *args, const char *s, size_t len);
 void twofa_admin_arg_now(twofa_admin_args_t *args, time_t now);
+void twofa_admin_audit_args(twofa_admin_t *adm, twofa_admin_args_t *args,
+    const char *org, const char *user);
 time_t twofa_admin_now(void);
 
 /* output.c */
@@ -178,6 +204,8 @@ void twofa_admin_out_int(twofa_admin_t *adm, const char *key,
     long long value);
 void twofa_admin_out_time(twofa_admin_t *adm, const char *key, int64_t t);
 int twofa_admin_out_end(twofa_admin_t *adm);
+int twofa_admin_out_entry(twofa_admin_t *adm, redisReply **e);
+int twofa_admin_out_flush(void);
 
 
 #endif /* TWOFA_ADMIN_H */

@@ -16,7 +16,6 @@
 
 static int twofa_admin_state_check(twofa_admin_t *adm, redisReply *reply);
 static void twofa_admin_user_print(twofa_admin_t *adm, redisReply **e);
-static int twofa_admin_parse_int64(const char *s, size_t len, int64_t *out);
 
 
 /*
@@ -179,6 +178,7 @@ twofa_admin_user_reset(twofa_admin_t *adm)
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_FAIL, adm->org, adm->user);
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_HOLDS, adm->org, adm->user);
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_REVOCATIONS, NULL, NULL);
+    twofa_admin_key_arg(adm, &args, TWOFA_KEY_AUDIT, NULL, NULL);
 
     twofa_admin_arg(&args, hold,
                     twofa_admin_key(adm, hold, TWOFA_KEY_HOLD, NULL, NULL));
@@ -187,6 +187,7 @@ twofa_admin_user_reset(twofa_admin_t *adm)
                     (size_t) snprintf(subject, sizeof(subject), "%s\n%s",
                                       adm->org, adm->user));
     twofa_admin_arg(&args, args.argv[3], args.lens[3]);    /* the channel */
+    twofa_admin_audit_args(adm, &args, adm->org, adm->user);
 
     reply = twofa_admin_script(adm, TWOFA_SCRIPT_RESET, &args);
     if (reply == NULL) {
@@ -213,34 +214,4 @@ twofa_admin_user_reset(twofa_admin_t *adm)
     freeReplyObject(reply);
 
     return rc;
-}
-
-
-/* A stored decimal (enrolled_at). */
-
-static int
-twofa_admin_parse_int64(const char *s, size_t len, int64_t *out)
-{
-    int       neg;
-    size_t    i;
-    uint64_t  v;
-
-    neg = (len > 0 && s[0] == '-');
-    i = neg ? 1 : 0;
-
-    if (i == len || len - i > 18) {
-        return -1;
-    }
-
-    for (v = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return -1;
-        }
-
-        v = v * 10 + (uint64_t) (s[i] - '0');
-    }
-
-    *out = neg ? -(int64_t) v : (int64_t) v;
-
-    return 0;
 }
