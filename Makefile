@@ -7,6 +7,11 @@
 #   make fuzz     short bounded libFuzzer runs (clang)
 #   make bench    benchmarks, one table of ratios
 #   make install  copy the module to $(DESTDIR)$(MODULES_DIR)
+#   make deb      Debian packages of the module and the CLI, in
+#                 $(BUILDDIR)/deb (debhelper; lintian must find no error)
+#   make test-dist  the packages built and the integration tests run
+#                 against them in clean Debian 12 and 13 roots, and a
+#                 build from source tested on sid (tools/test-dist)
 #
 # Every target first installs the Debian packages it needs that are missing
 # (apt-get as root, or sudo).  Nothing is written outside $(BUILDDIR) but
@@ -29,15 +34,28 @@ ADMIN       := $(B)/twofa-admin
 # Debian packages, by what needs them.
 DEPS_BUILD  := gcc make libc6-dev nginx nginx-dev libhiredis-dev \
                libqrencode-dev libssl-dev libunistring-dev libjansson-dev
-DEPS_TEST   := perl redis-server redis-tools oathtool zbar-tools \
-               librsvg2-bin curl python3 chromium nodejs:node npm:npm \
-               ca-certificates iproute2
+# the real apps of t/45-real-apps.t; php-fpm before dokuwiki in the same
+# apt run, or apt satisfies its php with libapache2-mod-php (Apache).
+# Names without a version, so Debian 12 (PHP 8.2) and 13 (8.4) alike.
+DEPS_APPS   := python3-django gunicorn php-fpm php-cli dokuwiki
+# the integration tests' (t/*.t), then the browser walk's (t/50-browser.t)
+DEPS_ITEST  := perl redis-server redis-tools oathtool zbar-tools \
+               librsvg2-bin curl python3 openssl procps ca-certificates iproute2 \
+               groff-base \
+               $(DEPS_APPS)
+DEPS_TEST   := $(DEPS_ITEST) chromium nodejs:node npm:npm
 DEPS_DEMO   := redis-server python3
-DEPS_FUZZ   := clang libclang-rt-14-dev
+DEPS_FUZZ   := clang libclang-rt-dev
 DEPS_BENCH  := wrk redis-server oathtool procps valgrind
+DEPS_DEB    := build-essential debhelper dpkg-dev lintian
+
+# A packager's flags (debian/rules passes dpkg-buildflags'), added to the
+# module's and the core's; empty by default.
+EXTRA_CFLAGS  ?=
+EXTRA_LDFLAGS ?=
 
 CORE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g -fPIC \
-               -Wall -Wextra -Werror -Iinclude
+               -Wall -Wextra -Werror -Iinclude $(EXTRA_CFLAGS)
 CORE_LIBS   := -lcrypto -lqrencode -lunistring -ljansson
 CORE_SRCS   := $(wildcard src/twofa_*.c)
 CORE_OBJS   := $(patsubst src/%.c,$(B)/core/%.o,$(CORE_SRCS))
@@ -55,10 +73,11 @@ FUZZ_TIME   ?= 20
 
 # Warnings on for the module too; nginx adds -Werror itself.
 NGX_CC_OPT  := -g -O2 -fPIC -Wall -Wextra -Wno-unused-parameter \
-               -fstack-protector-strong -D_FORTIFY_SOURCE=2
+               -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(EXTRA_CFLAGS)
 
 .PHONY: all module admin deps deps-build deps-test deps-demo deps-fuzz \
-        deps-bench test unit fuzz memcheck demo bench install clean
+        deps-bench test unit fuzz memcheck demo bench install clean \
+        deb deps-deb deps-itest test-bins test-dist
 
 all: deps-build module admin
 
@@ -80,6 +99,10 @@ deps-fuzz:
 	@tools/install-deps $(DEPS_FUZZ) $(DEPS_BUILD)
 deps-bench:
 	@tools/install-deps $(DEPS_BUILD) $(DEPS_BENCH)
+deps-deb:
+	@tools/install-deps $(DEPS_BUILD) $(DEPS_DEB)
+deps-itest:
+	@tools/install-deps $(DEPS_BUILD) $(DEPS_ITEST)
 
 
 # --- the module, built against the distribution's nginx -----------------
@@ -94,7 +117,7 @@ $(B)/nginx/Makefile: config $(NGINX_SRC)/conf_flags
 	cp -rs $(NGINX_SRC)/. $(B)/nginx-src/
 	cd $(B)/nginx-src && source ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
-	        --with-cc-opt="$(NGX_CC_OPT)" \
+	        --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(EXTRA_LDFLAGS)" \
 	        --add-dynamic-module=$(CURDIR) \
 	        --builddir=$(B)/nginx > $(B)/configure.log 2>&1 || \
 	    { cat $(B)/configure.log; exit 1; }
@@ -135,7 +158,7 @@ unit: deps-test $(UNIT_TESTS)
 # the file map is atop tools/admin/twofa_admin.h
 $(ADMIN): $(wildcard tools/admin/*.c tools/admin/*.h) $(B)/libtwofa_core.a
 	@mkdir -p $(@D)
-	$(CC) $(CORE_CFLAGS) $(filter %.c,$^) \
+	$(CC) $(CORE_CFLAGS) $(EXTRA_LDFLAGS) $(filter %.c,$^) \
 	    $(B)/libtwofa_core.a -lhiredis $(CORE_LIBS) -o $@
 
 
@@ -177,7 +200,7 @@ memcheck: deps-test $(MODULE) $(ADMIN)
 	@tools/install-deps valgrind
 	TWOFA_VALGRIND=1 TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) \
 	    TWOFA_NGINX=$(NGINX) prove t/10-redis.t t/20-login.t t/21-flows.t \
-	        t/24-security.t
+	        t/24-security.t t/26-audit.t
 
 demo: deps-demo $(MODULE) $(ADMIN)
 	TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) TWOFA_NGINX=$(NGINX) demo/run
@@ -185,6 +208,17 @@ demo: deps-demo $(MODULE) $(ADMIN)
 bench: deps-bench $(MODULE) $(B)/libtwofa_core.a
 	TWOFA_MODULE=$(MODULE) TWOFA_NGINX=$(NGINX) \
 	    TWOFA_CORE=$(B)/libtwofa_core.a bench/run
+
+# --- Debian packages, and the tests in clean Debian roots ---------------
+
+deb: deps-deb
+	tools/build-deb $(B)/deb
+
+test-dist:
+	tools/test-dist $(B)/dist
+
+# everything `make test` runs, built and not run (tools/test-dist on sid)
+test-bins: $(MODULE) $(ADMIN) $(UNIT_TESTS) $(FUZZ_SEED_BINS)
 
 install: $(MODULE)
 	install -d $(DESTDIR)$(MODULES_DIR)

@@ -56,6 +56,29 @@ for my $file (@files, "$root/docker/nginx.conf") {
     unlike($out, qr/\[warn\]/, "without warnings: $name") or diag($out);
 }
 
+# the HTTP/2 and HTTP/3 advice of tls-host-cookie.conf's comments, followed
+# as this nginx's version asks: valid, and without warnings, here too
+{
+    my $text = localise($t->read_file("$root/conf-examples/tls-host-cookie.conf"));
+    my @did;
+    if (TwofaTest::nginx_version() >= 1025001) {
+        push @did, 'http2 on' if $text =~ s/^(\s*)#(http2 on;)/$1$2/m;
+    } else {
+        push @did, 'listen ssl http2'
+            if $text =~ s/^(\s*listen 443 ssl);/$1 http2;/m;
+    }
+    if (TwofaTest::nginx_has('--with-http_v3_module')) {
+        push @did, 'quic' if $text =~ s/^(\s*)#(listen 443 quic\b)/$1$2/m;
+        push @did, 'alt-svc' if $text =~ s/^(\s*)#(add_header Alt-Svc\b)/$1$2/m;
+        is(scalar @did, 3, 'the comments say how to enable HTTP/2 and HTTP/3');
+    } else {
+        is(scalar @did, 1, 'the comments say how to enable HTTP/2');
+    }
+    my ($rc, $out) = $t->nginx_t($text, 'example-h2-h3.conf');
+    is($rc, 0, "nginx -t passes with the advice followed (@did)") or diag($out);
+    unlike($out, qr/\[warn\]/, 'without warnings') or diag($out);
+}
+
 # the image's build steps, run here outside Docker
 {
     my $dest = "$d/image";
