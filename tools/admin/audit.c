@@ -31,8 +31,9 @@ static int twofa_admin_audit_stopped(const sigset_t *stop, time_t secs);
  * and --user when given; each call of the script looks at no more than
  * TWOFA_ADMIN_AUDIT_MOST entries, so none holds Redis for long.
  *
- * With --follow, then every entry added after the listing, polled once a
- * second, until SIGINT or SIGTERM (exit 0).  Those two stay blocked and
+ * With --follow, then every entry added after the listing, waiting for
+ * each on XREAD BLOCK (a second at a time, to look for a signal), until
+ * SIGINT or SIGTERM (exit 0).  Those two stay blocked and
  * are taken by sigtimedwait() between calls: one never cuts a reply.  A
  * listing cut short by --limit goes on from the trail's end, not from the
  * entries the limit left out.
@@ -119,9 +120,16 @@ twofa_admin_audit_read(twofa_admin_t *adm)
             return rc;
         }
 
-        /* at the end, a second's wait; else only a look */
+        /* at the end, XREAD BLOCK until the next entry (a second at most) */
 
-        if (twofa_admin_audit_stopped(&stop, end ? 1 : 0)) {
+        if (end) {
+            rc = twofa_admin_audit_wait(adm, from);
+            if (rc != TWOFA_ADMIN_OK) {
+                return rc;
+            }
+        }
+
+        if (twofa_admin_audit_stopped(&stop, 0)) {
             return TWOFA_ADMIN_OK;
         }
     }

@@ -193,6 +193,63 @@ twofa_admin_checked(twofa_admin_t *adm, const char *what, redisReply *reply)
 
 
 /*
+ * Waits, on XREAD BLOCK, for an entry of the audit trail after the id
+ * "after" ("-": any), at most half the reply timeout so that the wait
+ * itself never counts as a lost Redis.  TWOFA_ADMIN_OK whether or not
+ * one came: the caller reads them with audit_read.lua, which filters.
+ */
+
+int
+twofa_admin_audit_wait(twofa_admin_t *adm, const char *after)
+{
+    char         key[TWOFA_ADMIN_KEY_MAX], block[TWOFA_ADMIN_INT_LEN];
+    size_t       lens[8];
+    const char  *argv[8];
+    redisReply  *reply;
+
+    /* the id after which: the script's exclusive "(" dropped */
+
+    if (after[0] == '(') {
+        after++;
+
+    } else if (strcmp(after, "-") == 0) {
+        after = "0-0";
+    }
+
+    argv[0] = "XREAD";
+    argv[1] = "BLOCK";
+    argv[2] = block;
+    argv[3] = "COUNT";
+    argv[4] = "1";
+    argv[5] = "STREAMS";
+    argv[6] = key;
+    argv[7] = after;
+
+    lens[0] = 5;
+    lens[1] = 5;
+    lens[2] = (size_t) snprintf(block, sizeof(block), "%ld",
+                                adm->timeout / 2 > 1000
+                                ? 1000 : adm->timeout / 2 + 1);
+    lens[3] = 5;
+    lens[4] = 1;
+    lens[5] = 7;
+    lens[6] = twofa_admin_key(adm, key, TWOFA_KEY_AUDIT, NULL, NULL);
+    lens[7] = strlen(after);
+
+    reply = twofa_admin_send(adm, "XREAD", 8, argv, lens);
+    reply = twofa_admin_checked(adm, "XREAD", reply);
+
+    if (reply == NULL) {
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    freeReplyObject(reply);
+
+    return TWOFA_ADMIN_OK;
+}
+
+
+/*
  * One of the module's scripts, as the module sends it: EVALSHA, and after
  * NOSCRIPT (a Redis that restarted, or whose scripts were flushed) EVAL
  * once, which also loads the script for the next EVALSHA.  NULL after a

@@ -176,6 +176,7 @@ int twofa_admin_audit_read(twofa_admin_t *adm);
 
 /* redis.c */
 int twofa_admin_connect(twofa_admin_t *adm);
+int twofa_admin_audit_wait(twofa_admin_t *adm, const char *after);
 redisReply *twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
     twofa_admin_args_t *args);
 int twofa_admin_unexpected(twofa_admin_t *adm, twofa_script_id_t id);
