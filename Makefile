@@ -93,6 +93,7 @@ deps-build:
 	@tools/install-deps $(DEPS_BUILD)
 deps-test:
 	@tools/install-deps $(DEPS_BUILD) $(DEPS_TEST)
+	@tools/fetch-promtool $(B)/promtool
 deps-demo:
 	@tools/install-deps $(DEPS_BUILD) $(DEPS_DEMO)
 deps-fuzz:
@@ -103,6 +104,7 @@ deps-deb:
 	@tools/install-deps $(DEPS_BUILD) $(DEPS_DEB)
 deps-itest:
 	@tools/install-deps $(DEPS_BUILD) $(DEPS_ITEST)
+	@tools/fetch-promtool $(B)/promtool
 
 
 # --- the module, built against the distribution's nginx -----------------
@@ -200,7 +202,7 @@ memcheck: deps-test $(MODULE) $(ADMIN)
 	@tools/install-deps valgrind
 	TWOFA_VALGRIND=1 TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) \
 	    TWOFA_NGINX=$(NGINX) prove t/10-redis.t t/20-login.t t/21-flows.t \
-	        t/24-security.t t/26-audit.t
+	        t/24-security.t t/26-audit.t t/27-metrics.t
 
 demo: deps-demo $(MODULE) $(ADMIN)
 	TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) TWOFA_NGINX=$(NGINX) demo/run

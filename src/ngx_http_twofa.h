@@ -15,6 +15,7 @@
  *   ngx_http_twofa_gate.c       the step-up gate
  *   ngx_http_twofa_pages.c      the pages' routes and their life cycle
  *   ngx_http_twofa_admin.c      the admin JSON API
+ *   ngx_http_twofa_metrics.c    the counters as a Prometheus page
  * their parts
  *   ngx_http_twofa_capture.c    the login's filters (capture, guard)
  *   ngx_http_twofa_hold.c       held responses sealed, opened, sent
@@ -29,6 +30,7 @@
  * the shared low level
  *   ngx_http_twofa_http.c       ctx, headers, cookies, bodies, responses
  *   ngx_http_twofa_redis.c      hiredis on nginx's event loop
+ *   ngx_http_twofa_counters.c   the counters, in shared memory
  *   ngx_http_twofa_file.c       files read at configuration time
  */
 
@@ -173,6 +175,7 @@ typedef struct {
     ngx_flag_t                  login;
     ngx_flag_t                  pages;
     ngx_flag_t                  admin;
+    ngx_flag_t                  metrics;
     ngx_flag_t                  gate;
     time_t                      gate_max_age;    /* 0: any TOTP session */
     ngx_http_complex_value_t   *user;
@@ -622,6 +625,71 @@ ngx_int_t ngx_http_twofa_gate_handler(ngx_http_request_t *r);
 
 /* ngx_http_twofa_admin.c */
 ngx_int_t ngx_http_twofa_admin_handler(ngx_http_request_t *r);
+
+
+/* ngx_http_twofa_metrics.c */
+ngx_int_t ngx_http_twofa_metrics_handler(ngx_http_request_t *r);
+
+
+/*
+ * ngx_http_twofa_counters.c: what is counted.  Each process adds to its
+ * own block of the shared zone (no atomics, no shared cache lines); the
+ * metrics page sums the blocks.  Gauges are set, not added: each process
+ * says its own.
+ */
+#define NGX_HTTP_TWOFA_BUCKETS  12          /* of the latency histogram */
+
+typedef enum {
+    NGX_HTTP_TWOFA_M_LOGIN_PASSED = 0,
+    NGX_HTTP_TWOFA_M_LOGIN_HELD,
+    NGX_HTTP_TWOFA_M_LOGIN_RELEASED,
+    NGX_HTTP_TWOFA_M_LOGIN_REFUSED,
+    NGX_HTTP_TWOFA_M_LOGIN_ERROR,
+    NGX_HTTP_TWOFA_M_LOGIN_UNSAFE,
+    NGX_HTTP_TWOFA_M_CODE_VALID,
+    NGX_HTTP_TWOFA_M_CODE_INVALID,
+    NGX_HTTP_TWOFA_M_CODE_LOCKED,
+    NGX_HTTP_TWOFA_M_RECOVERY_USED,
+    NGX_HTTP_TWOFA_M_ENROLLMENTS,
+    NGX_HTTP_TWOFA_M_LOCKOUTS,
+    NGX_HTTP_TWOFA_M_GATE_PASSED,
+    NGX_HTTP_TWOFA_M_GATE_DENIED,
+    NGX_HTTP_TWOFA_M_ADMIN_CHANGES,
+    NGX_HTTP_TWOFA_M_REDIS_OK,
+    NGX_HTTP_TWOFA_M_REDIS_ERROR,
+    NGX_HTTP_TWOFA_M_REDIS_TIMEOUT,
+    NGX_HTTP_TWOFA_M_REDIS_BUCKET,          /* first of the histogram's */
+    NGX_HTTP_TWOFA_M_REDIS_SUM_US =
+        NGX_HTTP_TWOFA_M_REDIS_BUCKET + NGX_HTTP_TWOFA_BUCKETS,
+                                            /* latency sum, microseconds */
+    NGX_HTTP_TWOFA_M_REDIS_UP_COMMAND,      /* gauge */
+    NGX_HTTP_TWOFA_M_REDIS_UP_SUBSCRIBER,   /* gauge */
+    NGX_HTTP_TWOFA_M_N
+} ngx_http_twofa_metric_e;
+
+extern uint64_t  *ngx_http_twofa_counters;   /* this process's, or NULL */
+
+ngx_int_t ngx_http_twofa_counters_zone(ngx_conf_t *cf);
+void ngx_http_twofa_counters_init_process(ngx_cycle_t *cycle);
+void ngx_http_twofa_counters_exit_process(void);
+void ngx_http_twofa_counters_redis(ngx_int_t result, uint64_t us);
+void ngx_http_twofa_counters_sum(uint64_t *sum);
+
+static ngx_inline void
+ngx_http_twofa_count(ngx_http_twofa_metric_e m)
+{
+    if (ngx_http_twofa_counters) {
+        ngx_http_twofa_counters[m]++;
+    }
+}
+
+static ngx_inline void
+ngx_http_twofa_gauge(ngx_http_twofa_metric_e m, uint64_t v)
+{
+    if (ngx_http_twofa_counters) {
+        ngx_http_twofa_counters[m] = v;
+    }
+}
 
 
 /* ngx_http_twofa_redis.c */

@@ -939,9 +939,10 @@ ngx_http_twofa_admin_no_state(ngx_http_request_t *r)
 
 static void
 ngx_http_twofa_admin_log_change(ngx_http_request_t *r,
-    ngx_http_twofa_admin_t *adm,
-    const char *what)
+    ngx_http_twofa_admin_t *adm, const char *what)
 {
+    ngx_http_twofa_count(NGX_HTTP_TWOFA_M_ADMIN_CHANGES);
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "twofa audit: %s org=\"%V\"%s%V%s by=%s client=%V",
                   what, &adm->org, adm->user.len ? " user=\"" : "",

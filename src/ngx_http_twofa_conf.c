@@ -221,6 +221,7 @@ ngx_http_twofa_create_loc_conf(ngx_conf_t *cf)
     conf->login = NGX_CONF_UNSET;
     conf->pages = NGX_CONF_UNSET;
     conf->admin = NGX_CONF_UNSET;
+    conf->metrics = NGX_CONF_UNSET;
     conf->gate = NGX_CONF_UNSET;
     conf->gate_max_age = NGX_CONF_UNSET;
     conf->user = NGX_CONF_UNSET_PTR;
@@ -243,6 +244,7 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->login, NGX_CONF_UNSET, 0);
     ngx_conf_merge_value(conf->pages, NGX_CONF_UNSET, 0);
     ngx_conf_merge_value(conf->admin, NGX_CONF_UNSET, 0);
+    ngx_conf_merge_value(conf->metrics, NGX_CONF_UNSET, 0);
 
     ngx_conf_merge_value(conf->gate, prev->gate, 0);
     ngx_conf_merge_sec_value(conf->gate_max_age, prev->gate_max_age, 0);
@@ -280,11 +282,29 @@ ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
         return NGX_ERROR;
     }
 
+    if (conf->metrics && conf->login) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_login\" and \"twofa_metrics\" cannot "
+                           "be used in the same location");
+        return NGX_ERROR;
+    }
+
     if (conf->gate && (conf->pages || conf->admin)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"twofa_gate\" cannot protect the location of "
                            "\"%s\"",
                            conf->pages ? "twofa_pages" : "twofa_admin");
+        return NGX_ERROR;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /* the metrics need neither keys nor Redis, only their location */
+
+    if (conf->metrics && clcf->handler != ngx_http_twofa_metrics_handler) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_metrics\" cannot share a location with "
+                           "another content handler (e.g. proxy_pass)");
         return NGX_ERROR;
     }
 
@@ -310,8 +330,6 @@ ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
                            conf->pages ? "twofa_pages" : "twofa_admin");
         return NGX_ERROR;
     }
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     /* proxy_pass after twofa_pages would have taken the location silently */
 

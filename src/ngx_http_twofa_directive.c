@@ -384,6 +384,7 @@ ngx_http_twofa_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
+    const char                *other;
     ngx_flag_t                *flag;
     ngx_http_core_loc_conf_t  *clcf;
 
@@ -396,9 +397,25 @@ ngx_http_twofa_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (clcf->handler) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" cannot share a location with another "
-                           "content handler (e.g. proxy_pass)", &cmd->name);
+        other = (clcf->handler == ngx_http_twofa_pages_handler)
+                ? "twofa_pages"
+                : (clcf->handler == ngx_http_twofa_admin_handler)
+                ? "twofa_admin"
+                : (clcf->handler == ngx_http_twofa_metrics_handler)
+                ? "twofa_metrics" : NULL;
+
+        if (other) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" and \"%s\" cannot share a location",
+                               &cmd->name, other);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V\" cannot share a location with another "
+                               "content handler (e.g. proxy_pass)",
+                               &cmd->name);
+        }
+
         return NGX_CONF_ERROR;
     }
 

@@ -25,6 +25,7 @@ static ngx_http_twofa_then_t  ngx_http_twofa_taken;
 static ngx_http_twofa_then_t  ngx_http_twofa_verify_accepted;
 static ngx_http_twofa_then_t  ngx_http_twofa_disable_done;
 static ngx_http_twofa_step_t  ngx_http_twofa_failed;
+static ngx_http_twofa_step_t  ngx_http_twofa_refuse_locked;
 static ngx_http_twofa_then_t  ngx_http_twofa_failed_counted;
 static void ngx_http_twofa_flow_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
@@ -70,7 +71,7 @@ ngx_http_twofa_flow_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
     }
 
     if (pg->locked) {
-        return ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
+        return ngx_http_twofa_refuse_locked(r, pg);
     }
 
     if (pg->state.pending.len && pg->state.pending.data[0] == '!') {
@@ -116,7 +117,7 @@ ngx_http_twofa_flow_verify(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
     }
 
     if (pg->locked) {
-        return ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
+        return ngx_http_twofa_refuse_locked(r, pg);
     }
 
     if (r->method == NGX_HTTP_POST) {
@@ -146,10 +147,23 @@ ngx_http_twofa_flow_disable(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
     }
 
     if (pg->locked) {
-        return ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
+        return ngx_http_twofa_refuse_locked(r, pg);
     }
 
     return ngx_http_twofa_disable_check(r, pg);
+}
+
+
+/* Locked: a code posted is refused unchecked (and counted so). */
+
+static ngx_int_t
+ngx_http_twofa_refuse_locked(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
+{
+    if (r->method == NGX_HTTP_POST) {
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_CODE_LOCKED);
+    }
+
+    return ngx_http_twofa_show_locked(r, pg, pg->state.fail_ttl);
 }
 
 
@@ -329,6 +343,9 @@ ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
     ctx = ngx_http_twofa_get_ctx(r);
     ctx->result = NGX_HTTP_TWOFA_RESULT_ENROLLED;
 
+    ngx_http_twofa_count(NGX_HTTP_TWOFA_M_CODE_VALID);
+    ngx_http_twofa_count(NGX_HTTP_TWOFA_M_ENROLLMENTS);
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "twofa: \"%V\" of \"%V\" turned on two-factor "
                   "authentication", &pg->user, &pg->org);
@@ -391,6 +408,8 @@ ngx_http_twofa_taken(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 
     ctx = ngx_http_twofa_get_ctx(r);
     ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
+
+    ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_RELEASED);
 
     amr = pg->amr;
 
@@ -486,7 +505,11 @@ ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
     ctx = ngx_http_twofa_get_ctx(r);
     ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
 
+    ngx_http_twofa_count(NGX_HTTP_TWOFA_M_CODE_VALID);
+
     if (pg->amr == TWOFA_AMR_RECOVERY) {
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_RECOVERY_USED);
+
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "twofa: \"%V\" of \"%V\" used a recovery code",
                       &pg->user, &pg->org);
@@ -555,6 +578,8 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
         return ngx_http_twofa_go(r, pg, "settings");
     }
 
+    ngx_http_twofa_count(NGX_HTTP_TWOFA_M_CODE_VALID);
+
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "twofa: \"%V\" of \"%V\" turned off two-factor "
                   "authentication", &pg->user, &pg->org);
@@ -590,6 +615,8 @@ ngx_http_twofa_failed(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
     ctx = ngx_http_twofa_get_ctx(r);
     ctx->result = NGX_HTTP_TWOFA_RESULT_FAILED;
 
+    ngx_http_twofa_count(NGX_HTTP_TWOFA_M_CODE_INVALID);
+
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "twofa: wrong or used code for \"%V\" of \"%V\"",
                   &pg->user, &pg->org);
@@ -620,6 +647,8 @@ ngx_http_twofa_failed_counted(ngx_http_request_t *r,
     }
 
     if (reply->state.failures == tscf->lockout) {
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOCKOUTS);
+
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twofa: \"%V\" of \"%V\" locked out after %ui failed "
                       "codes", &pg->user, &pg->org, reply->state.failures);
@@ -651,6 +680,8 @@ ngx_http_twofa_flow_reply(ngx_http_request_t *r,
         rc = ngx_http_twofa_unavailable(r);
 
     } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {
+        /* a script that checks a code refused it unchecked */
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_CODE_LOCKED);
         rc = ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
 
     } else if (reply->outcome == NGX_HTTP_TWOFA_REPLAY) {

@@ -35,6 +35,7 @@ ngx_http_twofa_gate_handler(ngx_http_request_t *r)
     {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "twofa gate: passed \"%*s\"", s->user_len, s->user);
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_GATE_PASSED);
         return NGX_OK;
     }
 
@@ -44,6 +45,7 @@ ngx_http_twofa_gate_handler(ngx_http_request_t *r)
     }
 
     ctx->result = NGX_HTTP_TWOFA_RESULT_DENIED;
+    ngx_http_twofa_count(NGX_HTTP_TWOFA_M_GATE_DENIED);
 
     ngx_http_finalize_request(r, ngx_http_twofa_gate_deny(r));
 

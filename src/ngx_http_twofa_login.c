@@ -198,6 +198,7 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                       "twofa_hold_max_size %uz; refused",
                       ctx->lcf->hold_max_size);
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_REFUSED);
         return NGX_HTTP_BAD_GATEWAY;
     }
 
@@ -206,6 +207,7 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                       "twofa: the login subrequest ended without a "
                       "complete response (rc:%i)", ctx->subrequest_rc);
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_REFUSED);
         return NGX_HTTP_BAD_GATEWAY;
     }
 
@@ -226,6 +228,7 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                       "than %d, or with spaces, controls or any of "
                       ": | / \\ \" * ? [ ]); login refused", TWOFA_ID_MAX);
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_REFUSED);
         return NGX_HTTP_BAD_GATEWAY;
     }
 
@@ -261,6 +264,7 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 
     if (rc == NGX_ERROR) {
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_ERROR);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -318,6 +322,7 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                       "admin restores the data or runs \"twofa-admin init\"",
                       &tmcf->prefix);
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_REFUSED);
         return ngx_http_twofa_login_finish(r,
                                      ngx_http_twofa_unavailable(r));
     }
@@ -334,6 +339,7 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                           "passed without a second factor "
                           "(twofa_on_redis_error open)", &ctx->user);
             ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+            ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_UNSAFE);
             ctx->no_session = 1;
             return ngx_http_twofa_login_finish(r,
                                ngx_http_twofa_send_response(r, &ctx->response));
@@ -346,12 +352,14 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                       ? "twofa_on_redis_error closed"
                       : "an error reply always fails closed");
         ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_ERROR);
         return ngx_http_twofa_login_finish(r,
                                      ngx_http_twofa_unavailable(r));
     }
 
     if (ctx->reply.outcome == NGX_HTTP_TWOFA_HELD) {
         ctx->result = NGX_HTTP_TWOFA_RESULT_HELD;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_HELD);
         ctx->need_enroll = !ctx->reply.state.enabled;
         return ngx_http_twofa_login_finish(r,
                                     ngx_http_twofa_login_challenge(r, ctx));
@@ -359,6 +367,7 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 
     if (!ctx->no_session) {
         ctx->result = NGX_HTTP_TWOFA_RESULT_PASSED;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_PASSED);
 
         if (ngx_http_twofa_set_session(r, &ctx->org, &ctx->user,
                                        TWOFA_AMR_PWD)

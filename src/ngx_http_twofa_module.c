@@ -106,6 +106,13 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
       offsetof(ngx_http_twofa_loc_conf_t, admin),
       ngx_http_twofa_admin_handler },
 
+    { ngx_string("twofa_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_twofa_handler_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twofa_loc_conf_t, metrics),
+      ngx_http_twofa_metrics_handler },
+
     { ngx_string("twofa_admin_token_file"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_twofa_token_file,
@@ -235,6 +242,12 @@ ngx_http_twofa_init(ngx_conf_t *cf)
 
     *h = ngx_http_twofa_gate_handler;
 
+    /* the counters, whether or not a location shows them */
+
+    if (ngx_http_twofa_counters_zone(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_twofa_login_init_filters(cf);
 }
 
@@ -249,6 +262,8 @@ ngx_http_twofa_init_process(ngx_cycle_t *cycle)
     {
         return NGX_OK;
     }
+
+    ngx_http_twofa_counters_init_process(cycle);
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_twofa_module);
 
@@ -301,6 +316,8 @@ ngx_http_twofa_exit_process(ngx_cycle_t *cycle)
         ngx_http_twofa_redis_destroy(tmcf->client);
         tmcf->client = NULL;
     }
+
+    ngx_http_twofa_counters_exit_process();
 
     ngx_http_twofa_exit_master(cycle);
 }

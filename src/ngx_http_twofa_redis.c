@@ -45,6 +45,8 @@ struct ngx_http_twofa_redis_cmd_s {
     ngx_pool_cleanup_t             *cleanup;    /* in the owner's pool */
     ngx_http_twofa_redis_t         *client;
     ngx_http_twofa_redis_cmd_t     *next;       /* on the free list */
+    uint64_t                        sent_us;    /* for the latency */
+    unsigned                        timed_out:1; /* counted as such */
 };
 
 
@@ -98,6 +100,7 @@ static void ngx_http_twofa_redis_detach(void *data);
 static ngx_http_twofa_redis_cmd_t *ngx_http_twofa_redis_cmd_alloc(
     ngx_http_twofa_redis_t *rd);
 static void ngx_http_twofa_redis_cmd_free(ngx_http_twofa_redis_cmd_t *cmd);
+static uint64_t ngx_http_twofa_redis_now_us(void);
 
 
 ngx_http_twofa_redis_t *
@@ -193,6 +196,7 @@ ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd, ngx_pool_t *owner,
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
                        "twofa redis: not connected");
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_REDIS_ERROR);
         return NGX_DECLINED;
     }
 
@@ -213,6 +217,7 @@ ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd, ngx_pool_t *owner,
     cmd->timer.handler = ngx_http_twofa_redis_timeout;
     cmd->timer.data = cmd;
     cmd->timer.log = log;
+    cmd->sent_us = ngx_http_twofa_redis_now_us();
 
     if (redisAsyncCommandArgv(rd->ac, ngx_http_twofa_redis_reply, cmd, argc,
                               argv, argvlen)
@@ -222,6 +227,7 @@ ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd, ngx_pool_t *owner,
                       "twofa redis: cannot queue a command: %s",
                       rd->ac->errstr[0] ? rd->ac->errstr : "out of memory");
         ngx_http_twofa_redis_cmd_free(cmd);
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_REDIS_ERROR);
         return NGX_DECLINED;
     }
 
@@ -240,7 +246,24 @@ ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     ngx_http_twofa_redis_cmd_t *cmd = privdata;
 
+    redisReply                    *reply = r;
     ngx_http_twofa_redis_reply_pt  handler;
+
+    /*
+     * A late reply was counted as a timeout already.  NOSCRIPT is the
+     * expected answer of a Redis that has not seen a script yet (the
+     * store sends it again as EVAL): an answer, not an error.
+     */
+
+    if (!cmd->timed_out) {
+        ngx_http_twofa_counters_redis(
+            (reply == NULL
+             || (reply->type == REDIS_REPLY_ERROR
+                 && (reply->len < 8
+                     || ngx_strncmp(reply->str, "NOSCRIPT", 8) != 0)))
+            ? NGX_HTTP_TWOFA_M_REDIS_ERROR : NGX_HTTP_TWOFA_M_REDIS_OK,
+            ngx_http_twofa_redis_now_us() - cmd->sent_us);
+    }
 
     handler = cmd->handler;
 
@@ -273,6 +296,9 @@ ngx_http_twofa_redis_timeout(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                   "twofa redis: no answer from \"%V\" within %Mms",
                   &cmd->client->conf->addr, cmd->client->conf->timeout);
+
+    cmd->timed_out = 1;
+    ngx_http_twofa_counters_redis(NGX_HTTP_TWOFA_M_REDIS_TIMEOUT, 0);
 
     handler = cmd->handler;
 
@@ -345,6 +371,21 @@ ngx_http_twofa_redis_cmd_free(ngx_http_twofa_redis_cmd_t *cmd)
     cmd->next = rd->free;
     rd->free = cmd;
     rd->nfree++;
+}
+
+
+/* a monotonic clock in microseconds, for the latency histogram */
+
+static uint64_t
+ngx_http_twofa_redis_now_us(void)
+{
+    struct timespec  ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+        return 0;
+    }
+
+    return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
 }
 
 
@@ -549,6 +590,9 @@ ngx_http_twofa_redis_on_connect(const redisAsyncContext *ac, int status)
     }
 
     rd->state = NGX_HTTP_TWOFA_REDIS_CONNECTED;
+    ngx_http_twofa_gauge(rd->channel.len
+                         ? NGX_HTTP_TWOFA_M_REDIS_UP_SUBSCRIBER
+                         : NGX_HTTP_TWOFA_M_REDIS_UP_COMMAND, 1);
     rd->failures = 0;
     rd->backoff = NGX_HTTP_TWOFA_REDIS_BACKOFF_MIN;
 }
@@ -691,6 +735,9 @@ ngx_http_twofa_redis_cleanup(void *data)
     rd->ac = NULL;
     rd->conn = NULL;
     rd->state = NGX_HTTP_TWOFA_REDIS_DISCONNECTED;
+    ngx_http_twofa_gauge(rd->channel.len
+                         ? NGX_HTTP_TWOFA_M_REDIS_UP_SUBSCRIBER
+                         : NGX_HTTP_TWOFA_M_REDIS_UP_COMMAND, 0);
 
     if (rd->flush.posted) {
         ngx_delete_posted_event(&rd->flush);
