@@ -506,6 +506,7 @@ ngx_int_t ngx_http_twofa_json_string(ngx_pool_t *pool, ngx_str_t *src,
 void ngx_http_twofa_local_path(ngx_str_t *in, ngx_str_t *out);
 ngx_int_t ngx_http_twofa_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t json, ngx_str_t *body);
+ngx_int_t ngx_http_twofa_send_body(ngx_http_request_t *r, ngx_str_t *body);
 ngx_int_t ngx_http_twofa_send_json(ngx_http_request_t *r, ngx_uint_t status,
     const char *fmt, ...);
 ngx_int_t ngx_http_twofa_redirect(ngx_http_request_t *r, ngx_str_t *uri);

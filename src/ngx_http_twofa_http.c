@@ -522,10 +522,7 @@ ngx_int_t
 ngx_http_twofa_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t json, ngx_str_t *body)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_str_t     v;
-    ngx_chain_t   out;
+    ngx_str_t  v;
 
     static ngx_str_t  csp = ngx_string(
         "default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
@@ -571,6 +568,19 @@ ngx_http_twofa_send(ngx_http_request_t *r, ngx_uint_t status,
             return NGX_ERROR;
         }
     }
+
+    return ngx_http_twofa_send_body(r, body);
+}
+
+
+/* The header as set, then the body from memory (or none). */
+
+ngx_int_t
+ngx_http_twofa_send_body(ngx_http_request_t *r, ngx_str_t *body)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     rc = ngx_http_send_header(r);
 

@@ -153,10 +153,7 @@ ngx_http_twofa_metrics_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_twofa_metrics_send(ngx_http_request_t *r, ngx_str_t *body)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_str_t     v;
-    ngx_chain_t   out;
+    ngx_str_t  v;
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = body->len;
@@ -170,27 +167,7 @@ ngx_http_twofa_metrics_send(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body->data;
-    b->last = body->data + body->len;
-    b->memory = 1;
-    b->last_buf = 1;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_twofa_send_body(r, body);
 }
 
 
