@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # twofa_metrics: a known workload through two workers, then the page read
 # and every counter checked for its exact value; Prometheus's own promtool
-# (from Debian's prometheus package) checks the format; a reload keeps the
+# (from Debian's packages) checks the format; a reload keeps the
 # counts; Redis stopped shows in the connections and the errors.
 
 use strict;
