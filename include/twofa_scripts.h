@@ -30,6 +30,13 @@ typedef enum {
 } twofa_script_id_t;
 
 
+/*
+ * Entries audit_read.lua looks at per call, module and CLI alike: one call
+ * never holds Redis for long; the caller goes on from the last id seen.
+ */
+#define TWOFA_AUDIT_READ_MOST  1000
+
+
 typedef struct {
     const char  *name;          /* the file's name, for logs */
     const char  *text;

@@ -761,26 +761,19 @@ ngx_int_t ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler);
 
 
-
 /* ngx_http_twofa_store_reply.c: a reply into its outcome */
-ngx_int_t ngx_http_twofa_store_parse_outcome(ngx_http_request_t *r,
+typedef ngx_int_t ngx_http_twofa_store_parse_t(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
-ngx_int_t ngx_http_twofa_store_parse_reset(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-ngx_int_t ngx_http_twofa_store_parse_init(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-ngx_int_t ngx_http_twofa_store_parse_login(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-ngx_int_t ngx_http_twofa_store_parse_state(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-ngx_int_t ngx_http_twofa_store_parse_pending(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-ngx_int_t ngx_http_twofa_store_parse_fail(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-ngx_int_t ngx_http_twofa_store_parse_org(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-ngx_int_t ngx_http_twofa_store_parse_audit(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
+
+ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_outcome;
+ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_reset;
+ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_init;
+ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_login;
+ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_state;
+ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_pending;
+ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_fail;
+ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_org;
+ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_audit;
 
 
 #endif /* NGX_HTTP_TWOFA_H */

@@ -153,12 +153,11 @@ ngx_http_twofa_counters_redis(ngx_int_t result, uint64_t us)
         return;
     }
 
+    ngx_http_twofa_counters[result]++;
+
     if (result == NGX_HTTP_TWOFA_M_REDIS_TIMEOUT) {
-        ngx_http_twofa_counters[result]++;
         return;
     }
-
-    ngx_http_twofa_counters[result]++;
 
     for (b = 0; b < NGX_HTTP_TWOFA_BUCKETS - 1; b++) {
         if (us <= ngx_http_twofa_bucket_us[b]) {

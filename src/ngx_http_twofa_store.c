@@ -19,18 +19,10 @@
 #include "twofa_scripts.h"
 
 
-/* audit entries the script looks at per call, to keep each call short */
-#define NGX_HTTP_TWOFA_AUDIT_SCAN  "1000"
-
-
-typedef ngx_int_t (*ngx_http_twofa_store_parse_pt)(ngx_http_request_t *r,
-    redisReply *reply, ngx_http_twofa_store_reply_t *out);
-
-
 typedef struct {
     ngx_http_request_t                *r;
     ngx_http_twofa_store_handler_pt    handler;
-    ngx_http_twofa_store_parse_pt      parse;
+    ngx_http_twofa_store_parse_t      *parse;
     twofa_script_t                    *script;
     int                                argc;
     const char                       **argv;     /* EVALSHA sha1 n ... */
@@ -41,12 +33,12 @@ typedef struct {
 
 static ngx_int_t ngx_http_twofa_store_eval(ngx_http_request_t *r,
     twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
-    ngx_uint_t nargs, ngx_http_twofa_store_parse_pt parse,
+    ngx_uint_t nargs, ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler);
 static ngx_int_t ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
     twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
     ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
-    ngx_http_twofa_store_parse_pt parse,
+    ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler);
 static ngx_int_t ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op);
 static void ngx_http_twofa_store_reply(void *data, redisReply *reply);
@@ -521,7 +513,9 @@ ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
 
     if (ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_AUDIT, NULL, NULL)
         != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[4], q->limit) != NGX_OK)
+        || ngx_http_twofa_store_uint_arg(r, &args[4], q->limit) != NGX_OK
+        || ngx_http_twofa_store_uint_arg(r, &args[5], TWOFA_AUDIT_READ_MOST)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -529,7 +523,6 @@ ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     args[1] = q->from;
     args[2] = q->org;
     args[3] = q->user;
-    ngx_str_set(&args[5], NGX_HTTP_TWOFA_AUDIT_SCAN);
 
     return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_AUDIT_READ, 1, args, 6,
                                      ngx_http_twofa_store_parse_audit,
@@ -666,7 +659,7 @@ ngx_http_twofa_store_now_ms(void)
 static ngx_int_t
 ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
     ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org,
-    ngx_str_t *user, ngx_http_twofa_store_parse_pt parse,
+    ngx_str_t *user, ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler)
 {
     ngx_str_t  *all, audit[4];
@@ -697,7 +690,7 @@ ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
 static ngx_int_t
 ngx_http_twofa_store_eval(ngx_http_request_t *r, twofa_script_id_t id,
     ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
-    ngx_http_twofa_store_parse_pt parse,
+    ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler)
 {
     u_char                     *nk;

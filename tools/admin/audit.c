@@ -29,7 +29,7 @@ static int twofa_admin_audit_stopped(const sigset_t *stop, time_t secs);
 /*
  * The first --limit entries from --since (or the oldest) on, of --org
  * and --user when given; each call of the script looks at no more than
- * TWOFA_ADMIN_AUDIT_MOST entries, so none holds Redis for long.
+ * TWOFA_AUDIT_READ_MOST entries, so none holds Redis for long.
  *
  * With --follow, then every entry added after the listing, waiting for
  * each on XREAD BLOCK (a second at a time, to look for a signal), until
@@ -88,7 +88,7 @@ twofa_admin_audit_read(twofa_admin_t *adm)
 
     while (adm->follow && !end) {
         rc = twofa_admin_audit_call(adm, from, TWOFA_ADMIN_NO_ORG,
-                                    TWOFA_ADMIN_AUDIT_MOST, &rows, &end);
+                                    TWOFA_AUDIT_READ_MOST, &rows, &end);
         if (rc != TWOFA_ADMIN_OK) {
             return rc;
         }
@@ -110,7 +110,7 @@ twofa_admin_audit_read(twofa_admin_t *adm)
 
     for ( ;; ) {
         rc = twofa_admin_audit_call(adm, from, adm->org,
-                                    TWOFA_ADMIN_AUDIT_MOST, &rows, &end);
+                                    TWOFA_AUDIT_READ_MOST, &rows, &end);
         if (rc != TWOFA_ADMIN_OK) {
             return rc;
         }
@@ -186,7 +186,7 @@ twofa_admin_audit_call(twofa_admin_t *adm, char *from, const char *org,
                     (size_t) snprintf(n, sizeof(n), "%ld", limit));
     twofa_admin_arg(&args, most,
                     (size_t) snprintf(most, sizeof(most), "%d",
-                                      TWOFA_ADMIN_AUDIT_MOST));
+                                      TWOFA_AUDIT_READ_MOST));
 
     reply = twofa_admin_script(adm, TWOFA_SCRIPT_AUDIT_READ, &args);
     if (reply == NULL) {

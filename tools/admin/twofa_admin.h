@@ -71,7 +71,6 @@
 /* audit */
 #define TWOFA_ADMIN_LIMIT_MAX    100000  /* --limit */
 #define TWOFA_ADMIN_LIMIT        100     /* --limit's default */
-#define TWOFA_ADMIN_AUDIT_MOST   1000    /* entries a call looks at */
 #define TWOFA_ADMIN_SINCE_MAX    253402300799LL  /* 9999-12-31T23:59:59Z */
 
 /* a stream entry id ("ms-seq", two 64-bit numbers), "(" first, its NUL */
