@@ -466,8 +466,8 @@ char *ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_skew(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_twofa_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
-char *ngx_http_twofa_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+extern ngx_conf_post_t  ngx_http_twofa_url_post;      /* twofa_*_url */
+extern ngx_conf_post_t  ngx_http_twofa_issuer_post;   /* twofa_issuer */
 char *ngx_http_twofa_value_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_enum_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 
@@ -690,6 +690,38 @@ ngx_http_twofa_gauge(ngx_http_twofa_metric_e m, uint64_t v)
     if (ngx_http_twofa_counters) {
         ngx_http_twofa_counters[m] = v;
     }
+}
+
+
+/*
+ * Walks the elements of an ngx_list_t (headers, shared zones) without
+ * the part-and-index loop each caller would write again.
+ */
+typedef struct {
+    ngx_list_part_t  *part;                  /* the part being walked */
+    ngx_uint_t        i;                     /* the next element in it */
+} ngx_http_twofa_list_walk_t;
+
+static ngx_inline void
+ngx_http_twofa_list_start(ngx_http_twofa_list_walk_t *w, ngx_list_t *list)
+{
+    w->part = &list->part;
+    w->i = 0;
+}
+
+static ngx_inline void *
+ngx_http_twofa_list_next(ngx_http_twofa_list_walk_t *w, size_t size)
+{
+    while (w->i >= w->part->nelts) {
+        if (w->part->next == NULL) {
+            return NULL;
+        }
+
+        w->part = w->part->next;
+        w->i = 0;
+    }
+
+    return (u_char *) w->part->elts + size * w->i++;
 }
 
 

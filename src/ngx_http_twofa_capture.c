@@ -53,9 +53,8 @@ ngx_http_twofa_login_init_filters(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_twofa_capture_header_filter(ngx_http_request_t *r)
 {
-    ngx_uint_t                i;
-    ngx_list_part_t          *part;
-    ngx_table_elt_t          *h;
+    ngx_table_elt_t             *h;
+    ngx_http_twofa_list_walk_t   walk;
     ngx_http_twofa_ctx_t     *ctx;
     ngx_http_twofa_header_t  *hd;
 
@@ -94,28 +93,21 @@ ngx_http_twofa_capture_header_filter(ngx_http_request_t *r)
     ctx->response.status_line = r->headers_out.status_line;
     ctx->response.content_type = r->headers_out.content_type;
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
+    ngx_http_twofa_list_start(&walk, &r->headers_out.headers);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    for ( ;; ) {
+        h = ngx_http_twofa_list_next(&walk, sizeof(ngx_table_elt_t));
+        if (h == NULL) {
+            break;
         }
 
-        if (h[i].hash == 0) {
+        if (h->hash == 0) {
             continue;
         }
 
         if (ctx->lcf->hide_identity
             && ngx_http_twofa_header_listed(ctx->lcf->identity_headers,
-                                            &h[i].key))
+                                            &h->key))
         {
             continue;
         }
@@ -125,13 +117,13 @@ ngx_http_twofa_capture_header_filter(ngx_http_request_t *r)
             return NGX_ERROR;
         }
 
-        hd->name = h[i].key;
-        hd->value = h[i].value;
+        hd->name = h->key;
+        hd->value = h->value;
 
-        if (&h[i] == r->headers_out.location) {
+        if (h == r->headers_out.location) {
             hd->role = NGX_HTTP_TWOFA_HEADER_LOCATION;
 
-        } else if (&h[i] == r->headers_out.content_encoding) {
+        } else if (h == r->headers_out.content_encoding) {
             hd->role = NGX_HTTP_TWOFA_HEADER_CONTENT_ENCODING;
 
         } else {
@@ -307,9 +299,8 @@ ngx_http_twofa_header_listed(ngx_array_t *names, ngx_str_t *name)
 static ngx_int_t
 ngx_http_twofa_guard(ngx_http_request_t *r)
 {
-    ngx_uint_t                   i;
-    ngx_list_part_t             *part;
     ngx_table_elt_t             *h;
+    ngx_http_twofa_list_walk_t   walk;
     ngx_http_twofa_ctx_t        *ctx;
     ngx_http_twofa_loc_conf_t   *tlcf;
     ngx_http_twofa_main_conf_t  *tmcf;
@@ -333,24 +324,17 @@ ngx_http_twofa_guard(ngx_http_request_t *r)
         return NGX_OK;
     }
 
-    part = &r->headers_out.headers.part;
-    h = part->elts;
+    ngx_http_twofa_list_start(&walk, &r->headers_out.headers);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NGX_OK;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    for ( ;; ) {
+        h = ngx_http_twofa_list_next(&walk, sizeof(ngx_table_elt_t));
+        if (h == NULL) {
+            return NGX_OK;
         }
 
-        if (h[i].hash == 0
+        if (h->hash == 0
             || !ngx_http_twofa_header_listed(tmcf->guarded_headers,
-                                             &h[i].key))
+                                             &h->key))
         {
             continue;
         }
@@ -359,7 +343,7 @@ ngx_http_twofa_guard(ngx_http_request_t *r)
                       "twofa: a response carries the identity header "
                       "\"%V\" outside a twofa_login location (\"%V\"): a "
                       "login the module did not hold; refused",
-                      &h[i].key, &r->uri);
+                      &h->key, &r->uri);
 
         if (ctx == NULL) {
             ctx = ngx_http_twofa_get_ctx(r);

@@ -12,12 +12,19 @@
 #include "twofa_base64.h"
 
 
-static ngx_int_t ngx_http_twofa_secret_aad(ngx_http_twofa_page_t *pg,
-    u_char *buf, size_t *len);
+/* The most a page seals: the recovery codes, larger than a secret. */
+#define NGX_HTTP_TWOFA_OWNED_MAX                                             \
+    (TWOFA_RECOVERY_COUNT * (TWOFA_RECOVERY_LEN + 1))
 
 
-static void ngx_http_twofa_codes_aad(ngx_http_twofa_page_t *pg, u_char *buf,
-    size_t *len);
+static ngx_int_t ngx_http_twofa_seal_owned(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, const char *label, u_char *plain, size_t len,
+    ngx_str_t *out);
+static int ngx_http_twofa_open_owned(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, const char *label, ngx_str_t *sealed,
+    u_char *plain, size_t size);
+static size_t ngx_http_twofa_owner_aad(ngx_http_twofa_page_t *pg,
+    const char *label, u_char *aad);
 static ngx_int_t ngx_http_twofa_csrf_binding(ngx_http_twofa_page_t *pg,
     u_char *buf, size_t *len);
 
@@ -65,151 +72,29 @@ ngx_http_twofa_check_code(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 }
 
 
-static ngx_int_t
-ngx_http_twofa_secret_aad(ngx_http_twofa_page_t *pg, u_char *buf,
-    size_t *len)
-{
-    u_char  *p;
-
-    p = ngx_cpymem(buf, "twofa secret v1", sizeof("twofa secret v1"));
-    p = ngx_cpymem(p, pg->org.data, pg->org.len);
-    *p++ = '\0';
-    p = ngx_cpymem(p, pg->user.data, pg->user.len);
-
-    *len = p - buf;
-
-    return NGX_OK;
-}
-
-
-/* A new random secret into pg->secret, and sealed (base64) into out. */
-
-ngx_int_t
-ngx_http_twofa_new_secret(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
-    ngx_str_t *out)
-{
-    int                 n;
-    size_t              nkeys, aad_len;
-    const twofa_key_t  *keys;
-    u_char              aad[64 + 2 * TWOFA_ID_MAX];
-    u_char              buf[NGX_HTTP_TWOFA_SECRET_SIZE + TWOFA_SEAL_OVERHEAD];
-
-    if (twofa_random(pg->secret, NGX_HTTP_TWOFA_SECRET_SIZE) != 0
-        || ngx_http_twofa_secret_aad(pg, aad, &aad_len) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    keys = ngx_http_twofa_keys(r, &nkeys);
-
-    n = twofa_seal(&keys[0], aad, aad_len, pg->secret,
-                   NGX_HTTP_TWOFA_SECRET_SIZE, buf, sizeof(buf));
-    if (n < 0) {
-        return NGX_ERROR;
-    }
-
-    out->len = twofa_base64_encoded_len((size_t) n);
-    out->data = ngx_pnalloc(r->pool, out->len + 1);
-    if (out->data == NULL
-        || twofa_base64_encode(buf, n, (char *) out->data, out->len + 1) < 0)
-    {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-/* The stored secret (base64 of sealed bytes) into pg->secret. */
-
-ngx_int_t
-ngx_http_twofa_open_secret(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
-    ngx_str_t *sealed)
-{
-    int                 n;
-    size_t              nkeys, aad_len;
-    const twofa_key_t  *keys;
-    u_char              aad[64 + 2 * TWOFA_ID_MAX];
-    u_char              raw[NGX_HTTP_TWOFA_SECRET_SIZE + TWOFA_SEAL_OVERHEAD];
-
-    n = twofa_base64_decode((const char *) sealed->data, sealed->len, raw,
-                            sizeof(raw));
-    if (n < 0) {
-        goto failed;
-    }
-
-    ngx_http_twofa_secret_aad(pg, aad, &aad_len);
-
-    keys = ngx_http_twofa_keys(r, &nkeys);
-
-    if (twofa_open(keys, nkeys, aad, aad_len, raw, n, pg->secret,
-                   sizeof(pg->secret))
-        != NGX_HTTP_TWOFA_SECRET_SIZE)
-    {
-        goto failed;
-    }
-
-    return NGX_OK;
-
-failed:
-
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "twofa: the stored secret of \"%V\" of \"%V\" does not "
-                  "open under the configured keys", &pg->user, &pg->org);
-
-    return NGX_ERROR;
-}
-
-
 /*
- * The new recovery codes, sealed, kept with the hold until continue (or a
- * while for a signed-in user), so a retry after a late reply shows them.
- * Bound to the owner: a hold's codes open for no one else.
+ * Secrets and recovery codes are sealed bound to their owner (the label
+ * says what they are, then org and user): a hold's codes or a user's
+ * secret open for no one else.  Base64 of the sealed bytes into out.
  */
 
-static void
-ngx_http_twofa_codes_aad(ngx_http_twofa_page_t *pg, u_char *buf, size_t *len)
-{
-    u_char  *p;
-
-    p = ngx_cpymem(buf, "twofa recovery v1", sizeof("twofa recovery v1"));
-    p = ngx_cpymem(p, pg->org.data, pg->org.len);
-    *p++ = '\0';
-    p = ngx_cpymem(p, pg->user.data, pg->user.len);
-
-    *len = p - buf;
-}
-
-
-ngx_int_t
-ngx_http_twofa_seal_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
-    ngx_str_t *out)
+static ngx_int_t
+ngx_http_twofa_seal_owned(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    const char *label, u_char *plain, size_t len, ngx_str_t *out)
 {
     int                 n;
-    u_char             *p;
     size_t              nkeys, aad_len;
-    ngx_uint_t          i;
     const twofa_key_t  *keys;
     u_char              aad[64 + 2 * TWOFA_ID_MAX];
-    u_char              plain[TWOFA_RECOVERY_COUNT
-                              * (TWOFA_RECOVERY_LEN + 1)];
-    u_char              sealed[sizeof(plain) + TWOFA_SEAL_OVERHEAD];
+    u_char              sealed[NGX_HTTP_TWOFA_OWNED_MAX
+                               + TWOFA_SEAL_OVERHEAD];
 
-    p = plain;
-
-    for (i = 0; i < TWOFA_RECOVERY_COUNT; i++) {
-        p = ngx_cpymem(p, pg->recovery[i], TWOFA_RECOVERY_LEN);
-    }
-
-    ngx_http_twofa_codes_aad(pg, aad, &aad_len);
+    aad_len = ngx_http_twofa_owner_aad(pg, label, aad);
 
     keys = ngx_http_twofa_keys(r, &nkeys);
 
-    n = twofa_seal(&keys[0], aad, aad_len, plain, p - plain, sealed,
+    n = twofa_seal(&keys[0], aad, aad_len, plain, len, sealed,
                    sizeof(sealed));
-
-    ngx_explicit_memzero(plain, sizeof(plain));
-
     if (n < 0) {
         return NGX_ERROR;
     }
@@ -227,6 +112,112 @@ ngx_http_twofa_seal_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 }
 
 
+/* What seal_owned made, opened into plain: its length, or -1. */
+
+static int
+ngx_http_twofa_open_owned(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    const char *label, ngx_str_t *sealed, u_char *plain, size_t size)
+{
+    int                 n;
+    size_t              nkeys, aad_len;
+    const twofa_key_t  *keys;
+    u_char              aad[64 + 2 * TWOFA_ID_MAX];
+    u_char              raw[NGX_HTTP_TWOFA_OWNED_MAX + TWOFA_SEAL_OVERHEAD];
+
+    n = twofa_base64_decode((const char *) sealed->data, sealed->len, raw,
+                            sizeof(raw));
+    if (n < 0) {
+        return -1;
+    }
+
+    aad_len = ngx_http_twofa_owner_aad(pg, label, aad);
+
+    keys = ngx_http_twofa_keys(r, &nkeys);
+
+    return twofa_open(keys, nkeys, aad, aad_len, raw, n, plain, size);
+}
+
+
+static size_t
+ngx_http_twofa_owner_aad(ngx_http_twofa_page_t *pg, const char *label,
+    u_char *aad)
+{
+    u_char  *p;
+
+    p = ngx_cpymem(aad, label, ngx_strlen(label) + 1);
+    p = ngx_cpymem(p, pg->org.data, pg->org.len);
+    *p++ = '\0';
+    p = ngx_cpymem(p, pg->user.data, pg->user.len);
+
+    return p - aad;
+}
+
+
+/* A new random secret into pg->secret, and sealed (base64) into out. */
+
+ngx_int_t
+ngx_http_twofa_new_secret(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    ngx_str_t *out)
+{
+    if (twofa_random(pg->secret, NGX_HTTP_TWOFA_SECRET_SIZE) != 0) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_twofa_seal_owned(r, pg, "twofa secret v1", pg->secret,
+                                     NGX_HTTP_TWOFA_SECRET_SIZE, out);
+}
+
+
+/* The stored secret (base64 of sealed bytes) into pg->secret. */
+
+ngx_int_t
+ngx_http_twofa_open_secret(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    ngx_str_t *sealed)
+{
+    if (ngx_http_twofa_open_owned(r, pg, "twofa secret v1", sealed,
+                                  pg->secret, sizeof(pg->secret))
+        == NGX_HTTP_TWOFA_SECRET_SIZE)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "twofa: the stored secret of \"%V\" of \"%V\" does not "
+                  "open under the configured keys", &pg->user, &pg->org);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The new recovery codes, sealed, kept with the hold until continue (or a
+ * while for a signed-in user), so a retry after a late reply shows them.
+ */
+
+ngx_int_t
+ngx_http_twofa_seal_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
+    ngx_str_t *out)
+{
+    u_char      *p;
+    ngx_int_t    rc;
+    ngx_uint_t   i;
+    u_char       plain[NGX_HTTP_TWOFA_OWNED_MAX];
+
+    p = plain;
+
+    for (i = 0; i < TWOFA_RECOVERY_COUNT; i++) {
+        p = ngx_cpymem(p, pg->recovery[i], TWOFA_RECOVERY_LEN);
+    }
+
+    rc = ngx_http_twofa_seal_owned(r, pg, "twofa recovery v1", plain,
+                                   p - plain, out);
+
+    ngx_explicit_memzero(plain, sizeof(plain));
+
+    return rc;
+}
+
+
 /*
  * The recovery codes kept with a hold or session, into pg->recovery.
  * NGX_DECLINED: they do not open under the configured keys.
@@ -236,26 +227,12 @@ ngx_int_t
 ngx_http_twofa_open_codes(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     ngx_str_t *sealed)
 {
-    int                 n;
-    size_t              nkeys, aad_len;
-    ngx_uint_t          i;
-    const twofa_key_t  *keys;
-    u_char              aad[64 + 2 * TWOFA_ID_MAX];
-    u_char              raw[TWOFA_RECOVERY_COUNT * (TWOFA_RECOVERY_LEN + 1)
-                            + TWOFA_SEAL_OVERHEAD];
-    u_char              plain[sizeof(raw)];
+    int         n;
+    ngx_uint_t  i;
+    u_char      plain[NGX_HTTP_TWOFA_OWNED_MAX + TWOFA_SEAL_OVERHEAD];
 
-    n = twofa_base64_decode((const char *) sealed->data, sealed->len, raw,
-                            sizeof(raw));
-    if (n < 0) {
-        return NGX_DECLINED;
-    }
-
-    ngx_http_twofa_codes_aad(pg, aad, &aad_len);
-
-    keys = ngx_http_twofa_keys(r, &nkeys);
-
-    n = twofa_open(keys, nkeys, aad, aad_len, raw, n, plain, sizeof(plain));
+    n = ngx_http_twofa_open_owned(r, pg, "twofa recovery v1", sealed, plain,
+                                  sizeof(plain));
 
     if (n != TWOFA_RECOVERY_COUNT * TWOFA_RECOVERY_LEN) {
         ngx_explicit_memzero(plain, sizeof(plain));

@@ -88,9 +88,8 @@ ngx_http_twofa_counters_init_zone(ngx_shm_zone_t *zone, void *data)
 void
 ngx_http_twofa_counters_init_process(ngx_cycle_t *cycle)
 {
-    ngx_uint_t       i;
-    ngx_list_part_t  *part;
-    ngx_shm_zone_t   *zone;
+    ngx_shm_zone_t              *zone;
+    ngx_http_twofa_list_walk_t   walk;
 
     ngx_http_twofa_counters = NULL;
 
@@ -98,28 +97,21 @@ ngx_http_twofa_counters_init_process(ngx_cycle_t *cycle)
         return;
     }
 
-    part = &cycle->shared_memory.part;
-    zone = part->elts;
+    ngx_http_twofa_list_start(&walk, &cycle->shared_memory);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return;
-            }
-
-            part = part->next;
-            zone = part->elts;
-            i = 0;
+    for ( ;; ) {
+        zone = ngx_http_twofa_list_next(&walk, sizeof(ngx_shm_zone_t));
+        if (zone == NULL) {
+            return;
         }
 
-        if (zone[i].tag == &ngx_http_twofa_module && zone[i].data) {
+        if (zone->tag == &ngx_http_twofa_module && zone->data) {
             break;
         }
     }
 
     ngx_http_twofa_counters = (uint64_t *)
-        ((u_char *) zone[i].data
+        ((u_char *) zone->data
          + ngx_process_slot * NGX_HTTP_TWOFA_COUNTERS_STRIDE);
 
     /* a slot's last owner may have died without saying its links went */

@@ -29,6 +29,7 @@ static ngx_http_twofa_step_t  ngx_http_twofa_refuse_locked;
 static ngx_http_twofa_then_t  ngx_http_twofa_failed_counted;
 static void ngx_http_twofa_flow_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
+static ngx_int_t ngx_http_twofa_asked(ngx_http_request_t *r, ngx_int_t rc);
 
 
 /*
@@ -224,15 +225,11 @@ ngx_http_twofa_enroll_show(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     pg->then = ngx_http_twofa_enroll_saved;
 
-    if (ngx_http_twofa_store_save_pending(r, &pg->org, &pg->user, &pg->bind,
-                                          &pg->hold, &sealed,
-                                          ngx_http_twofa_flow_reply)
-        != NGX_OK)
-    {
-        return ngx_http_twofa_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_twofa_asked(r,
+               ngx_http_twofa_store_save_pending(r, &pg->org, &pg->user,
+                                                 &pg->bind, &pg->hold,
+                                                 &sealed,
+                                                 ngx_http_twofa_flow_reply));
 }
 
 
@@ -316,16 +313,11 @@ ngx_http_twofa_enroll_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     pg->then = ngx_http_twofa_enroll_enabled;
 
-    if (ngx_http_twofa_store_enable(r, &pg->org, &pg->user, &pg->bind,
-                                    &pg->hold, &pg->state.pending, pg->step,
-                                    &list, &codes,
-                                    ngx_http_twofa_flow_reply)
-        != NGX_OK)
-    {
-        return ngx_http_twofa_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_twofa_asked(r,
+               ngx_http_twofa_store_enable(r, &pg->org, &pg->user, &pg->bind,
+                                           &pg->hold, &pg->state.pending,
+                                           pg->step, &list, &codes,
+                                           ngx_http_twofa_flow_reply));
 }
 
 
@@ -384,14 +376,10 @@ ngx_http_twofa_take(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     pg->then = ngx_http_twofa_taken;
 
-    if (ngx_http_twofa_store_take_hold(r, &pg->org, &pg->user, &pg->hold,
-                                       ngx_http_twofa_flow_reply)
-        != NGX_OK)
-    {
-        return ngx_http_twofa_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_twofa_asked(r,
+               ngx_http_twofa_store_take_hold(r, &pg->org, &pg->user,
+                                              &pg->hold,
+                                              ngx_http_twofa_flow_reply));
 }
 
 
@@ -479,15 +467,11 @@ ngx_http_twofa_verify_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     pg->then = ngx_http_twofa_verify_accepted;
 
-    if (ngx_http_twofa_store_accept_code(r, &pg->org, &pg->user, pg->step,
-                                         &hash, &pg->hold, pg->amr,
-                                         ngx_http_twofa_flow_reply)
-        != NGX_OK)
-    {
-        return ngx_http_twofa_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_twofa_asked(r,
+               ngx_http_twofa_store_accept_code(r, &pg->org, &pg->user,
+                                                pg->step, &hash, &pg->hold,
+                                                pg->amr,
+                                                ngx_http_twofa_flow_reply));
 }
 
 
@@ -555,14 +539,9 @@ ngx_http_twofa_disable_check(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     pg->then = ngx_http_twofa_disable_done;
 
-    if (ngx_http_twofa_store_disable(r, &pg->org, &pg->user, pg->step,
-                                     ngx_http_twofa_flow_reply)
-        != NGX_OK)
-    {
-        return ngx_http_twofa_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_twofa_asked(r,
+               ngx_http_twofa_store_disable(r, &pg->org, &pg->user, pg->step,
+                                            ngx_http_twofa_flow_reply));
 }
 
 
@@ -623,14 +602,9 @@ ngx_http_twofa_failed(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     pg->then = ngx_http_twofa_failed_counted;
 
-    if (ngx_http_twofa_store_fail(r, &pg->org, &pg->user, &pg->hold,
-                                  ngx_http_twofa_flow_reply)
-        != NGX_OK)
-    {
-        return ngx_http_twofa_unavailable(r);
-    }
-
-    return NGX_DONE;
+    return ngx_http_twofa_asked(r,
+               ngx_http_twofa_store_fail(r, &pg->org, &pg->user, &pg->hold,
+                                         ngx_http_twofa_flow_reply));
 }
 
 
@@ -655,6 +629,23 @@ ngx_http_twofa_failed_counted(ngx_http_request_t *r,
     }
 
     return ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);
+}
+
+
+/*
+ * After a step asked the store (pg->then set before, as the reply may
+ * come at once): the request waits, or 503 when the question could not
+ * even be sent.
+ */
+
+static ngx_int_t
+ngx_http_twofa_asked(ngx_http_request_t *r, ngx_int_t rc)
+{
+    if (rc != NGX_OK) {
+        return ngx_http_twofa_unavailable(r);
+    }
+
+    return NGX_DONE;
 }
 
 

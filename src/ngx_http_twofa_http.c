@@ -82,36 +82,28 @@ static ngx_table_elt_t *
 ngx_http_twofa_find_header(ngx_http_request_t *r, const char *name,
     size_t len, ngx_table_elt_t *after)
 {
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-    ngx_uint_t        passed;
+    ngx_uint_t                  passed;
+    ngx_table_elt_t            *h;
+    ngx_http_twofa_list_walk_t  walk;
 
     passed = (after == NULL);
-    part = &r->headers_in.headers.part;
-    h = part->elts;
+    ngx_http_twofa_list_start(&walk, &r->headers_in.headers);
 
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
+    for ( ;; ) {
+        h = ngx_http_twofa_list_next(&walk, sizeof(ngx_table_elt_t));
+        if (h == NULL) {
+            break;
         }
 
         if (!passed) {
-            passed = (&h[i] == after);
+            passed = (h == after);
             continue;
         }
 
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        if (h->key.len == len
+            && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0)
         {
-            return &h[i];
+            return h;
         }
     }
 

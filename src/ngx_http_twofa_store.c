@@ -48,6 +48,10 @@ static ngx_int_t ngx_http_twofa_store_check(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *token);
 static ngx_int_t ngx_http_twofa_store_uint_arg(ngx_http_request_t *r,
     ngx_str_t *arg, uint64_t n);
+static ngx_int_t ngx_http_twofa_store_code_step(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
+    ngx_str_t *hold_key, ngx_str_t *has_hold);
+static void ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on);
 static ngx_str_t  ngx_http_twofa_store_nobody = ngx_null_string;
 
 
@@ -147,8 +151,7 @@ ngx_http_twofa_store_state(ngx_http_request_t *r,
 
     args[0] = tmcf->prefix;
 
-    ngx_str_set(&args[4], "0");
-    args[4].data = (u_char *) (q->want_response ? "1" : "0");
+    ngx_http_twofa_store_flag(&args[4], q->want_response);
 
     return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_STATE, 0,
                                      args, 6,
@@ -162,27 +165,17 @@ ngx_http_twofa_store_fail(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *hold_token,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t   args[5], none;
-    ngx_uint_t  has_hold;
+    ngx_str_t  args[5];
 
-    has_hold = (hold_token && hold_token->len);
-    ngx_str_set(&none, "-");
-
-    if (ngx_http_twofa_store_check(r, org, user,
-                                   has_hold ? hold_token : NULL)
+    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+                                       &args[1], &args[4])
         != NGX_OK
         || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_FAIL, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_HOLD,
-                                    has_hold ? hold_token : &none, NULL)
            != NGX_OK
         || ngx_http_twofa_store_window(r, &args[2], &args[3]) != NGX_OK)
     {
         return NGX_ERROR;
     }
-
-    ngx_str_set(&args[4], "0");
-    args[4].data = (u_char *) (has_hold ? "1" : "0");
 
     return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_FAIL, 2,
                                              args, 5,
@@ -205,19 +198,13 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
 
     has_hold = (hold_token && hold_token->len);
 
-    if (ngx_http_twofa_store_check(r, org, user,
-                                   has_hold ? hold_token : NULL)
+    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+                                       &args[2], &args[5])
         != NGX_OK
         || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_PENDING,
                                     has_hold ? hold_token : bind, NULL)
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_USER, org, user)
-           != NGX_OK
-        || (has_hold
-            ? ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLD, hold_token,
-                                       NULL)
-            : ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_PENDING,
-                                       bind, NULL))
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4],
                                          (uint64_t) tscf->hold_ttl * 1000)
@@ -226,9 +213,13 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
         return NGX_ERROR;
     }
 
+    /* without a hold the secret's owner is the pending key itself */
+
+    if (!has_hold) {
+        args[2] = args[0];
+    }
+
     args[3] = *sealed_secret;
-    ngx_str_set(&args[5], "0");
-    args[5].data = (u_char *) (has_hold ? "1" : "0");
 
     return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_PENDING, 3,
                                      args, 6,
@@ -243,17 +234,16 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *sealed_secret, uint64_t step, ngx_str_t *recovery,
     ngx_str_t *sealed_codes, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                   args[12], none, window;
+    ngx_str_t                   args[12], window;
     ngx_uint_t                  has_hold;
     ngx_http_twofa_srv_conf_t  *tscf;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     has_hold = (hold_token && hold_token->len);
-    ngx_str_set(&none, "-");
 
-    if (ngx_http_twofa_store_check(r, org, user,
-                                   has_hold ? hold_token : NULL)
+    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+                                       &args[3], &args[8])
         != NGX_OK
         || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
            != NGX_OK
@@ -261,9 +251,6 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_PENDING,
                                     has_hold ? hold_token : bind, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_HOLD,
-                                    has_hold ? hold_token : &none, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], step) != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[7], (uint64_t) ngx_time())
@@ -278,8 +265,6 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
 
     args[4] = *sealed_secret;
     args[6] = *recovery;
-    ngx_str_set(&args[8], "0");
-    args[8].data = (u_char *) (has_hold ? "1" : "0");
     args[9] = *sealed_codes;
 
     return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ENABLE, 4,
@@ -296,21 +281,14 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *hold_token, twofa_amr_t amr,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t   args[8], none, window;
-    ngx_uint_t  has_hold;
+    ngx_str_t  args[8], window;
 
-    has_hold = (hold_token && hold_token->len);
-    ngx_str_set(&none, "-");
-
-    if (ngx_http_twofa_store_check(r, org, user,
-                                   has_hold ? hold_token : NULL)
+    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+                                       &args[2], &args[5])
         != NGX_OK
         || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
            != NGX_OK
         || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_FAIL, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLD,
-                                    has_hold ? hold_token : &none, NULL)
            != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[7]) != NGX_OK)
     {
@@ -328,9 +306,6 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
 
         ngx_str_null(&args[4]);
     }
-
-    ngx_str_set(&args[5], "0");
-    args[5].data = (u_char *) (has_hold ? "1" : "0");
 
     args[6].data = (u_char *) twofa_amr_name(amr);
     args[6].len = ngx_strlen(args[6].data);
@@ -435,8 +410,7 @@ ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
         return NGX_ERROR;
     }
 
-    ngx_str_set(&args[2], "0");
-    args[2].data = (u_char *) (require ? "1" : "0");
+    ngx_http_twofa_store_flag(&args[2], require);
 
     return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ORG_SET, 2,
                                              args, 4,
@@ -527,6 +501,46 @@ ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_AUDIT_READ, 1, args, 6,
                                      ngx_http_twofa_store_parse_audit,
                                      handler);
+}
+
+
+/*
+ * What every code step shares: the identity and hold checked, the key of
+ * the hold it runs for (the key "-", never written, when it runs for a
+ * signed-in session) and the flag that tells the script which.
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_code_step(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, ngx_str_t *hold_token, ngx_str_t *hold_key,
+    ngx_str_t *has_hold)
+{
+    ngx_str_t   none;
+    ngx_uint_t  held;
+
+    held = (hold_token && hold_token->len);
+    ngx_str_set(&none, "-");
+
+    if (ngx_http_twofa_store_check(r, org, user, held ? hold_token : NULL)
+        != NGX_OK
+        || ngx_http_twofa_store_key(r, hold_key, TWOFA_KEY_HOLD,
+                                    held ? hold_token : &none, NULL)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_twofa_store_flag(has_hold, held);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on)
+{
+    arg->data = (u_char *) (on ? "1" : "0");
+    arg->len = 1;
 }
 
 

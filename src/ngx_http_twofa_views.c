@@ -18,6 +18,13 @@ static ngx_int_t ngx_http_twofa_show_enroll_json(ngx_http_request_t *r,
     ngx_str_t *uri);
 static ngx_int_t ngx_http_twofa_page_url(ngx_http_request_t *r,
     const char *route, ngx_str_t *url);
+static ngx_int_t ngx_http_twofa_show_settings_json(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_uint_t status);
+static void ngx_http_twofa_page_vars(ngx_http_twofa_page_t *pg,
+    ngx_str_t *vars);
+static ngx_int_t ngx_http_twofa_show_page(ngx_http_request_t *r,
+    twofa_tpl_t *tpl, const char *title, const char *action, ngx_str_t *vars,
+    ngx_uint_t status);
 
 
 static ngx_str_t  ngx_http_twofa_invalid_code =
@@ -119,7 +126,7 @@ ngx_http_twofa_show_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     int                         n;
     char                       *svg;
     size_t                      svg_len;
-    ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT], title;
+    ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT];
     ngx_str_t                   b32, grouped, uri;
     ngx_pool_cleanup_t         *cln;
     ngx_http_twofa_srv_conf_t  *tscf;
@@ -179,29 +186,16 @@ ngx_http_twofa_show_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     cln->handler = free;
     cln->data = svg;
 
-    ngx_memzero(vars, sizeof(vars));
-
-    vars[NGX_HTTP_TWOFA_V_USER] = pg->user;
-    vars[NGX_HTTP_TWOFA_V_ORG] = pg->org;
-    vars[NGX_HTTP_TWOFA_V_CSRF] = pg->csrf;
-    vars[NGX_HTTP_TWOFA_V_ERROR] = pg->error;
+    ngx_http_twofa_page_vars(pg, vars);
     vars[NGX_HTTP_TWOFA_V_SECRET] = b32;
     vars[NGX_HTTP_TWOFA_V_SECRET_GROUPED] = grouped;
     vars[NGX_HTTP_TWOFA_V_OTPAUTH] = uri;
     vars[NGX_HTTP_TWOFA_V_QR].data = (u_char *) svg;
     vars[NGX_HTTP_TWOFA_V_QR].len = svg_len;
 
-    if (ngx_http_twofa_page_url(r, "enroll",
-                                &vars[NGX_HTTP_TWOFA_V_ACTION])
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&title, "Set up two-factor authentication");
-
-    return ngx_http_twofa_render(r, tscf->templates->enroll, &title, vars,
-                                 status);
+    return ngx_http_twofa_show_page(r, tscf->templates->enroll,
+                                    "Set up two-factor authentication",
+                                    "enroll", vars, status);
 }
 
 
@@ -235,7 +229,7 @@ ngx_int_t
 ngx_http_twofa_show_verify(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     ngx_uint_t status)
 {
-    ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT], title, jc;
+    ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT], jc;
     ngx_http_twofa_srv_conf_t  *tscf;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
@@ -249,25 +243,12 @@ ngx_http_twofa_show_verify(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
                                    "{\"step\":\"verify\",\"csrf\":%V}", &jc);
     }
 
-    ngx_memzero(vars, sizeof(vars));
-
-    vars[NGX_HTTP_TWOFA_V_USER] = pg->user;
-    vars[NGX_HTTP_TWOFA_V_ORG] = pg->org;
-    vars[NGX_HTTP_TWOFA_V_CSRF] = pg->csrf;
-    vars[NGX_HTTP_TWOFA_V_ERROR] = pg->error;
+    ngx_http_twofa_page_vars(pg, vars);
     vars[NGX_HTTP_TWOFA_V_RETURN] = pg->return_to;
 
-    if (ngx_http_twofa_page_url(r, "verify",
-                                &vars[NGX_HTTP_TWOFA_V_ACTION])
-        != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ngx_str_set(&title, "Two-factor authentication");
-
-    return ngx_http_twofa_render(r, tscf->templates->verify, &title, vars,
-                                 status);
+    return ngx_http_twofa_show_page(r, tscf->templates->verify,
+                                    "Two-factor authentication",
+                                    "verify", vars, status);
 }
 
 
@@ -275,7 +256,7 @@ ngx_int_t
 ngx_http_twofa_show_recovery(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
     u_char                     *p;
-    ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT], title, items;
+    ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT], items;
     ngx_str_t                   url, ju, jc;
     ngx_uint_t                  i;
     ngx_http_twofa_srv_conf_t  *tscf;
@@ -325,18 +306,13 @@ ngx_http_twofa_show_recovery(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     items.len = p - items.data;
 
-    ngx_memzero(vars, sizeof(vars));
-
-    vars[NGX_HTTP_TWOFA_V_USER] = pg->user;
-    vars[NGX_HTTP_TWOFA_V_ORG] = pg->org;
-    vars[NGX_HTTP_TWOFA_V_CSRF] = pg->csrf;
+    ngx_http_twofa_page_vars(pg, vars);
     vars[NGX_HTTP_TWOFA_V_RECOVERY_ITEMS] = items;
     vars[NGX_HTTP_TWOFA_V_ACTION] = url;
 
-    ngx_str_set(&title, "Recovery codes");
-
-    return ngx_http_twofa_render(r, tscf->templates->recovery, &title, vars,
-                                 NGX_HTTP_OK);
+    return ngx_http_twofa_show_page(r, tscf->templates->recovery,
+                                    "Recovery codes",
+                                    NULL, vars, NGX_HTTP_OK);
 }
 
 
@@ -346,37 +322,16 @@ ngx_http_twofa_show_settings(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 {
     u_char                     *p;
     ngx_tm_t                    tm;
-    ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT], title, jc;
+    ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT];
     ngx_http_twofa_srv_conf_t  *tscf;
+
+    if (pg->json) {
+        return ngx_http_twofa_show_settings_json(r, pg, status);
+    }
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
-    if (pg->json) {
-        if (ngx_http_twofa_json_string(r->pool, &pg->csrf, &jc) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (status == NGX_HTTP_UNAUTHORIZED) {
-            return ngx_http_twofa_send_json(r, status,
-                                       "{\"error\":\"invalid_code\"}");
-        }
-
-        return ngx_http_twofa_send_json(r, status,
-                                   "{\"step\":\"settings\",\"enabled\":%s,"
-                                   "\"required\":%s,\"enrolled_at\":%L,"
-                                   "\"recovery_left\":%ui,\"csrf\":%V}",
-                                   pg->state.enabled ? "true" : "false",
-                                   pg->state.require ? "true" : "false",
-                                   pg->state.enrolled_at,
-                                   pg->state.recovery_left, &jc);
-    }
-
-    ngx_memzero(vars, sizeof(vars));
-
-    vars[NGX_HTTP_TWOFA_V_USER] = pg->user;
-    vars[NGX_HTTP_TWOFA_V_ORG] = pg->org;
-    vars[NGX_HTTP_TWOFA_V_CSRF] = pg->csrf;
-    vars[NGX_HTTP_TWOFA_V_ERROR] = pg->error;
+    ngx_http_twofa_page_vars(pg, vars);
     vars[NGX_HTTP_TWOFA_V_MESSAGE] = pg->message;
 
     if (pg->state.enabled) {
@@ -430,10 +385,9 @@ ngx_http_twofa_show_settings(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_str_set(&title, "Two-factor settings");
-
-    return ngx_http_twofa_render(r, tscf->templates->settings, &title, vars,
-                                 status);
+    return ngx_http_twofa_show_page(r, tscf->templates->settings,
+                                    "Two-factor settings",
+                                    NULL, vars, status);
 }
 
 
@@ -577,4 +531,66 @@ ngx_http_twofa_show_locked(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
                                        "locked", "Too many attempts",
                                        "Too many wrong codes. Wait a few "
                                        "minutes, then try again.", 0);
+}
+
+
+static ngx_int_t
+ngx_http_twofa_show_settings_json(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_uint_t status)
+{
+    ngx_str_t  jc;
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        return ngx_http_twofa_send_json(r, status,
+                                        "{\"error\":\"invalid_code\"}");
+    }
+
+    if (ngx_http_twofa_json_string(r->pool, &pg->csrf, &jc) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_twofa_send_json(r, status,
+                                    "{\"step\":\"settings\",\"enabled\":%s,"
+                                    "\"required\":%s,\"enrolled_at\":%L,"
+                                    "\"recovery_left\":%ui,\"csrf\":%V}",
+                                    pg->state.enabled ? "true" : "false",
+                                    pg->state.require ? "true" : "false",
+                                    pg->state.enrolled_at,
+                                    pg->state.recovery_left, &jc);
+}
+
+
+/* What every form page shows: who, their org, the form's token, an error. */
+
+static void
+ngx_http_twofa_page_vars(ngx_http_twofa_page_t *pg, ngx_str_t *vars)
+{
+    ngx_memzero(vars, sizeof(ngx_str_t) * NGX_HTTP_TWOFA_V_COUNT);
+
+    vars[NGX_HTTP_TWOFA_V_USER] = pg->user;
+    vars[NGX_HTTP_TWOFA_V_ORG] = pg->org;
+    vars[NGX_HTTP_TWOFA_V_CSRF] = pg->csrf;
+    vars[NGX_HTTP_TWOFA_V_ERROR] = pg->error;
+}
+
+
+/* A template page; its form posts to the page "action" when given. */
+
+static ngx_int_t
+ngx_http_twofa_show_page(ngx_http_request_t *r, twofa_tpl_t *tpl,
+    const char *title, const char *action, ngx_str_t *vars, ngx_uint_t status)
+{
+    ngx_str_t  heading;
+
+    if (action
+        && ngx_http_twofa_page_url(r, action, &vars[NGX_HTTP_TWOFA_V_ACTION])
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    heading.data = (u_char *) title;
+    heading.len = ngx_strlen(title);
+
+    return ngx_http_twofa_render(r, tpl, &heading, vars, status);
 }
