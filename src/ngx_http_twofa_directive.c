@@ -20,9 +20,20 @@ static ngx_int_t ngx_http_twofa_cookie_param(ngx_http_twofa_cookie_conf_t *cc,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_twofa_param_time(ngx_str_t *arg, const char *name,
     time_t *t);
+static char *ngx_http_twofa_last_time(ngx_conf_t *cf, ngx_str_t *arg,
+    const char *name, time_t *t);
 static ngx_uint_t ngx_http_twofa_param(ngx_str_t *arg, const char *name,
     ngx_str_t *value);
+static char *ngx_http_twofa_check_url(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_twofa_check_issuer(ngx_conf_t *cf, void *post,
+    void *data);
 static void ngx_http_twofa_cleanup_keys(void *data);
+
+
+ngx_conf_post_t  ngx_http_twofa_url_post = { ngx_http_twofa_check_url };
+ngx_conf_post_t  ngx_http_twofa_issuer_post = { ngx_http_twofa_check_issuer };
+
 static void ngx_http_twofa_wipe_str(void *data);
 
 
@@ -244,6 +255,31 @@ ngx_http_twofa_param_time(ngx_str_t *arg, const char *name, time_t *t)
 
 
 /*
+ * A directive's one optional "name=time" parameter, in arg: the error
+ * names the directive (the first word of the line) and the parameter.
+ */
+
+static char *
+ngx_http_twofa_last_time(ngx_conf_t *cf, ngx_str_t *arg, const char *name,
+    time_t *t)
+{
+    ngx_str_t  *value;
+
+    if (ngx_http_twofa_param_time(arg, name, t) == NGX_OK) {
+        return NGX_CONF_OK;
+    }
+
+    value = cf->args->elts;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" has an invalid parameter \"%V\"",
+                       &value[0], arg);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/*
  * The one key=value helper of the directives: 1 and the value when arg
  * is "name=value", 0 otherwise.
  */
@@ -453,17 +489,8 @@ ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (ngx_http_twofa_param_time(&value[1], "max_age", &tlcf->gate_max_age)
-        == NGX_OK)
-    {
-        return NGX_CONF_OK;
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"twofa_gate\" has an invalid parameter \"%V\"",
-                       &value[1]);
-
-    return NGX_CONF_ERROR;
+    return ngx_http_twofa_last_time(cf, &value[1], "max_age",
+                                    &tlcf->gate_max_age);
 }
 
 
@@ -637,18 +664,8 @@ ngx_http_twofa_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    if (ngx_http_twofa_param_time(&value[2], "window",
-                                  &tscf->lockout_window)
-        == NGX_OK)
-    {
-        return NGX_CONF_OK;
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"twofa_lockout\" has an invalid parameter \"%V\"",
-                       &value[2]);
-
-    return NGX_CONF_ERROR;
+    return ngx_http_twofa_last_time(cf, &value[2], "window",
+                                    &tscf->lockout_window);
 }
 
 
@@ -683,31 +700,29 @@ ngx_http_twofa_skew(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* a local URI: '/' first, no control characters, no scheme, no "//" */
+/*
+ * Checks after nginx's string slot (ngx_conf_set_str_slot with these as
+ * its post): data is the field just set; the error names the directive.
+ * A local URI: '/' first, no control characters, no scheme, no "//".
+ */
 
-char *
-ngx_http_twofa_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+static char *
+ngx_http_twofa_check_url(ngx_conf_t *cf, void *post, void *data)
 {
-    char  *p = conf;
+    ngx_str_t  *url = data;
 
     u_char     *c;
-    ngx_str_t  *field, *value;
-
-    field = (ngx_str_t *) (p + cmd->offset);
-
-    if (field->data) {
-        return "is duplicate";
-    }
+    ngx_str_t  *value;
 
     value = cf->args->elts;
 
-    if (value[1].len == 0 || value[1].data[0] != '/'
-        || (value[1].len > 1 && value[1].data[1] == '/'))
+    if (url->len == 0 || url->data[0] != '/'
+        || (url->len > 1 && url->data[1] == '/'))
     {
         goto invalid;
     }
 
-    for (c = value[1].data; c < value[1].data + value[1].len; c++) {
+    for (c = url->data; c < url->data + url->len; c++) {
         if (*c <= ' ' || *c >= 0x7f || *c == '"' || *c == '<' || *c == '>'
             || *c == '\\')
         {
@@ -715,16 +730,14 @@ ngx_http_twofa_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
-    if (ngx_strcmp(cmd->name.data, "twofa_pages_url") == 0
-        && value[1].data[value[1].len - 1] != '/')
+    if (ngx_strcmp(value[0].data, "twofa_pages_url") == 0
+        && url->data[url->len - 1] != '/')
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"twofa_pages_url\" must end with \"/\", "
-                           "not \"%V\"", &value[1]);
+                           "not \"%V\"", url);
         return NGX_CONF_ERROR;
     }
-
-    *field = value[1];
 
     return NGX_CONF_OK;
 
@@ -732,39 +745,30 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "\"%V\" needs a local path starting with \"/\", "
-                       "not \"%V\"", &cmd->name, &value[1]);
+                       "not \"%V\"", &value[0], url);
 
     return NGX_CONF_ERROR;
 }
 
 
-char *
-ngx_http_twofa_issuer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/* what authenticator apps show: the label's "issuer:" forbids ':' */
+
+static char *
+ngx_http_twofa_check_issuer(ngx_conf_t *cf, void *post, void *data)
 {
-    char  *p = conf;
+    ngx_str_t  *issuer = data;
 
-    u_char     *c;
-    ngx_str_t  *field, *value;
+    u_char  *c;
 
-    field = (ngx_str_t *) (p + cmd->offset);
-
-    if (field->data) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (value[1].len == 0 || value[1].len > 64) {
+    if (issuer->len == 0 || issuer->len > 64) {
         goto invalid;
     }
 
-    for (c = value[1].data; c < value[1].data + value[1].len; c++) {
+    for (c = issuer->data; c < issuer->data + issuer->len; c++) {
         if (*c < ' ' || *c == 0x7f || *c == ':') {
             goto invalid;
         }
     }
-
-    *field = value[1];
 
     return NGX_CONF_OK;
 
@@ -772,7 +776,7 @@ invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "\"twofa_issuer\" takes 1 to 64 printable "
-                       "characters without \":\", not \"%V\"", &value[1]);
+                       "characters without \":\", not \"%V\"", issuer);
 
     return NGX_CONF_ERROR;
 }

@@ -52,10 +52,10 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
 
     { ngx_string("twofa_issuer"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_http_twofa_issuer,
+      ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_http_twofa_srv_conf_t, issuer),
-      NULL },
+      &ngx_http_twofa_issuer_post },
 
     { ngx_string("twofa_login"),
       NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -87,17 +87,17 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
 
     { ngx_string("twofa_pages_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_http_twofa_url,
+      ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_http_twofa_srv_conf_t, pages_url),
-      NULL },
+      &ngx_http_twofa_url_post },
 
     { ngx_string("twofa_login_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_CONF_TAKE1,
-      ngx_http_twofa_url,
+      ngx_conf_set_str_slot,
       NGX_HTTP_SRV_CONF_OFFSET,
       offsetof(ngx_http_twofa_srv_conf_t, login_url),
-      NULL },
+      &ngx_http_twofa_url_post },
 
     { ngx_string("twofa_admin"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
