@@ -4,9 +4,9 @@
  */
 
 #include <limits.h>
-#include <string.h>
 
 #include "twofa_base32.h"
+#include "twofa_util.h"
 
 
 static const char  twofa_base32_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -28,6 +28,24 @@ twofa_base32_value(unsigned char c)
     }
 
     return -1;
+}
+
+
+/*
+ * The digits of the decoder's second pass: by then every character is
+ * valid, and spaces and padding are passed over.
+ */
+
+static int
+twofa_base32_digit(int unused, unsigned char c)
+{
+    (void) unused;
+
+    if (c == ' ' || c == '=') {
+        return TWOFA_UTIL_SKIP;
+    }
+
+    return twofa_base32_value(c);
 }
 
 
@@ -77,10 +95,7 @@ int
 twofa_base32_decode(const char *in, size_t len, uint8_t *out,
     size_t out_size)
 {
-    int       v;
-    size_t    i, chars, pads, n;
-    uint32_t  bits;
-    unsigned  nbits;
+    size_t  i, chars, pads, n;
 
     /* First pass: count and validate, so nothing is written on error. */
 
@@ -129,35 +144,7 @@ twofa_base32_decode(const char *in, size_t len, uint8_t *out,
         return -1;
     }
 
-    bits = 0;
-    nbits = 0;
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        unsigned char  c = (unsigned char) in[i];
-
-        if (c == ' ' || c == '=') {
-            continue;
-        }
-
-        v = twofa_base32_value(c);
-        bits = (bits << 5) | (uint32_t) v;
-        nbits += 5;
-
-        if (nbits >= 8) {
-            nbits -= 8;
-            out[n++] = (uint8_t) (bits >> nbits);
-        }
-    }
-
-    /* Leftover bits must be zero, or two inputs would decode alike. */
-
-    if ((bits & ((1u << nbits) - 1)) != 0) {
-        memset(out, 0, n);
-        return -1;
-    }
-
-    return (int) n;
+    return twofa_util_unpack(in, len, 5, twofa_base32_digit, 0, out);
 }
 
 

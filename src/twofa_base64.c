@@ -5,9 +5,9 @@
  */
 
 #include <limits.h>
-#include <string.h>
 
 #include "twofa_base64.h"
+#include "twofa_util.h"
 
 
 static const char  twofa_base64_std[] =
@@ -109,10 +109,7 @@ static int
 twofa_base64_decode_with(int url, const char *in, size_t len, uint8_t *out,
     size_t out_size)
 {
-    int       v;
-    size_t    i, n, need;
-    uint32_t  bits;
-    unsigned  nbits;
+    size_t  need;
 
     if (len % 4 == 1 || len > INT_MAX) {
         return -1;
@@ -124,33 +121,7 @@ twofa_base64_decode_with(int url, const char *in, size_t len, uint8_t *out,
         return -1;
     }
 
-    bits = 0;
-    nbits = 0;
-    n = 0;
-
-    for (i = 0; i < len; i++) {
-        v = twofa_base64_value(url, (unsigned char) in[i]);
-
-        if (v < 0) {
-            memset(out, 0, n);
-            return -1;
-        }
-
-        bits = (bits << 6) | (uint32_t) v;
-        nbits += 6;
-
-        if (nbits >= 8) {
-            nbits -= 8;
-            out[n++] = (uint8_t) (bits >> nbits);
-        }
-    }
-
-    if ((bits & ((1u << nbits) - 1)) != 0) {
-        memset(out, 0, n);
-        return -1;
-    }
-
-    return (int) n;
+    return twofa_util_unpack(in, len, 6, twofa_base64_value, url, out);
 }
 
 

@@ -9,6 +9,7 @@
 
 #include "twofa_base64.h"
 #include "twofa_cookie.h"
+#include "twofa_util.h"
 
 
 #define TWOFA_COOKIE_PREFIX     "v1."
@@ -78,25 +79,6 @@ twofa_amr_name(twofa_amr_t amr)
 }
 
 
-static size_t
-twofa_put_int64(char *out, int64_t v)
-{
-    char    tmp[TWOFA_INT64_DIGITS + 1];
-    size_t  n;
-
-    n = sizeof(tmp);
-
-    do {
-        tmp[--n] = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-
-    memcpy(out, tmp + n, sizeof(tmp) - n);
-
-    return sizeof(tmp) - n;
-}
-
-
 /* A non-negative decimal with no sign and no leading zero; 0 or -1. */
 
 static int
@@ -153,9 +135,9 @@ twofa_cookie_encode(const twofa_key_t *key, const twofa_session_t *s,
         return -1;
     }
 
-    len = twofa_put_int64(text, s->iat);
+    len = twofa_util_put_uint(text, (uint64_t) s->iat);
     text[len++] = '|';
-    len += twofa_put_int64(text + len, s->exp);
+    len += twofa_util_put_uint(text + len, (uint64_t) s->exp);
     text[len++] = '|';
     memcpy(text + len, amr, strlen(amr));
     len += strlen(amr);

@@ -469,6 +469,49 @@ twofa_key_find_raw(const twofa_key_t *keys, size_t n, const uint8_t *id)
 }
 
 
+/*
+ * What sealing and opening share: the GCM context set to key and to the
+ * nonce after sealed's header, the header and the caller's aad
+ * authenticated, then len bytes of in turned into out (enc 1: encrypted,
+ * 0: decrypted).  The tag is left to the caller.  0 or -1.
+ */
+
+static int
+twofa_seal_gcm(EVP_CIPHER_CTX *ctx, int enc, const twofa_key_t *key,
+    const uint8_t *sealed, const uint8_t *aad, size_t aad_len,
+    const uint8_t *in, size_t len, uint8_t *out)
+{
+    int  n;
+
+    /*
+     * The header is authenticated with the caller's aad: its fixed length
+     * keeps the concatenation unambiguous.
+     */
+
+    if (EVP_CipherInit_ex2(ctx, twofa_aes_gcm, key->seal_key,
+                           sealed + TWOFA_SEAL_HEADER, enc, NULL) != 1
+        || EVP_CipherUpdate(ctx, NULL, &n, sealed, TWOFA_SEAL_HEADER) != 1)
+    {
+        return -1;
+    }
+
+    if (aad_len > 0
+        && EVP_CipherUpdate(ctx, NULL, &n, aad, (int) aad_len) != 1)
+    {
+        return -1;
+    }
+
+    if (len > 0
+        && (EVP_CipherUpdate(ctx, out, &n, in, (int) len) != 1
+            || (size_t) n != len))
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 twofa_seal(const twofa_key_t *key, const uint8_t *aad, size_t aad_len,
     const uint8_t *pt, size_t pt_len, uint8_t *out, size_t out_size)
@@ -502,32 +545,8 @@ twofa_seal(const twofa_key_t *key, const uint8_t *aad, size_t aad_len,
 
     rc = -1;
 
-    /*
-     * The header is authenticated with the caller's aad: its fixed length
-     * keeps the concatenation unambiguous.
-     */
-
-    if (EVP_EncryptInit_ex2(ctx, twofa_aes_gcm, key->seal_key, nonce, NULL)
-        != 1
-        || EVP_EncryptUpdate(ctx, NULL, &len, out, TWOFA_SEAL_HEADER) != 1)
-    {
-        goto done;
-    }
-
-    if (aad_len > 0
-        && EVP_EncryptUpdate(ctx, NULL, &len, aad, (int) aad_len) != 1)
-    {
-        goto done;
-    }
-
-    if (pt_len > 0
-        && (EVP_EncryptUpdate(ctx, ct, &len, pt, (int) pt_len) != 1
-            || (size_t) len != pt_len))
-    {
-        goto done;
-    }
-
-    if (EVP_EncryptFinal_ex(ctx, tail, &len) != 1 || len != 0
+    if (twofa_seal_gcm(ctx, 1, key, out, aad, aad_len, pt, pt_len, ct) != 0
+        || EVP_EncryptFinal_ex(ctx, tail, &len) != 1 || len != 0
         || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TWOFA_SEAL_TAG_SIZE,
                                ct + pt_len) != 1)
     {
@@ -556,7 +575,7 @@ twofa_open(const twofa_key_t *keys, size_t n, const uint8_t *aad,
     int                len, rc;
     size_t             pt_len;
     uint8_t            tail[EVP_MAX_BLOCK_LENGTH];  /* GCM writes none */
-    const uint8_t     *nonce, *ct;
+    const uint8_t     *ct;
     EVP_CIPHER_CTX    *ctx;
     const twofa_key_t *key;
 
@@ -580,8 +599,7 @@ twofa_open(const twofa_key_t *keys, size_t n, const uint8_t *aad,
         return -1;
     }
 
-    nonce = in + TWOFA_SEAL_HEADER;
-    ct = nonce + TWOFA_SEAL_NONCE_SIZE;
+    ct = in + TWOFA_SEAL_HEADER + TWOFA_SEAL_NONCE_SIZE;
 
     ctx = EVP_CIPHER_CTX_new();
     if (ctx == NULL) {
@@ -590,30 +608,11 @@ twofa_open(const twofa_key_t *keys, size_t n, const uint8_t *aad,
 
     rc = -1;
 
-    if (EVP_DecryptInit_ex2(ctx, twofa_aes_gcm, key->seal_key, nonce, NULL)
-        != 1
-        || EVP_DecryptUpdate(ctx, NULL, &len, in, TWOFA_SEAL_HEADER) != 1)
-    {
-        goto done;
-    }
-
-    if (aad_len > 0
-        && EVP_DecryptUpdate(ctx, NULL, &len, aad, (int) aad_len) != 1)
-    {
-        goto done;
-    }
-
-    if (pt_len > 0
-        && (EVP_DecryptUpdate(ctx, out, &len, ct, (int) pt_len) != 1
-            || (size_t) len != pt_len))
-    {
-        goto done;
-    }
-
     /* The ctrl takes a non-const pointer but only reads the tag. */
 
-    if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TWOFA_SEAL_TAG_SIZE,
-                            (void *) (ct + pt_len)) != 1
+    if (twofa_seal_gcm(ctx, 0, key, in, aad, aad_len, ct, pt_len, out) != 0
+        || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TWOFA_SEAL_TAG_SIZE,
+                               (void *) (ct + pt_len)) != 1
         || EVP_DecryptFinal_ex(ctx, tail, &len) != 1 || len != 0)
     {
         goto done;

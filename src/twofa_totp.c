@@ -14,6 +14,7 @@
 
 #include "twofa_base32.h"
 #include "twofa_totp.h"
+#include "twofa_util.h"
 
 
 #define TWOFA_HMAC_BLOCK_MAX   128           /* SHA-512 */
@@ -423,17 +424,9 @@ twofa_uri_put_escaped(twofa_uri_buf_t *b, const char *s, size_t len)
 static void
 twofa_uri_put_uint(twofa_uri_buf_t *b, unsigned v)
 {
-    char    tmp[16];
-    size_t  n;
+    char  tmp[TWOFA_UTIL_UINT_DIGITS];
 
-    n = sizeof(tmp);
-
-    do {
-        tmp[--n] = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-
-    twofa_uri_put(b, tmp + n, sizeof(tmp) - n);
+    twofa_uri_put(b, tmp, twofa_util_put_uint(tmp, v));
 }
 
 
