@@ -15,6 +15,8 @@ static ngx_int_t ngx_http_twofa_store_copy(ngx_http_request_t *r,
     redisReply *reply, ngx_str_t *out);
 static ngx_int_t ngx_http_twofa_store_integer(redisReply *reply,
     int64_t *n);
+static ngx_int_t ngx_http_twofa_store_integers(redisReply *reply,
+    size_t count, ...);
 
 
 static ngx_int_t
@@ -92,6 +94,35 @@ ngx_http_twofa_store_integer(redisReply *reply, int64_t *n)
 }
 
 
+/* an array of exactly count integers, into the int64_t * that follow */
+
+static ngx_int_t
+ngx_http_twofa_store_integers(redisReply *reply, size_t count, ...)
+{
+    size_t    i;
+    va_list   args;
+    int64_t  *n;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != count) {
+        return NGX_ERROR;
+    }
+
+    va_start(args, count);
+
+    for (i = 0; i < count; i++) {
+        n = va_arg(args, int64_t *);
+
+        if (ngx_http_twofa_store_integer(reply->element[i], n) != NGX_OK) {
+            break;
+        }
+    }
+
+    va_end(args);
+
+    return (i == count) ? NGX_OK : NGX_ERROR;
+}
+
+
 /*
  * What the scripts that change a user's state answer: 0 done, 1 the state
  * changed meanwhile, 2 the step or code was used, 3 the hold is gone, 4
@@ -113,11 +144,8 @@ ngx_http_twofa_store_parse_outcome(ngx_http_request_t *r, redisReply *reply,
     };
 
     if (reply->type == REDIS_REPLY_ARRAY) {
-        if (reply->elements != 2
-            || ngx_http_twofa_store_integer(reply->element[0], &n) != NGX_OK
-            || n != 7
-            || ngx_http_twofa_store_integer(reply->element[1], &ttl)
-               != NGX_OK)
+        if (ngx_http_twofa_store_integers(reply, 2, &n, &ttl) != NGX_OK
+            || n != 7)
         {
             return NGX_ERROR;
         }
@@ -147,11 +175,8 @@ ngx_http_twofa_store_parse_reset(ngx_http_request_t *r, redisReply *reply,
 {
     int64_t  existed, enrolled;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || ngx_http_twofa_store_integer(reply->element[0], &existed)
-           != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[1], &enrolled)
-           != NGX_OK)
+    if (ngx_http_twofa_store_integers(reply, 2, &existed, &enrolled)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -191,12 +216,8 @@ ngx_http_twofa_store_parse_login(ngx_http_request_t *r, redisReply *reply,
 {
     int64_t  held, enabled, require;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
-        || ngx_http_twofa_store_integer(reply->element[0], &held) != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[1], &enabled)
-           != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[2], &require)
-           != NGX_OK)
+    if (ngx_http_twofa_store_integers(reply, 3, &held, &enabled, &require)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -349,10 +370,7 @@ ngx_http_twofa_store_parse_fail(ngx_http_request_t *r, redisReply *reply,
 {
     int64_t  n, ttl;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || ngx_http_twofa_store_integer(reply->element[0], &n) != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[1], &ttl) != NGX_OK)
-    {
+    if (ngx_http_twofa_store_integers(reply, 2, &n, &ttl) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -371,11 +389,8 @@ ngx_http_twofa_store_parse_org(ngx_http_request_t *r, redisReply *reply,
 {
     int64_t  require, updated;
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || ngx_http_twofa_store_integer(reply->element[0], &require)
-           != NGX_OK
-        || ngx_http_twofa_store_integer(reply->element[1], &updated)
-           != NGX_OK)
+    if (ngx_http_twofa_store_integers(reply, 2, &require, &updated)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
