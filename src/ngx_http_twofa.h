@@ -8,7 +8,7 @@
  *   ngx_http_twofa_conf.c       configuration made, merged, checked
  *   ngx_http_twofa_directive.c  the directives' parsers
  *   ngx_http_twofa_variables.c  $twofa_user, $twofa_org, $twofa_result,
- *                               $twofa_amr
+ *                               $twofa_amr, $twofa_form_NAME
  * the request handlers
  *   ngx_http_twofa_login.c      a login location's phase handler: proxy,
  *                               decide, hold or pass
@@ -18,6 +18,8 @@
  *   ngx_http_twofa_metrics.c    the counters as a Prometheus page
  * their parts
  *   ngx_http_twofa_capture.c    the login's filters (capture, guard)
+ *   ngx_http_twofa_identity.c   who logs in, the password's verdict,
+ *                               $twofa_form_*, the app's session cookies
  *   ngx_http_twofa_hold.c       held responses sealed, opened, sent
  *   ngx_http_twofa_flows.c      the pages' steps: enroll, verify, ...
  *   ngx_http_twofa_views.c      the pages' answers, HTML or JSON
@@ -52,6 +54,9 @@
 #define NGX_HTTP_TWOFA_REDIS_ERROR_CLOSED  0
 #define NGX_HTTP_TWOFA_REDIS_ERROR_OPEN    1
 
+#define NGX_HTTP_TWOFA_CASE_LOWER          1    /* twofa_user case= */
+#define NGX_HTTP_TWOFA_CASE_KEEP           2
+
 #define NGX_HTTP_TWOFA_HOLD_COOKIE         "twofa_hold"
 #define NGX_HTTP_TWOFA_HOLD_TOKEN_SIZE     24    /* random bytes */
 #define NGX_HTTP_TWOFA_HOLD_TOKEN_LEN      32    /* their base64url */
@@ -85,7 +90,8 @@ typedef enum {
     NGX_HTTP_TWOFA_RESULT_LOCKED,      /* too many failures */
     NGX_HTTP_TWOFA_RESULT_EXPIRED,     /* no such hold */
     NGX_HTTP_TWOFA_RESULT_DENIED,      /* gate: no fresh TOTP session */
-    NGX_HTTP_TWOFA_RESULT_ERROR        /* Redis or internal failure */
+    NGX_HTTP_TWOFA_RESULT_ERROR,       /* Redis or internal failure */
+    NGX_HTTP_TWOFA_RESULT_UNSAFE       /* the app kept its session id */
 } ngx_http_twofa_result_e;
 
 
@@ -179,7 +185,12 @@ typedef struct {
     ngx_flag_t                  gate;
     time_t                      gate_max_age;    /* 0: any TOTP session */
     ngx_http_complex_value_t   *user;
+    ngx_uint_t                  user_case;       /* NGX_HTTP_TWOFA_CASE_* */
+    ngx_uint_t                  user_lower;      /* merged: fold case */
+    ngx_flag_t                  user_from_form;  /* reads $twofa_form_* */
     ngx_http_complex_value_t   *org;
+    ngx_array_t                *login_success;   /* predicates, or NULL */
+    ngx_array_t                *app_cookies;     /* ngx_str_t, or NULL */
     size_t                      hold_max_size;
     ngx_flag_t                  hide_identity;
     ngx_array_t                *identity_headers; /* ngx_str_t, lowcase */
@@ -326,6 +337,8 @@ typedef struct {
     unsigned                    need_enroll:1;   /* held for enrollment */
     unsigned                    no_session:1;    /* pass without a cookie */
     unsigned                    own_response:1;  /* the app's, sent by us */
+    unsigned                    bad_identity:1;  /* passed, but no one
+                                                    usable named */
 
     /* the pages and the admin API */
     ngx_str_t                   body;            /* the POSTed form */
@@ -463,6 +476,9 @@ char *ngx_http_twofa_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_user(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_twofa_app_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_twofa_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_skew(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
@@ -533,6 +549,15 @@ ngx_int_t ngx_http_twofa_login_handler(ngx_http_request_t *r);
 
 /* ngx_http_twofa_capture.c */
 ngx_int_t ngx_http_twofa_login_init_filters(ngx_conf_t *cf);
+
+
+/* ngx_http_twofa_identity.c */
+ngx_int_t ngx_http_twofa_identity_capture(ngx_http_request_t *r,
+    ngx_http_twofa_ctx_t *ctx);
+ngx_int_t ngx_http_twofa_form_field(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_twofa_app_cookies_rotated(ngx_http_request_t *r,
+    ngx_http_twofa_ctx_t *ctx);
 
 
 /* ngx_http_twofa_hold.c */

@@ -16,8 +16,6 @@
 static ngx_int_t ngx_http_twofa_capture_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twofa_capture_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
-static ngx_int_t ngx_http_twofa_capture_identity(ngx_http_request_t *r,
-    ngx_http_twofa_ctx_t *ctx);
 static ngx_uint_t ngx_http_twofa_header_listed(ngx_array_t *names,
     ngx_str_t *name);
 static ngx_int_t ngx_http_twofa_guard(ngx_http_request_t *r);
@@ -131,7 +129,7 @@ ngx_http_twofa_capture_header_filter(ngx_http_request_t *r)
         }
     }
 
-    if (ngx_http_twofa_capture_identity(r, ctx) != NGX_OK) {
+    if (ngx_http_twofa_identity_capture(r, ctx) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -205,43 +203,6 @@ ngx_http_twofa_capture_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         if (b->last_buf || b->last_in_chain) {
             ctx->body_done = 1;
         }
-    }
-
-    return NGX_OK;
-}
-
-
-/*
- * Who logged in, read while the subrequest still has its upstream: the
- * complex values of twofa_user and twofa_org see $upstream_http_* here.
- */
-
-static ngx_int_t
-ngx_http_twofa_capture_identity(ngx_http_request_t *r,
-    ngx_http_twofa_ctx_t *ctx)
-{
-    ngx_str_t  value;
-
-    if (ngx_http_complex_value(r, ctx->lcf->user, &value) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ctx->user = value;
-
-    if (value.len == 0) {
-        return NGX_OK;
-    }
-
-    if (ctx->lcf->org) {
-        if (ngx_http_complex_value(r, ctx->lcf->org, &value) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        ctx->org = value;
-    }
-
-    if (ctx->org.len == 0) {
-        ngx_str_set(&ctx->org, NGX_HTTP_TWOFA_DEFAULT_ORG);
     }
 
     return NGX_OK;

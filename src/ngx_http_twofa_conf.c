@@ -225,7 +225,11 @@ ngx_http_twofa_create_loc_conf(ngx_conf_t *cf)
     conf->gate = NGX_CONF_UNSET;
     conf->gate_max_age = NGX_CONF_UNSET;
     conf->user = NGX_CONF_UNSET_PTR;
+    conf->user_case = NGX_CONF_UNSET_UINT;
+    conf->user_from_form = NGX_CONF_UNSET;
     conf->org = NGX_CONF_UNSET_PTR;
+    conf->login_success = NGX_CONF_UNSET_PTR;
+    conf->app_cookies = NGX_CONF_UNSET_PTR;
     conf->hold_max_size = NGX_CONF_UNSET_SIZE;
     conf->hide_identity = NGX_CONF_UNSET;
 
@@ -248,8 +252,26 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_value(conf->gate, prev->gate, 0);
     ngx_conf_merge_sec_value(conf->gate_max_age, prev->gate_max_age, 0);
-    ngx_conf_merge_ptr_value(conf->user, prev->user, NULL);
+    /* the identity and how it is spelled go together */
+
+    if (conf->user == NGX_CONF_UNSET_PTR) {
+        conf->user = prev->user;
+        conf->user_case = prev->user_case;
+        conf->user_from_form = prev->user_from_form;
+    }
+
+    ngx_conf_merge_ptr_value(conf->user, NULL, NULL);
+    ngx_conf_merge_uint_value(conf->user_case, NGX_CONF_UNSET_UINT, 0);
+    ngx_conf_merge_value(conf->user_from_form, NGX_CONF_UNSET, 0);
+
+    /* a login form's spellings are the app's to merge: fold by default */
+
+    conf->user_lower = (conf->user_case == NGX_HTTP_TWOFA_CASE_LOWER
+                        || (conf->user_case == 0 && conf->user_from_form));
+
     ngx_conf_merge_ptr_value(conf->org, prev->org, NULL);
+    ngx_conf_merge_ptr_value(conf->login_success, prev->login_success, NULL);
+    ngx_conf_merge_ptr_value(conf->app_cookies, prev->app_cookies, NULL);
     ngx_conf_merge_size_value(conf->hold_max_size, prev->hold_max_size,
                               256 * 1024);
     ngx_conf_merge_value(conf->hide_identity, prev->hide_identity, 1);
@@ -353,6 +375,20 @@ ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
     if (conf->login && conf->user == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"twofa_login on\" needs \"twofa_user\"");
+        return NGX_ERROR;
+    }
+
+    /*
+     * A form field is there whatever the app made of the password: only
+     * the app's own verdict tells a login from an attempt.
+     */
+
+    if (conf->login && conf->user_from_form && conf->login_success == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_user\" reads the login form "
+                           "($twofa_form_*) and needs "
+                           "\"twofa_login_success\" to tell a login that "
+                           "passed from one that did not");
         return NGX_ERROR;
     }
 

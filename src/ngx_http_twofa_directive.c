@@ -495,6 +495,125 @@ ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 /*
+ * twofa_user VALUE [case=lower|keep]: the identity, and whether its case
+ * is folded (by default when it reads the login form, see conf.c).
+ */
+
+char *
+ngx_http_twofa_user(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_twofa_loc_conf_t *tlcf = conf;
+
+    ngx_str_t                         *value, v;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (tlcf->user != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    tlcf->user = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+    if (tlcf->user == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = tlcf->user;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    tlcf->user_from_form =
+        (ngx_strlcasestrn(value[1].data, value[1].data + value[1].len,
+                          (u_char *) "twofa_form_",
+                          sizeof("twofa_form_") - 2)
+         != NULL);
+
+    if (cf->args->nelts == 2) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_twofa_param(&value[2], "case", &v)) {
+
+        if (v.len == 5 && ngx_strncmp(v.data, "lower", 5) == 0) {
+            tlcf->user_case = NGX_HTTP_TWOFA_CASE_LOWER;
+            return NGX_CONF_OK;
+        }
+
+        if (v.len == 4 && ngx_strncmp(v.data, "keep", 4) == 0) {
+            tlcf->user_case = NGX_HTTP_TWOFA_CASE_KEEP;
+            return NGX_CONF_OK;
+        }
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"twofa_user\" takes case=lower or case=keep, not "
+                       "\"%V\"", &value[2]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* twofa_app_cookie NAME ...: the app's session cookies, by name */
+
+char *
+ngx_http_twofa_app_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_twofa_loc_conf_t *tlcf = conf;
+
+    u_char      *c;
+    ngx_str_t   *value, *name;
+    ngx_uint_t   i;
+
+    if (tlcf->app_cookies != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    tlcf->app_cookies = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                         sizeof(ngx_str_t));
+    if (tlcf->app_cookies == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        /* an RFC 6265 cookie-name: a token */
+
+        for (c = value[i].data; c < value[i].data + value[i].len; c++) {
+            if (*c <= ' ' || *c >= 0x7f
+                || strchr("()<>@,;:\\\"/[]?={}", *c) != NULL)
+            {
+                break;
+            }
+        }
+
+        if (value[i].len == 0 || c != value[i].data + value[i].len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"twofa_app_cookie\" takes cookie names, "
+                               "not \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        name = ngx_array_push(tlcf->app_cookies);
+        if (name == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *name = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
  * twofa_cookie name=N [domain=D] [path=P] [max_age=T] [samesite=S]
  *              [secure=on|off]
  */

@@ -211,6 +211,13 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
         return NGX_HTTP_BAD_GATEWAY;
     }
 
+    if (ctx->bad_identity) {
+        /* logged where it was read */
+        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_REFUSED);
+        return NGX_HTTP_BAD_GATEWAY;
+    }
+
     if (ctx->user.len == 0) {
         /* the app did not accept the password: its answer, unchanged */
         ctx->phase = NGX_HTTP_TWOFA_LOGIN_DECIDED;
@@ -218,18 +225,6 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
         ctx->reply.outcome = NGX_HTTP_TWOFA_DONE;
         ctx->no_session = 1;
         return ngx_http_twofa_login_respond(r, ctx);
-    }
-
-    if (!twofa_ident_valid((const char *) ctx->user.data, ctx->user.len)
-        || !twofa_ident_valid((const char *) ctx->org.data, ctx->org.len))
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "twofa: the app named an invalid identity (longer "
-                      "than %d, or with spaces, controls or any of "
-                      ": | / \\ \" * ? [ ]); login refused", TWOFA_ID_MAX);
-        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
-        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_REFUSED);
-        return NGX_HTTP_BAD_GATEWAY;
     }
 
     if (twofa_random(raw, sizeof(raw)) != 0) {
@@ -355,6 +350,15 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
         ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_ERROR);
         return ngx_http_twofa_login_finish(r,
                                      ngx_http_twofa_unavailable(r));
+    }
+
+    if (ctx->reply.outcome == NGX_HTTP_TWOFA_HELD
+        && ngx_http_twofa_app_cookies_rotated(r, ctx) != NGX_OK)
+    {
+        /* the hold stays unnamed in Redis until its TTL: no one has it */
+        ctx->result = NGX_HTTP_TWOFA_RESULT_UNSAFE;
+        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_REFUSED);
+        return ngx_http_twofa_login_finish(r, NGX_HTTP_BAD_GATEWAY);
     }
 
     if (ctx->reply.outcome == NGX_HTTP_TWOFA_HELD) {

@@ -65,10 +65,24 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
       NULL },
 
     { ngx_string("twofa_user"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_twofa_user,
       NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twofa_loc_conf_t, user),
+      0,
+      NULL },
+
+    { ngx_string("twofa_login_success"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_set_predicate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twofa_loc_conf_t, login_success),
+      NULL },
+
+    { ngx_string("twofa_app_cookie"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_twofa_app_cookie,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("twofa_org"),

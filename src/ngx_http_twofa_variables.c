@@ -1,6 +1,7 @@
 /*
  * twofa-edge: the variables $twofa_user, $twofa_org, $twofa_result and
- * $twofa_amr, for log_format and proxy_set_header.
+ * $twofa_amr, for log_format and proxy_set_header; $twofa_form_NAME, a
+ * field of the login request's body, for twofa_user.
  */
 
 #include <ngx_config.h>
@@ -13,6 +14,8 @@
 static ngx_int_t ngx_http_twofa_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_twofa_amr_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_twofa_form_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 
@@ -30,6 +33,9 @@ static ngx_http_variable_t  ngx_http_twofa_vars[] = {
     { ngx_string("twofa_amr"), NULL, ngx_http_twofa_amr_variable,
       0, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("twofa_form_"), NULL, ngx_http_twofa_form_variable,
+      0, NGX_HTTP_VAR_PREFIX, 0 },
+
       ngx_http_null_variable
 };
 
@@ -44,7 +50,8 @@ static ngx_str_t  ngx_http_twofa_result_names[] = {
     ngx_string("locked"),
     ngx_string("expired"),
     ngx_string("denied"),
-    ngx_string("error")
+    ngx_string("error"),
+    ngx_string("unsafe")
 };
 
 
@@ -166,6 +173,33 @@ ngx_http_twofa_amr_variable(ngx_http_request_t *r,
     v->no_cacheable = 1;
     v->not_found = 0;
     v->data = (u_char *) name;
+
+    return NGX_OK;
+}
+
+
+/* $twofa_form_NAME; data is the variable's whole name */
+
+static ngx_int_t
+ngx_http_twofa_form_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t  *var = (ngx_str_t *) data;
+
+    ngx_str_t  name, value;
+
+    name.data = var->data + sizeof("twofa_form_") - 1;
+    name.len = var->len - (sizeof("twofa_form_") - 1);
+
+    if (ngx_http_twofa_form_field(r, &name, &value) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }

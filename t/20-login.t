@@ -250,7 +250,7 @@ my %enrolled;
     is($r->{status}, 502, 'an org with ":" is refused');
     $r = $c->login('mallory', id => 'a b');
     is($r->{status}, 502, 'an identity with a space is refused');
-    like($t->error_log, qr/the app named an invalid identity/, 'with a log line');
+    like($t->error_log, qr/twofa_user "a b" names no usable identity/, 'with a log line naming the value');
 }
 
 # ---- the size limit, and holds larger than one read of hiredis ----------
