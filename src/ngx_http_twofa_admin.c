@@ -93,20 +93,12 @@ ngx_int_t
 ngx_http_twofa_admin_handler(ngx_http_request_t *r)
 {
     ngx_int_t                rc;
-    ngx_http_twofa_ctx_t    *ctx;
     ngx_http_twofa_admin_t  *adm;
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    adm = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_admin_t));
+    adm = ngx_http_twofa_new_page(r, sizeof(ngx_http_twofa_admin_t));
     if (adm == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ctx->page = adm;
 
     rc = ngx_http_twofa_admin_auth(r, adm);
     if (rc == NGX_ERROR) {

@@ -41,6 +41,24 @@ ngx_http_twofa_get_ctx(ngx_http_request_t *r)
 }
 
 
+/* A handler's own state, zeroed, kept as ctx->page: NULL, no memory. */
+
+void *
+ngx_http_twofa_new_page(ngx_http_request_t *r, size_t size)
+{
+    ngx_http_twofa_ctx_t  *ctx;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    ctx->page = ngx_pcalloc(r->pool, size);
+
+    return ctx->page;
+}
+
+
 const twofa_key_t *
 ngx_http_twofa_keys(ngx_http_request_t *r, size_t *n)
 {

@@ -36,6 +36,8 @@ static ngx_int_t ngx_http_twofa_login_body(ngx_http_request_t *r,
 static const char *ngx_http_twofa_app_cookie_unsafe(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx, ngx_str_t *name);
 static ngx_uint_t ngx_http_twofa_cookie_deleted(ngx_str_t *attrs);
+static ngx_int_t ngx_http_twofa_keep(ngx_http_request_t *r, u_char *data,
+    size_t len, ngx_str_t *value);
 
 
 /*
@@ -153,15 +155,7 @@ ngx_http_twofa_canonical(ngx_http_request_t *r, ngx_str_t *value,
     if (st == TWOFA_IDENT_OK
         && twofa_ident_valid((const char *) out, len))
     {
-        value->data = ngx_pnalloc(r->pool, len);
-        if (value->data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(value->data, out, len);
-        value->len = len;
-
-        return NGX_OK;
+        return ngx_http_twofa_keep(r, out, len, value);
     }
 
     /* what the app or the client sent, made safe for the log */
@@ -248,15 +242,7 @@ ngx_http_twofa_form_field(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_OK;
     }
 
-    value->data = ngx_pnalloc(r->pool, len);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(value->data, out, len);
-    value->len = len;
-
-    return NGX_OK;
+    return ngx_http_twofa_keep(r, out, len, value);
 }
 
 
@@ -479,4 +465,22 @@ ngx_http_twofa_cookie_deleted(ngx_str_t *attrs)
     }
 
     return 0;
+}
+
+
+/* data (on the stack) into value, for the rest of the request */
+
+static ngx_int_t
+ngx_http_twofa_keep(ngx_http_request_t *r, u_char *data, size_t len,
+    ngx_str_t *value)
+{
+    value->data = ngx_pnalloc(r->pool, len);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, data, len);
+    value->len = len;
+
+    return NGX_OK;
 }

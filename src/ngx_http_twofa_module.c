@@ -68,7 +68,7 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_twofa_user,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_twofa_loc_conf_t, user),
       NULL },
 
     { ngx_string("twofa_login_success"),
@@ -82,7 +82,7 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_twofa_app_cookie,
       NGX_HTTP_LOC_CONF_OFFSET,
-      0,
+      offsetof(ngx_http_twofa_loc_conf_t, app_cookies),
       NULL },
 
     { ngx_string("twofa_org"),

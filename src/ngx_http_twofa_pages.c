@@ -82,15 +82,9 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
     ngx_int_t               rc;
     ngx_pool_cleanup_t     *cln;
     const twofa_session_t  *session;
-    ngx_http_twofa_ctx_t   *ctx;
     ngx_http_twofa_page_t  *pg;
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    pg = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_page_t));
+    pg = ngx_http_twofa_new_page(r, sizeof(ngx_http_twofa_page_t));
     if (pg == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -102,8 +96,6 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
 
     cln->handler = ngx_http_twofa_pages_wipe;
     cln->data = pg;
-
-    ctx->page = pg;
 
     rc = ngx_http_twofa_pages_route(r, pg);
     if (rc != NGX_OK) {

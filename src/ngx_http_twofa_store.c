@@ -52,6 +52,8 @@ static ngx_int_t ngx_http_twofa_store_code_step(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
     ngx_str_t *hold_key, ngx_str_t *has_hold);
 static void ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on);
+static ngx_int_t ngx_http_twofa_store_user_keys(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *user, ngx_str_t *keys);
 static ngx_str_t  ngx_http_twofa_store_nobody = ngx_null_string;
 
 
@@ -245,10 +247,7 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
                                        &args[3], &args[8])
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_FAIL, org, user)
-           != NGX_OK
+        || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
         || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_PENDING,
                                     has_hold ? hold_token : bind, NULL)
            != NGX_OK
@@ -286,10 +285,7 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
                                        &args[2], &args[5])
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_FAIL, org, user)
-           != NGX_OK
+        || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[7]) != NGX_OK)
     {
         return NGX_ERROR;
@@ -427,10 +423,7 @@ ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t  args[8];
 
     if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_FAIL, org, user)
-           != NGX_OK
+        || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
         || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLDS, org, user)
            != NGX_OK
         || ngx_http_twofa_store_revocation(r, &args[3], &args[5], org, user)
@@ -531,6 +524,27 @@ ngx_http_twofa_store_code_step(ngx_http_request_t *r, ngx_str_t *org,
     }
 
     ngx_http_twofa_store_flag(has_hold, held);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The two keys of a user's codes: the user (secret, last step) first,
+ * then the failures counted against them.
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_user_keys(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *user, ngx_str_t *keys)
+{
+    if (ngx_http_twofa_store_key(r, &keys[0], TWOFA_KEY_USER, org, user)
+        != NGX_OK
+        || ngx_http_twofa_store_key(r, &keys[1], TWOFA_KEY_FAIL, org, user)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
