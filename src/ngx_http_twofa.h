@@ -20,6 +20,7 @@
  *   ngx_http_twofa_capture.c    the login's filters (capture, guard)
  *   ngx_http_twofa_identity.c   who logs in, the password's verdict,
  *                               $twofa_form_*, the app's session cookies
+ *   ngx_http_twofa_bind.c       the app's session bound to the module's
  *   ngx_http_twofa_hold.c       held responses sealed, opened, sent
  *   ngx_http_twofa_flows.c      the pages' steps: enroll, verify, ...
  *   ngx_http_twofa_views.c      the pages' answers, HTML or JSON
@@ -91,7 +92,8 @@ typedef enum {
     NGX_HTTP_TWOFA_RESULT_EXPIRED,     /* no such hold */
     NGX_HTTP_TWOFA_RESULT_DENIED,      /* gate: no fresh TOTP session */
     NGX_HTTP_TWOFA_RESULT_ERROR,       /* Redis or internal failure */
-    NGX_HTTP_TWOFA_RESULT_UNSAFE       /* the app kept its session id */
+    NGX_HTTP_TWOFA_RESULT_UNSAFE,      /* the app kept its session id */
+    NGX_HTTP_TWOFA_RESULT_UNBOUND      /* app cookies removed (bind) */
 } ngx_http_twofa_result_e;
 
 
@@ -128,12 +130,30 @@ typedef struct {
 } ngx_http_twofa_session_entry_t;
 
 
+/*
+ * Bindings this worker verified already (twofa_bind): the bind cookie and
+ * the exact string its MAC covers, compared in constant time.
+ */
+
+#define NGX_HTTP_TWOFA_BIND_CACHE      256   /* entries, a power of two */
+#define NGX_HTTP_TWOFA_BIND_CACHE_MAX  1024  /* longer ones: MAC each time */
+#define NGX_HTTP_TWOFA_COOKIE_NAME_MAX 256   /* looked at, of a cookie name */
+
+typedef struct {
+    uint32_t                    hash;
+    size_t                      len;        /* 0: empty */
+    u_char                      token[TWOFA_CSRF_LEN];
+    u_char                      binding[NGX_HTTP_TWOFA_BIND_CACHE_MAX];
+} ngx_http_twofa_bind_entry_t;
+
+
 typedef struct {
     ngx_http_twofa_redis_conf_t *redis;      /* NULL: no twofa_redis */
     ngx_str_t                   prefix;      /* of every Redis key */
     ngx_array_t                *keys;        /* twofa_key_t, first active */
     ngx_http_twofa_redis_t     *client;      /* this worker's connection */
     ngx_http_twofa_session_entry_t *sessions; /* this worker's cache */
+    ngx_http_twofa_bind_entry_t *bindings;    /* this worker's cache */
     ngx_http_twofa_revocations_t *revocations; /* this worker's table */
     ngx_array_t                *guarded_headers; /* identity headers of
                                                   every login, lowcase */
@@ -172,6 +192,7 @@ typedef struct {
     time_t                      lockout_window;
     time_t                      hold_ttl;
     ngx_uint_t                  on_redis_error;
+    ngx_str_t                   bind_cookie;     /* the session's + _bind */
     ngx_str_t                   templates_dir;
     ngx_http_twofa_templates_t *templates;
 } ngx_http_twofa_srv_conf_t;
@@ -191,6 +212,7 @@ typedef struct {
     ngx_http_complex_value_t   *org;
     ngx_array_t                *login_success;   /* predicates, or NULL */
     ngx_array_t                *app_cookies;     /* ngx_str_t, or NULL */
+    ngx_flag_t                  bind;            /* twofa_bind */
     size_t                      hold_max_size;
     ngx_flag_t                  hide_identity;
     ngx_array_t                *identity_headers; /* ngx_str_t, lowcase */
@@ -339,6 +361,8 @@ typedef struct {
     unsigned                    own_response:1;  /* the app's, sent by us */
     unsigned                    bad_identity:1;  /* passed, but no one
                                                     usable named */
+    unsigned                    bound:1;         /* app cookies matched */
+    ngx_str_t                   session_cookie;  /* the one just set */
 
     /* the pages and the admin API */
     ngx_str_t                   body;            /* the POSTed form */
@@ -504,6 +528,8 @@ void *ngx_http_twofa_new_page(ngx_http_request_t *r, size_t size);
 const twofa_key_t *ngx_http_twofa_keys(ngx_http_request_t *r, size_t *n);
 ngx_table_elt_t *ngx_http_twofa_push_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_twofa_set_cookie_value(ngx_str_t *header,
+    ngx_str_t *line, ngx_str_t *name, ngx_str_t *value);
 ngx_int_t ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_twofa_set_cookie(ngx_http_request_t *r, ngx_str_t *name,
@@ -559,6 +585,15 @@ ngx_int_t ngx_http_twofa_form_field(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_twofa_app_cookies_rotated(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx);
+
+
+/* ngx_http_twofa_bind.c */
+ngx_int_t ngx_http_twofa_bind_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twofa_bind_login(ngx_http_request_t *r,
+    ngx_http_twofa_loc_conf_t *lcf);
+ngx_int_t ngx_http_twofa_bind_session(ngx_http_request_t *r,
+    ngx_http_twofa_response_t *resp);
+ngx_int_t ngx_http_twofa_bind_rotated(ngx_http_request_t *r);
 
 
 /* ngx_http_twofa_hold.c */
@@ -682,6 +717,7 @@ typedef enum {
     NGX_HTTP_TWOFA_M_GATE_PASSED,
     NGX_HTTP_TWOFA_M_GATE_DENIED,
     NGX_HTTP_TWOFA_M_ADMIN_CHANGES,
+    NGX_HTTP_TWOFA_M_UNBOUND,
     NGX_HTTP_TWOFA_M_REDIS_OK,
     NGX_HTTP_TWOFA_M_REDIS_ERROR,
     NGX_HTTP_TWOFA_M_REDIS_TIMEOUT,

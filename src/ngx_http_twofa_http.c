@@ -130,6 +130,82 @@ ngx_http_twofa_find_header(ngx_http_request_t *r, const char *name,
 
 
 /*
+ * One response header (name header, value line) when it is a Set-Cookie
+ * of cookie name: NGX_OK and the value the client keeps, empty for a
+ * deletion (an empty value, Max-Age of zero or less, an Expires in the
+ * past); otherwise NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_http_twofa_set_cookie_value(ngx_str_t *header, ngx_str_t *line,
+    ngx_str_t *name, ngx_str_t *value)
+{
+    u_char  *p, *end, *start, *stop;
+    time_t   expires;
+
+    if (header->len != sizeof("Set-Cookie") - 1
+        || ngx_strncasecmp(header->data, (u_char *) "Set-Cookie",
+                           sizeof("Set-Cookie") - 1)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = line->data;
+    end = p + line->len;
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if ((size_t) (end - p) <= name->len
+        || p[name->len] != '='
+        || ngx_strncmp(p, name->data, name->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    value->data = p + name->len + 1;
+    stop = ngx_strlchr(value->data, end, ';');
+    value->len = (stop ? stop : end) - value->data;
+
+    /* the attributes: a deletion leaves the client without the cookie */
+
+    p = value->data + value->len;
+
+    while (p < end) {
+
+        while (p < end && (*p == ';' || *p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        start = p;
+        stop = ngx_strlchr(p, end, ';');
+        p = stop ? stop : end;
+
+        if (p - start > 8
+            && ngx_strncasecmp(start, (u_char *) "max-age=", 8) == 0
+            && (start[8] == '-' || ngx_atoi(start + 8, p - start - 8) == 0))
+        {
+            value->len = 0;
+        }
+
+        if (p - start > 8
+            && ngx_strncasecmp(start, (u_char *) "expires=", 8) == 0)
+        {
+            expires = ngx_parse_http_time(start + 8, p - start - 8);
+
+            if (expires != NGX_ERROR && expires <= ngx_time()) {
+                value->len = 0;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * The value of cookie `name` from every Cookie header.  Our own cookie
  * names are fixed or checked tokens, so a plain scan is exact.
  */

@@ -35,7 +35,6 @@ static ngx_int_t ngx_http_twofa_login_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static const char *ngx_http_twofa_app_cookie_unsafe(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx, ngx_str_t *name);
-static ngx_uint_t ngx_http_twofa_cookie_deleted(ngx_str_t *attrs);
 static ngx_int_t ngx_http_twofa_keep(ngx_http_request_t *r, u_char *data,
     size_t len, ngx_str_t *value);
 
@@ -315,7 +314,9 @@ ngx_http_twofa_app_cookies_rotated(ngx_http_request_t *r,
     ngx_uint_t   i;
     const char  *why;
 
-    if (ctx->lcf->app_cookies == NULL) {
+    /* bound, a session id the app keeps is worth nothing alone */
+
+    if (ctx->lcf->app_cookies == NULL || ctx->lcf->bind) {
         return NGX_OK;
     }
 
@@ -351,57 +352,31 @@ static const char *
 ngx_http_twofa_app_cookie_unsafe(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx, ngx_str_t *name)
 {
-    u_char                   *p, *end, *semi;
-    ngx_str_t                 value, attrs, sent;
+    ngx_str_t                 value, v, sent;
     ngx_uint_t                i, found;
     ngx_http_twofa_header_t  *h;
 
     h = ctx->response.headers.elts;
     found = 0;
     ngx_str_null(&value);
-    ngx_str_null(&attrs);
 
     /* the last Set-Cookie of the name is what the client keeps */
 
     for (i = 0; i < ctx->response.headers.nelts; i++) {
-
-        if (h[i].name.len != sizeof("Set-Cookie") - 1
-            || ngx_strncasecmp(h[i].name.data, (u_char *) "Set-Cookie",
-                               sizeof("Set-Cookie") - 1)
-               != 0)
+        if (ngx_http_twofa_set_cookie_value(&h[i].name, &h[i].value, name,
+                                            &v)
+            == NGX_OK)
         {
-            continue;
+            found = 1;
+            value = v;
         }
-
-        p = h[i].value.data;
-        end = p + h[i].value.len;
-
-        while (p < end && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        if ((size_t) (end - p) <= name->len
-            || p[name->len] != '='
-            || ngx_strncmp(p, name->data, name->len) != 0)
-        {
-            continue;
-        }
-
-        p += name->len + 1;
-        semi = ngx_strlchr(p, end, ';');
-
-        found = 1;
-        value.data = p;
-        value.len = (semi ? semi : end) - p;
-        attrs.data = semi ? semi : end;
-        attrs.len = end - attrs.data;
     }
 
     if (!found) {
         return "is not set by the login response";
     }
 
-    if (value.len == 0 || ngx_http_twofa_cookie_deleted(&attrs)) {
+    if (value.len == 0) {
         return "is deleted by the login response";
     }
 
@@ -413,58 +388,6 @@ ngx_http_twofa_app_cookie_unsafe(ngx_http_request_t *r,
     }
 
     return NULL;
-}
-
-
-/* Max-Age of zero or less, or an Expires in the past: a deletion */
-
-static ngx_uint_t
-ngx_http_twofa_cookie_deleted(ngx_str_t *attrs)
-{
-    u_char  *p, *end, *start, *stop;
-    time_t   expires;
-
-    p = attrs->data;
-    end = p + attrs->len;
-
-    while (p < end) {
-
-        while (p < end && (*p == ';' || *p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        start = p;
-        stop = ngx_strlchr(p, end, ';');
-        if (stop == NULL) {
-            stop = end;
-        }
-
-        p = stop;
-
-        if (stop - start > 8
-            && ngx_strncasecmp(start, (u_char *) "max-age=", 8) == 0)
-        {
-            start += 8;
-
-            if (*start == '-' || ngx_atoi(start, stop - start) == 0) {
-                return 1;
-            }
-
-            continue;
-        }
-
-        if (stop - start > 8
-            && ngx_strncasecmp(start, (u_char *) "expires=", 8) == 0)
-        {
-            expires = ngx_parse_http_time(start + 8, stop - start - 8);
-
-            if (expires != NGX_ERROR && expires <= ngx_time()) {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
 }
 
 

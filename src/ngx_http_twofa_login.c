@@ -146,6 +146,12 @@ ngx_http_twofa_login_proxy(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
     ctx->lcf = ngx_http_get_module_loc_conf(r, ngx_http_twofa_module);
     ctx->last_body = &ctx->response.body;
 
+    /* bound: unbound app cookies go to the app with a login attempt only */
+
+    if (ngx_http_twofa_bind_login(r, ctx->lcf) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
@@ -375,7 +381,8 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 
         if (ngx_http_twofa_set_session(r, &ctx->org, &ctx->user,
                                        TWOFA_AMR_PWD)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_twofa_bind_session(r, &ctx->response) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
