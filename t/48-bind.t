@@ -56,6 +56,7 @@ my $server = <<"END";
             proxy_pass http://127.0.0.1:$sp/login;
         }
         location /2fa/ { twofa_pages; }
+        location = /metrics { twofa_metrics; }
         location / {
             proxy_pass http://127.0.0.1:$sp;
         }
@@ -265,6 +266,14 @@ my ($secret, $alice, @codes);
     my $r;
     do { $r = home($alice); sleep 0.1 } until signed_out($r) || time > $deadline;
     ok(signed_out($r), 'after an admin reset, the bound app session is out');
+}
+
+{
+    my $unbound = () = $t->read_file('access.log') =~ /result=unbound/g;
+    my $m = TwofaTest::Client->new(test => $t)->get('/metrics');
+    my ($n) = $m->{content} =~ /^twofa_unbound_total (\d+)$/m;
+    is($n, $unbound, "twofa_unbound_total counts the $unbound unbound "
+       . 'requests of the access log');
 }
 
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|signal \d+/,
