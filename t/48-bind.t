@@ -279,4 +279,6 @@ my ($secret, $alice, @codes);
 unlike($t->error_log, qr/\[(alert|crit|emerg)\]|signal \d+/,
        'no alert or crash in the error log');
 
+$t->memcheck_ok;
+
 done_testing;
