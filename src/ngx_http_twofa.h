@@ -530,6 +530,10 @@ ngx_table_elt_t *ngx_http_twofa_push_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_twofa_set_cookie_value(ngx_str_t *header,
     ngx_str_t *line, ngx_str_t *name, ngx_str_t *value);
+ngx_table_elt_t *ngx_http_twofa_cookie_header(ngx_http_request_t *r,
+    ngx_table_elt_t *prev, ngx_uint_t *i);
+ngx_uint_t ngx_http_twofa_cookie_pair(u_char **pos, u_char *end,
+    ngx_str_t *pair, ngx_str_t *name);
 ngx_int_t ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_twofa_set_cookie(ngx_http_request_t *r, ngx_str_t *name,

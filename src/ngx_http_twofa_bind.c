@@ -543,26 +543,20 @@ static ngx_int_t
 ngx_http_twofa_app_cookies(ngx_http_request_t *r,
     ngx_http_twofa_loc_conf_t *lcf, ngx_uint_t strip, ngx_uint_t *ambiguous)
 {
-    u_char           *p, *end, *start, *stop, *eq, *out, *o;
+    u_char           *p, *end, *out, *o;
     ngx_int_t         found;
-    ngx_uint_t        exact, seen;
+    ngx_str_t         pair, name;
+    ngx_uint_t        i, exact, seen;
     ngx_table_elt_t  *h;
-#if (nginx_version < 1023000)
-    ngx_uint_t        i;
-    ngx_table_elt_t **hs;
-#endif
 
     found = 0;
     seen = 0;
+    i = 0;
 
-#if (nginx_version >= 1023000)
-    for (h = r->headers_in.cookie; h; h = h->next) {
-#else
-    hs = r->headers_in.cookies.elts;
-
-    for (i = 0; i < r->headers_in.cookies.nelts; i++) {
-        h = hs[i];
-#endif
+    for (h = ngx_http_twofa_cookie_header(r, NULL, &i);
+         h;
+         h = ngx_http_twofa_cookie_header(r, h, &i))
+    {
         out = NULL;
         o = NULL;
 
@@ -578,35 +572,15 @@ ngx_http_twofa_app_cookies(ngx_http_request_t *r,
         p = h->value.data;
         end = p + h->value.len;
 
-        while (p < end) {
+        while (ngx_http_twofa_cookie_pair(&p, end, &pair, &name)) {
 
-            while (p < end && (*p == ' ' || *p == ';' || *p == '\t')) {
-                p++;
-            }
-
-            if (p == end) {
-                break;
-            }
-
-            start = p;
-            stop = ngx_strlchr(p, end, ';');
-            if (stop == NULL) {
-                stop = end;
-            }
-
-            p = stop;
-            eq = ngx_strlchr(start, stop, '=');
-
-            if (ngx_http_twofa_app_cookie_name(lcf, start,
-                                               (eq ? eq : stop) - start,
+            if (ngx_http_twofa_app_cookie_name(lcf, name.data, name.len,
                                                &exact))
             {
                 found++;
 
-                if (!exact || seen++) {
-                    if (ambiguous) {
-                        *ambiguous = 1;
-                    }
+                if ((!exact || seen++) && ambiguous) {
+                    *ambiguous = 1;
                 }
 
                 continue;
@@ -617,7 +591,7 @@ ngx_http_twofa_app_cookies(ngx_http_request_t *r,
                     *o++ = ';';
                 }
 
-                o = ngx_cpymem(o, start, stop - start);
+                o = ngx_cpymem(o, pair.data, pair.len);
             }
         }
 
