@@ -39,6 +39,9 @@ static ngx_int_t ngx_http_twofa_bind_set(ngx_http_request_t *r,
     ngx_http_twofa_response_t *resp);
 static ngx_int_t ngx_http_twofa_bind_cookie_name(ngx_http_request_t *r,
     ngx_str_t *name);
+static ngx_uint_t ngx_http_twofa_app_signed_out(ngx_http_request_t *r,
+    ngx_http_twofa_loc_conf_t *lcf);
+static ngx_int_t ngx_http_twofa_end_session(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_twofa_sets_app_cookie(ngx_http_request_t *r,
     ngx_http_twofa_loc_conf_t *lcf);
 static ngx_int_t ngx_http_twofa_unbind(ngx_http_request_t *r,
@@ -170,7 +173,10 @@ ngx_http_twofa_bind_session(ngx_http_request_t *r,
  * The header filter's part, on the main request of a bound location: an
  * app that rotates its session is bound again, but only for a request
  * whose app cookies were bound, or a new app session that appears beside
- * a module session the client happens to hold would be bound to it.
+ * a module session the client happens to hold would be bound to it.  An
+ * app that signs the client out (it will hold no app cookie) ends the
+ * module's session too: it would otherwise name the user to the gate and
+ * to $twofa_user for hours after the app's logout.
  */
 
 ngx_int_t
@@ -195,6 +201,13 @@ ngx_http_twofa_bind_rotated(ngx_http_request_t *r)
            != NGX_OK)
     {
         return NGX_OK;
+    }
+
+    if (ngx_http_twofa_app_signed_out(r, lcf)) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "twofa bind: the app signed out, so does the module");
+
+        return ngx_http_twofa_end_session(r);
     }
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -440,6 +453,58 @@ ngx_http_twofa_bind_set(ngx_http_request_t *r,
                                      &tscf->cookie.samesite,
                                      tscf->cookie.secure,
                                      tscf->cookie.max_age);
+}
+
+
+/* 1 when, once this response is in, the client holds no app cookie */
+
+static ngx_uint_t
+ngx_http_twofa_app_signed_out(ngx_http_request_t *r,
+    ngx_http_twofa_loc_conf_t *lcf)
+{
+    ngx_str_t   *names, value;
+    ngx_uint_t   i;
+
+    names = lcf->app_cookies->elts;
+
+    for (i = 0; i < lcf->app_cookies->nelts; i++) {
+        ngx_http_twofa_will_hold(r, NULL, &names[i], &value);
+
+        if (value.len) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* The session and bind cookies cleared on the client. */
+
+static ngx_int_t
+ngx_http_twofa_end_session(ngx_http_request_t *r)
+{
+    ngx_str_t                   name, empty;
+    ngx_http_twofa_srv_conf_t  *tscf;
+
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+
+    ngx_str_null(&empty);
+
+    if (ngx_http_twofa_bind_cookie_name(r, &name) != NGX_OK
+        || ngx_http_twofa_set_cookie(r, &tscf->cookie.name, &empty,
+                                     &tscf->cookie.path, &tscf->cookie.domain,
+                                     &tscf->cookie.samesite,
+                                     tscf->cookie.secure, 0)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_twofa_set_cookie(r, &name, &empty, &tscf->cookie.path,
+                                     &tscf->cookie.domain,
+                                     &tscf->cookie.samesite,
+                                     tscf->cookie.secure, 0);
 }
 
 

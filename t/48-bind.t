@@ -242,6 +242,16 @@ my ($secret, $alice, @codes);
     is($r->{status}, 302, 'an org without the requirement: passed');
     ok($set->($r, 'twofa_session_bind'), 'with a binding');
     ok(signed_in_as(home($c), 'bob'), 'which lets the app session through');
+
+    # the app's logout (it deletes sid) ends the module's session too
+    $r = $c->get('/logout');
+    is($r->{status}, 302, 'the app\'s logout');
+    ok((grep { /Max-Age=0/ } $set->($r, 'twofa_session')),
+       'ends the module\'s session cookie');
+    ok((grep { /Max-Age=0/ } $set->($r, 'twofa_session_bind')),
+       'and its binding');
+    is($c->cookie('twofa_session'), undef, 'the client holds no session');
+    ok(signed_out(home($c)), 'signed out of the app');
 }
 
 # ---- step-up: a new module session keeps the binding -----------------------
