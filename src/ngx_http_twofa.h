@@ -276,6 +276,7 @@ typedef enum {
     NGX_HTTP_TWOFA_NO_HOLD,        /* the hold is gone (or not passed) */
     NGX_HTTP_TWOFA_REQUIRED,       /* the org requires 2FA */
     NGX_HTTP_TWOFA_HELD,           /* a login decision: held */
+    NGX_HTTP_TWOFA_UNHOLDABLE,     /* to hold, but not holdable: refused */
     NGX_HTTP_TWOFA_NO_STATE,       /* no deployment mark: data lost */
     NGX_HTTP_TWOFA_LOCKED,         /* past the failure limit */
     NGX_HTTP_TWOFA_ALREADY_ON      /* TOTP is on already */
@@ -362,6 +363,8 @@ typedef struct {
     unsigned                    bad_identity:1;  /* passed, but no one
                                                     usable named */
     unsigned                    bound:1;         /* app cookies matched */
+    ngx_str_t                  *unsafe_cookie;   /* not new at login */
+    const char                 *unsafe_why;      /* and why */
     ngx_str_t                   session_cookie;  /* the one just set */
 
     /* the pages and the admin API */
@@ -588,6 +591,8 @@ ngx_int_t ngx_http_twofa_identity_capture(ngx_http_request_t *r,
 ngx_int_t ngx_http_twofa_form_field(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_twofa_app_cookies_rotated(ngx_http_request_t *r,
+    ngx_http_twofa_ctx_t *ctx);
+void ngx_http_twofa_log_unsafe(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx);
 
 
@@ -822,7 +827,8 @@ ngx_int_t ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd,
 /* ngx_http_twofa_store.c */
 ngx_int_t ngx_http_twofa_store_login(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
-    ngx_str_t *hold_value, ngx_http_twofa_store_handler_pt handler);
+    ngx_str_t *hold_value, ngx_uint_t holdable,
+    ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_state(ngx_http_request_t *r,
     ngx_http_twofa_state_query_t *q, ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_fail(ngx_http_request_t *r,

@@ -28,11 +28,15 @@
 /* the most of a form field's raw value looked at: white space included */
 #define NGX_HTTP_TWOFA_FIELD_MAX  1024
 
+#define ngx_http_twofa_white(c)                                              \
+    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\n'                \
+     || (c) == '\v' || (c) == '\f')
+
 
 static ngx_int_t ngx_http_twofa_canonical(ngx_http_request_t *r,
     ngx_str_t *value, ngx_uint_t lower, const char *what);
 static ngx_int_t ngx_http_twofa_login_body(ngx_http_request_t *r,
-    ngx_str_t *body);
+    ngx_str_t *name, ngx_str_t *body);
 static const char *ngx_http_twofa_app_cookie_unsafe(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx, ngx_str_t *name);
 static ngx_int_t ngx_http_twofa_keep(ngx_http_request_t *r, u_char *data,
@@ -195,14 +199,15 @@ ngx_int_t
 ngx_http_twofa_form_field(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    size_t                len;
+    u_char               *start;
+    size_t                i, len;
     ngx_str_t             body, type;
     twofa_form_status_t   st;
     u_char                out[NGX_HTTP_TWOFA_FIELD_MAX];
 
     ngx_str_null(value);
 
-    if (ngx_http_twofa_login_body(r, &body) != NGX_OK) {
+    if (ngx_http_twofa_login_body(r, name, &body) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -241,14 +246,41 @@ ngx_http_twofa_form_field(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_OK;
     }
 
-    return ngx_http_twofa_keep(r, out, len, value);
+    /*
+     * Decoded, a value could carry CR LF into a header it is put in
+     * (add_header, proxy_set_header).  White space at the ends goes (as
+     * it would from an identity), any other control character refuses.
+     */
+
+    start = out;
+
+    while (len && ngx_http_twofa_white(start[0])) {
+        start++;
+        len--;
+    }
+
+    while (len && ngx_http_twofa_white(start[len - 1])) {
+        len--;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (start[i] < 0x20 || start[i] == 0x7f) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "twofa: $twofa_form_%V is empty: the field "
+                          "carries a control character", name);
+            return NGX_OK;
+        }
+    }
+
+    return ngx_http_twofa_keep(r, start, len, value);
 }
 
 
 /* The main request's body, whole and in memory, or empty (logged). */
 
 static ngx_int_t
-ngx_http_twofa_login_body(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_twofa_login_body(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *body)
 {
     u_char                    *p;
     size_t                     len;
@@ -268,9 +300,9 @@ ngx_http_twofa_login_body(ngx_http_request_t *r, ngx_str_t *body)
     for (cl = rb->bufs; cl; cl = cl->next) {
         if (cl->buf->in_file || rb->rest) {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "twofa: the login body is not whole in memory "
-                          "(larger than client_body_buffer_size?): no "
-                          "form field is read");
+                          "twofa: $twofa_form_%V is empty: the login body "
+                          "is not whole in memory (larger than "
+                          "client_body_buffer_size)", name);
             return NGX_OK;
         }
 
@@ -301,9 +333,10 @@ ngx_http_twofa_login_body(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
- * A login about to be held: NGX_OK when the app's response gives the
- * client a new value of each twofa_app_cookie, NGX_DECLINED (logged)
- * when one would let a session the client already holds in.
+ * Before a login is decided: NGX_OK when the app's response gives the
+ * client a new value of each twofa_app_cookie (or binding makes it moot),
+ * NGX_DECLINED, the cookie and why in ctx, when holding it would leave a
+ * session the client already holds signed in.
  */
 
 ngx_int_t
@@ -331,18 +364,28 @@ ngx_http_twofa_app_cookies_rotated(ngx_http_request_t *r,
                        why ? why : "new");
 
         if (why) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "twofa: the app's session cookie \"%V\" %s at "
-                          "the login of \"%V\" of \"%V\": the session the "
-                          "client already holds may be signed in without "
-                          "the second factor; the login is refused, not "
-                          "held (twofa_app_cookie; see twofa_bind in the "
-                          "README)", &names[i], why, &ctx->user, &ctx->org);
+            ctx->unsafe_cookie = &names[i];
+            ctx->unsafe_why = why;
             return NGX_DECLINED;
         }
     }
 
     return NGX_OK;
+}
+
+
+/* A login that needed the second factor and could not be held. */
+
+void
+ngx_http_twofa_log_unsafe(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "twofa: the app's session cookie \"%V\" %s at the login "
+                  "of \"%V\" of \"%V\": the session the client already "
+                  "holds may be signed in without the second factor; the "
+                  "login is refused, not held (twofa_app_cookie; see "
+                  "twofa_bind in the README)", ctx->unsafe_cookie,
+                  ctx->unsafe_why, &ctx->user, &ctx->org);
 }
 
 

@@ -259,8 +259,12 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 
     ctx->phase = NGX_HTTP_TWOFA_LOGIN_DECIDE;
 
+    /* a response that must not be held is known before Redis decides */
+
     rc = ngx_http_twofa_store_login(r, &ctx->org, &ctx->user,
                                     &ctx->hold_token, &hold,
+                                    ngx_http_twofa_app_cookies_rotated(r, ctx)
+                                    == NGX_OK,
                                     ngx_http_twofa_login_decided);
 
     if (rc == NGX_ERROR) {
@@ -358,10 +362,8 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                                      ngx_http_twofa_unavailable(r));
     }
 
-    if (ctx->reply.outcome == NGX_HTTP_TWOFA_HELD
-        && ngx_http_twofa_app_cookies_rotated(r, ctx) != NGX_OK)
-    {
-        /* the hold stays unnamed in Redis until its TTL: no one has it */
+    if (ctx->reply.outcome == NGX_HTTP_TWOFA_UNHOLDABLE) {
+        ngx_http_twofa_log_unsafe(r, ctx);
         ctx->result = NGX_HTTP_TWOFA_RESULT_UNSAFE;
         ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_REFUSED);
         return ngx_http_twofa_login_finish(r, NGX_HTTP_BAD_GATEWAY);
