@@ -59,9 +59,12 @@
 #define TWOFA_ADMIN_PASSWORD_MAX 4096    /* as twofa_redis password_file= */
 #define TWOFA_ADMIN_HOST_MAX     255
 
-/* with its NUL; 16 is more than the longest kind, "revocations" */
+/*
+ * with its NUL; 16 is more than the longest kind, "revocations"; an
+ * escaped identity is at most 3 times as long (twofa_ident_key_escape)
+ */
 #define TWOFA_ADMIN_KEY_MAX                                                  \
-    (TWOFA_ADMIN_PREFIX_MAX + 16 + 2 * TWOFA_ID_MAX + 1 + 1)
+    (TWOFA_ADMIN_PREFIX_MAX + 16 + 2 * 3 * TWOFA_ID_MAX + 1 + 1)
 
 #define TWOFA_ADMIN_INT_LEN      24
 #define TWOFA_ADMIN_ARGS_MAX     16      /* a script's keys and arguments */
