@@ -177,41 +177,98 @@ ngx_http_twofa_admin_auth(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
 
 
 /*
- * The path under the location, cut at '/': NGX_DECLINED when it is not
- * under it or has more segments than any resource.
+ * The path under the location, cut at '/', each segment percent-decoded
+ * (into the pool): NGX_DECLINED when it is not under it, has more
+ * segments than any resource, or a '%' not followed by two hex digits.
+ *
+ * The path is read as the client sent it, so that an identity may hold
+ * a '/' ("%2F" in its segment); nginx's r->uri has it decoded already.
+ * Only a request nginx has rewritten, or whose location prefix the
+ * client spelled encoded, is cut from r->uri (a '/' in an identity then
+ * cannot be addressed).
  */
 
 static ngx_int_t
 ngx_http_twofa_admin_segments(ngx_http_request_t *r, u_char **seg,
     size_t *len, ngx_uint_t *nseg)
 {
-    u_char                    *p, *end;
-    ngx_uint_t                 n;
+    u_char                    *p, *end, *start, *q, *dst;
+    ngx_int_t                  hi, lo;
+    ngx_uint_t                 n, raw;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (r->uri.len < clcf->name.len
-        || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) != 0)
+    raw = 0;
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+
+    if (r->valid_unparsed_uri && r->unparsed_uri.len >= clcf->name.len
+        && ngx_strncmp(r->unparsed_uri.data, clcf->name.data,
+                       clcf->name.len)
+           == 0)
+    {
+        raw = 1;
+        p = r->unparsed_uri.data;
+        end = ngx_strlchr(p, p + r->unparsed_uri.len, '?');
+
+        if (end == NULL) {
+            end = p + r->unparsed_uri.len;
+        }
+
+    } else if (r->uri.len < clcf->name.len
+               || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len)
+                  != 0)
     {
         return NGX_DECLINED;
     }
 
-    p = r->uri.data + clcf->name.len;
-    end = r->uri.data + r->uri.len;
+    p += clcf->name.len;
 
     if (p < end && *p == '/') {
         p++;
     }
 
     for (n = 0; p < end && n < NGX_HTTP_TWOFA_ADMIN_SEGMENTS; n++) {
-        seg[n] = p;
+        start = p;
 
         while (p < end && *p != '/') {
             p++;
         }
 
-        len[n] = p - seg[n];
+        seg[n] = start;
+        len[n] = p - start;
+
+        if (raw && ngx_strlchr(start, p, '%') != NULL) {
+
+            /* decoded, it is never longer */
+
+            dst = ngx_pnalloc(r->pool, p - start);
+            if (dst == NULL) {
+                return NGX_ERROR;
+            }
+
+            seg[n] = dst;
+
+            for (q = start; q < p; q++) {
+                if (*q != '%') {
+                    *dst++ = *q;
+                    continue;
+                }
+
+                hi = (p - q > 2) ? ngx_hextoi(q + 1, 1) : NGX_ERROR;
+                lo = (p - q > 2) ? ngx_hextoi(q + 2, 1) : NGX_ERROR;
+
+                if (hi == NGX_ERROR || lo == NGX_ERROR) {
+                    return NGX_DECLINED;
+                }
+
+                *dst++ = (u_char) (hi << 4 | lo);
+                q += 2;
+            }
+
+            len[n] = dst - seg[n];
+        }
 
         if (p < end) {
             p++;
@@ -240,7 +297,12 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
     adm->error = "not_found";
     adm->message = "no such resource";
 
-    if (ngx_http_twofa_admin_segments(r, seg, len, &n) != NGX_OK) {
+    switch (ngx_http_twofa_admin_segments(r, seg, len, &n)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -286,8 +348,8 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
     adm->org.len = len[1];
 
     if (!twofa_ident_valid((const char *) adm->org.data, adm->org.len)) {
-        adm->message = "an org name is 1 to 128 visible characters "
-                       "without : | / \\ \" * ? [ ]";
+        adm->message = "an org name is 1 to 128 bytes of UTF-8 without "
+                       "control characters, percent-encoded in the path";
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -297,8 +359,9 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
 
         if (!twofa_ident_valid((const char *) adm->user.data, adm->user.len))
         {
-            adm->message = "a user name is 1 to 128 visible characters "
-                           "without : | / \\ \" * ? [ ]";
+            adm->message = "a user name is 1 to 128 bytes of UTF-8 "
+                           "without control characters, percent-encoded "
+                           "in the path";
             return NGX_HTTP_BAD_REQUEST;
         }
     }
@@ -742,16 +805,16 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
     if (q->org.len
         && !twofa_ident_valid((const char *) q->org.data, q->org.len))
     {
-        adm->message = "org= is 1 to 128 visible characters without "
-                       ": | / \\ \" * ? [ ]";
+        adm->message = "org= is 1 to 128 bytes of UTF-8 without "
+                       "control characters";
         return NGX_HTTP_BAD_REQUEST;
     }
 
     if (q->user.len
         && !twofa_ident_valid((const char *) q->user.data, q->user.len))
     {
-        adm->message = "user= is 1 to 128 visible characters without "
-                       ": | / \\ \" * ? [ ]";
+        adm->message = "user= is 1 to 128 bytes of UTF-8 without "
+                       "control characters";
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -937,8 +1000,10 @@ ngx_http_twofa_admin_log_change(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "twofa audit: %s org=\"%V\"%s%V%s by=%s client=%V",
-                  what, &adm->org, adm->user.len ? " user=\"" : "",
-                  &adm->user, adm->user.len ? "\"" : "",
+                  what, ngx_http_twofa_shown(r, &adm->org),
+                  adm->user.len ? " user=\"" : "",
+                  ngx_http_twofa_shown(r, &adm->user),
+                  adm->user.len ? "\"" : "",
                   adm->token ? "admin-token" : "unauthenticated",
                   &r->connection->addr_text);
 }
