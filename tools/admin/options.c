@@ -750,8 +750,7 @@ twofa_admin_check_ident(const char *what, const char *value)
     fprintf(stderr, "twofa-admin: invalid %s ", what);
     twofa_admin_print_value(stderr, value);
     fprintf(stderr, ": not an identity the module accepts (1 to %d "
-            "visible ASCII characters, none of : | / \\ \" * ? [ ])\n",
-            TWOFA_ID_MAX);
+            "bytes of UTF-8 without control characters)\n", TWOFA_ID_MAX);
 
     return -1;
 }

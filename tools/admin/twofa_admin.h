@@ -45,6 +45,7 @@
 #include <jansson.h>
 
 #include "twofa_cookie.h"
+#include "twofa_ident.h"
 #include "twofa_keys.h"
 #include "twofa_scripts.h"
 
@@ -197,6 +198,7 @@ time_t twofa_admin_now(void);
 
 /* output.c */
 const char *twofa_admin_who(void);
+char *twofa_admin_escape(const char *s, size_t len, int spaces);
 void twofa_admin_audit(twofa_admin_t *adm, time_t now, const char *what);
 void twofa_admin_out_begin(twofa_admin_t *adm);
 void twofa_admin_out_str(twofa_admin_t *adm, const char *key,
