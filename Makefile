@@ -46,7 +46,7 @@ DEPS_ITEST  := perl redis-server redis-tools oathtool zbar-tools \
 DEPS_TEST   := $(DEPS_ITEST) chromium nodejs:node npm:npm
 DEPS_DEMO   := redis-server python3
 DEPS_FUZZ   := clang libclang-rt-dev
-DEPS_BENCH  := wrk redis-server oathtool procps valgrind
+DEPS_BENCH  := curl wrk redis-server oathtool procps valgrind
 DEPS_DEB    := build-essential debhelper dpkg-dev lintian
 
 # A packager's flags (debian/rules passes dpkg-buildflags'), added to the
@@ -202,7 +202,7 @@ memcheck: deps-test $(MODULE) $(ADMIN)
 	@tools/install-deps valgrind
 	TWOFA_VALGRIND=1 TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) \
 	    TWOFA_NGINX=$(NGINX) prove t/10-redis.t t/20-login.t t/21-flows.t \
-	        t/24-security.t t/26-audit.t t/27-metrics.t
+	        t/24-security.t t/26-audit.t t/27-metrics.t t/46-any-app.t t/48-bind.t
 
 demo: deps-demo $(MODULE) $(ADMIN)
 	TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) TWOFA_NGINX=$(NGINX) demo/run

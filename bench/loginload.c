@@ -11,6 +11,10 @@
  *   loginload cookie KEYFILE [USER [ORG]]
  *       A session cookie value that passed TOTP now (for twofa_gate).
  *
+ *   loginload bind KEYFILE SESSION NAME=VALUE...
+ *       The bind cookie value (twofa_bind) of a session cookie and the
+ *       app cookies, in the order of twofa_app_cookie.
+ *
  *   loginload run [options]
  *       -p PORT      the edge (127.0.0.1)
  *       -m MODE      2fa: login held, then POST {pages}verify with the code,
@@ -1358,6 +1362,46 @@ cmd_run(int argc, char **argv)
 }
 
 
+/* what ngx_http_twofa_bind.c MACs: "bind:" SESSION ("\n" NAME=VALUE)... */
+
+static int
+cmd_bind(int argc, char **argv)
+{
+    int          i;
+    char         token[TWOFA_CSRF_LEN + 1], binding[8192];
+    size_t       len, n;
+    twofa_key_t  k;
+
+    if (argc < 3) {
+        die("usage: loginload bind KEYFILE SESSION NAME=VALUE...");
+    }
+
+    read_key(argv[0], &k);
+
+    len = (size_t) snprintf(binding, sizeof(binding), "bind:%s", argv[1]);
+
+    for (i = 2; i < argc; i++) {
+        n = strlen(argv[i]);
+        if (len + 1 + n >= sizeof(binding)) {
+            die("binding too long");
+        }
+
+        binding[len++] = '\n';
+        memcpy(binding + len, argv[i], n);
+        len += n;
+    }
+
+    if (twofa_csrf_token(&k, binding, len, token) != 0) {
+        die("bind token failed");
+    }
+
+    puts(token);
+    twofa_key_free(&k);
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -1369,11 +1413,15 @@ main(int argc, char **argv)
         return cmd_cookie(argc - 2, argv + 2);
     }
 
+    if (argc >= 2 && strcmp(argv[1], "bind") == 0) {
+        return cmd_bind(argc - 2, argv + 2);
+    }
+
     if (argc >= 2 && strcmp(argv[1], "run") == 0) {
         return cmd_run(argc - 2, argv + 2);
     }
 
-    fprintf(stderr, "usage: loginload seed|cookie|run ... "
+    fprintf(stderr, "usage: loginload seed|cookie|bind|run ... "
                     "(see the comment at the top of bench/loginload.c)\n");
     return 2;
 }

@@ -20,6 +20,7 @@
  *   ngx_http_twofa_capture.c    the login's filters (capture, guard)
  *   ngx_http_twofa_identity.c   who logs in, the password's verdict,
  *                               $twofa_form_*, the app's session cookies
+ *   ngx_http_twofa_bind.c       the app's session bound to the module's
  *   ngx_http_twofa_hold.c       held responses sealed, opened, sent
  *   ngx_http_twofa_flows.c      the pages' steps: enroll, verify, ...
  *   ngx_http_twofa_views.c      the pages' answers, HTML or JSON
@@ -91,7 +92,8 @@ typedef enum {
     NGX_HTTP_TWOFA_RESULT_EXPIRED,     /* no such hold */
     NGX_HTTP_TWOFA_RESULT_DENIED,      /* gate: no fresh TOTP session */
     NGX_HTTP_TWOFA_RESULT_ERROR,       /* Redis or internal failure */
-    NGX_HTTP_TWOFA_RESULT_UNSAFE       /* the app kept its session id */
+    NGX_HTTP_TWOFA_RESULT_UNSAFE,      /* the app kept its session id */
+    NGX_HTTP_TWOFA_RESULT_UNBOUND      /* app cookies removed (bind) */
 } ngx_http_twofa_result_e;
 
 
@@ -128,12 +130,30 @@ typedef struct {
 } ngx_http_twofa_session_entry_t;
 
 
+/*
+ * Bindings this worker verified already (twofa_bind): the bind cookie and
+ * the exact string its MAC covers, compared in constant time.
+ */
+
+#define NGX_HTTP_TWOFA_BIND_CACHE      256   /* entries, a power of two */
+#define NGX_HTTP_TWOFA_BIND_CACHE_MAX  1024  /* longer ones: MAC each time */
+#define NGX_HTTP_TWOFA_COOKIE_NAME_MAX 256   /* looked at, of a cookie name */
+
+typedef struct {
+    uint32_t                    hash;
+    size_t                      len;        /* 0: empty */
+    u_char                      token[TWOFA_CSRF_LEN];
+    u_char                      binding[NGX_HTTP_TWOFA_BIND_CACHE_MAX];
+} ngx_http_twofa_bind_entry_t;
+
+
 typedef struct {
     ngx_http_twofa_redis_conf_t *redis;      /* NULL: no twofa_redis */
     ngx_str_t                   prefix;      /* of every Redis key */
     ngx_array_t                *keys;        /* twofa_key_t, first active */
     ngx_http_twofa_redis_t     *client;      /* this worker's connection */
     ngx_http_twofa_session_entry_t *sessions; /* this worker's cache */
+    ngx_http_twofa_bind_entry_t *bindings;    /* this worker's cache */
     ngx_http_twofa_revocations_t *revocations; /* this worker's table */
     ngx_array_t                *guarded_headers; /* identity headers of
                                                   every login, lowcase */
@@ -172,6 +192,7 @@ typedef struct {
     time_t                      lockout_window;
     time_t                      hold_ttl;
     ngx_uint_t                  on_redis_error;
+    ngx_str_t                   bind_cookie;     /* the session's + _bind */
     ngx_str_t                   templates_dir;
     ngx_http_twofa_templates_t *templates;
 } ngx_http_twofa_srv_conf_t;
@@ -191,6 +212,7 @@ typedef struct {
     ngx_http_complex_value_t   *org;
     ngx_array_t                *login_success;   /* predicates, or NULL */
     ngx_array_t                *app_cookies;     /* ngx_str_t, or NULL */
+    ngx_flag_t                  bind;            /* twofa_bind */
     size_t                      hold_max_size;
     ngx_flag_t                  hide_identity;
     ngx_array_t                *identity_headers; /* ngx_str_t, lowcase */
@@ -254,6 +276,7 @@ typedef enum {
     NGX_HTTP_TWOFA_NO_HOLD,        /* the hold is gone (or not passed) */
     NGX_HTTP_TWOFA_REQUIRED,       /* the org requires 2FA */
     NGX_HTTP_TWOFA_HELD,           /* a login decision: held */
+    NGX_HTTP_TWOFA_UNHOLDABLE,     /* to hold, but not holdable: refused */
     NGX_HTTP_TWOFA_NO_STATE,       /* no deployment mark: data lost */
     NGX_HTTP_TWOFA_LOCKED,         /* past the failure limit */
     NGX_HTTP_TWOFA_ALREADY_ON      /* TOTP is on already */
@@ -339,6 +362,10 @@ typedef struct {
     unsigned                    own_response:1;  /* the app's, sent by us */
     unsigned                    bad_identity:1;  /* passed, but no one
                                                     usable named */
+    unsigned                    bound:1;         /* app cookies matched */
+    ngx_str_t                  *unsafe_cookie;   /* not new at login */
+    const char                 *unsafe_why;      /* and why */
+    ngx_str_t                   session_cookie;  /* the one just set */
 
     /* the pages and the admin API */
     ngx_str_t                   body;            /* the POSTed form */
@@ -504,6 +531,12 @@ void *ngx_http_twofa_new_page(ngx_http_request_t *r, size_t size);
 const twofa_key_t *ngx_http_twofa_keys(ngx_http_request_t *r, size_t *n);
 ngx_table_elt_t *ngx_http_twofa_push_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
+ngx_int_t ngx_http_twofa_set_cookie_value(ngx_str_t *header,
+    ngx_str_t *line, ngx_str_t *name, ngx_str_t *value);
+ngx_table_elt_t *ngx_http_twofa_cookie_header(ngx_http_request_t *r,
+    ngx_table_elt_t *prev, ngx_uint_t *i);
+ngx_uint_t ngx_http_twofa_cookie_pair(u_char **pos, u_char *end,
+    ngx_str_t *pair, ngx_str_t *name);
 ngx_int_t ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_twofa_set_cookie(ngx_http_request_t *r, ngx_str_t *name,
@@ -560,6 +593,17 @@ ngx_int_t ngx_http_twofa_form_field(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value);
 ngx_int_t ngx_http_twofa_app_cookies_rotated(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx);
+void ngx_http_twofa_log_unsafe(ngx_http_request_t *r,
+    ngx_http_twofa_ctx_t *ctx);
+
+
+/* ngx_http_twofa_bind.c */
+ngx_int_t ngx_http_twofa_bind_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_twofa_bind_login(ngx_http_request_t *r,
+    ngx_http_twofa_loc_conf_t *lcf);
+ngx_int_t ngx_http_twofa_bind_session(ngx_http_request_t *r,
+    ngx_http_twofa_response_t *resp);
+ngx_int_t ngx_http_twofa_bind_rotated(ngx_http_request_t *r);
 
 
 /* ngx_http_twofa_hold.c */
@@ -683,6 +727,7 @@ typedef enum {
     NGX_HTTP_TWOFA_M_GATE_PASSED,
     NGX_HTTP_TWOFA_M_GATE_DENIED,
     NGX_HTTP_TWOFA_M_ADMIN_CHANGES,
+    NGX_HTTP_TWOFA_M_UNBOUND,
     NGX_HTTP_TWOFA_M_REDIS_OK,
     NGX_HTTP_TWOFA_M_REDIS_ERROR,
     NGX_HTTP_TWOFA_M_REDIS_TIMEOUT,
@@ -783,7 +828,8 @@ ngx_int_t ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd,
 /* ngx_http_twofa_store.c */
 ngx_int_t ngx_http_twofa_store_login(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
-    ngx_str_t *hold_value, ngx_http_twofa_store_handler_pt handler);
+    ngx_str_t *hold_value, ngx_uint_t holdable,
+    ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_state(ngx_http_request_t *r,
     ngx_http_twofa_state_query_t *q, ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_fail(ngx_http_request_t *r,

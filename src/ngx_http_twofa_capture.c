@@ -52,14 +52,18 @@ static ngx_int_t
 ngx_http_twofa_capture_header_filter(ngx_http_request_t *r)
 {
     ngx_table_elt_t             *h;
+    ngx_http_twofa_ctx_t        *ctx;
+    ngx_http_twofa_header_t     *hd;
     ngx_http_twofa_list_walk_t   walk;
-    ngx_http_twofa_ctx_t     *ctx;
-    ngx_http_twofa_header_t  *hd;
 
     if (r == r->main) {
         if (ngx_http_twofa_guard(r) != NGX_OK) {
             return ngx_http_filter_finalize_request(r, &ngx_http_twofa_module,
                                                     NGX_HTTP_BAD_GATEWAY);
+        }
+
+        if (ngx_http_twofa_bind_rotated(r) != NGX_OK) {
+            return NGX_ERROR;
         }
 
         return ngx_http_next_header_filter(r);

@@ -230,6 +230,7 @@ ngx_http_twofa_create_loc_conf(ngx_conf_t *cf)
     conf->org = NGX_CONF_UNSET_PTR;
     conf->login_success = NGX_CONF_UNSET_PTR;
     conf->app_cookies = NGX_CONF_UNSET_PTR;
+    conf->bind = NGX_CONF_UNSET;
     conf->hold_max_size = NGX_CONF_UNSET_SIZE;
     conf->hide_identity = NGX_CONF_UNSET;
 
@@ -272,6 +273,7 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->org, prev->org, NULL);
     ngx_conf_merge_ptr_value(conf->login_success, prev->login_success, NULL);
     ngx_conf_merge_ptr_value(conf->app_cookies, prev->app_cookies, NULL);
+    ngx_conf_merge_value(conf->bind, prev->bind, 0);
     ngx_conf_merge_size_value(conf->hold_max_size, prev->hold_max_size,
                               256 * 1024);
     ngx_conf_merge_value(conf->hide_identity, prev->hide_identity, 1);
@@ -295,6 +297,13 @@ ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
 {
     ngx_http_core_loc_conf_t    *clcf;
     ngx_http_twofa_main_conf_t  *tmcf;
+
+    if (conf->bind && conf->app_cookies == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_bind on\" needs \"twofa_app_cookie\" "
+                           "to name the cookies it binds");
+        return NGX_ERROR;
+    }
 
     if (conf->login && (conf->pages || conf->admin)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

@@ -349,8 +349,10 @@ ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
      */
 
     if (pg->hold.len == 0
-        && ngx_http_twofa_set_session(r, &pg->org, &pg->user, TWOFA_AMR_TOTP)
-           != NGX_OK)
+        && (ngx_http_twofa_set_session(r, &pg->org, &pg->user,
+                                       TWOFA_AMR_TOTP)
+            != NGX_OK
+            || ngx_http_twofa_bind_session(r, NULL) != NGX_OK))
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -506,7 +508,8 @@ ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
     }
 
     if (ngx_http_twofa_set_session(r, &pg->org, &pg->user, pg->amr)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_twofa_bind_session(r, NULL) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -573,7 +576,8 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 
     if (ngx_http_twofa_set_session_at(r, &pg->org, &pg->user, TWOFA_AMR_PWD,
                                       (int64_t) ngx_time() + 1)
-        != NGX_OK)
+        != NGX_OK
+        || ngx_http_twofa_bind_session(r, NULL) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -436,6 +436,7 @@ ngx_http_twofa_release(ngx_http_request_t *r, ngx_str_t *org,
                    user, org);
 
     if (ngx_http_twofa_set_session(r, org, user, amr) != NGX_OK
+        || ngx_http_twofa_bind_session(r, resp) != NGX_OK
         || ngx_http_twofa_set_hold_cookie(r, NULL, 0) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -131,6 +131,142 @@ ngx_http_twofa_find_header(ngx_http_request_t *r, const char *name,
 
 
 /*
+ * One response header (name header, value line) when it is a Set-Cookie
+ * of cookie name: NGX_OK and the value the client keeps, empty for a
+ * deletion (an empty value, Max-Age of zero or less, an Expires in the
+ * past); otherwise NGX_DECLINED.
+ */
+
+ngx_int_t
+ngx_http_twofa_set_cookie_value(ngx_str_t *header, ngx_str_t *line,
+    ngx_str_t *name, ngx_str_t *value)
+{
+    u_char  *p, *end, *start, *stop;
+    time_t   expires;
+
+    if (header->len != sizeof("Set-Cookie") - 1
+        || ngx_strncasecmp(header->data, (u_char *) "Set-Cookie",
+                           sizeof("Set-Cookie") - 1)
+           != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = line->data;
+    end = p + line->len;
+
+    while (p < end && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    if ((size_t) (end - p) <= name->len
+        || p[name->len] != '='
+        || ngx_strncmp(p, name->data, name->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    value->data = p + name->len + 1;
+    stop = ngx_strlchr(value->data, end, ';');
+    value->len = (stop ? stop : end) - value->data;
+
+    /* the attributes: a deletion leaves the client without the cookie */
+
+    p = value->data + value->len;
+
+    while (p < end) {
+
+        while (p < end && (*p == ';' || *p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        start = p;
+        stop = ngx_strlchr(p, end, ';');
+        p = stop ? stop : end;
+
+        if (p - start > 8
+            && ngx_strncasecmp(start, (u_char *) "max-age=", 8) == 0
+            && (start[8] == '-' || ngx_atoi(start + 8, p - start - 8) == 0))
+        {
+            value->len = 0;
+        }
+
+        if (p - start > 8
+            && ngx_strncasecmp(start, (u_char *) "expires=", 8) == 0)
+        {
+            expires = ngx_parse_http_time(start + 8, p - start - 8);
+
+            if (expires != NGX_ERROR && expires <= ngx_time()) {
+                value->len = 0;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The Cookie headers nginx collected, one by one: start with prev NULL
+ * and *i 0.  NULL after the last.
+ */
+
+ngx_table_elt_t *
+ngx_http_twofa_cookie_header(ngx_http_request_t *r, ngx_table_elt_t *prev,
+    ngx_uint_t *i)
+{
+#if (nginx_version >= 1023000)
+    return prev ? prev->next : r->headers_in.cookie;
+#else
+    ngx_table_elt_t  **hs;
+
+    hs = r->headers_in.cookies.elts;
+
+    return (*i < r->headers_in.cookies.nelts) ? hs[(*i)++] : NULL;
+#endif
+}
+
+
+/*
+ * The next pair of a Cookie header value from *pos (left after it): the
+ * whole pair, and its name (up to '=', or all of it).  0 at the end.
+ * memchr: a session cookie is long, and this runs per request.
+ */
+
+ngx_uint_t
+ngx_http_twofa_cookie_pair(u_char **pos, u_char *end, ngx_str_t *pair,
+    ngx_str_t *name)
+{
+    u_char  *p, *semi, *eq;
+
+    p = *pos;
+
+    while (p < end && (*p == ' ' || *p == ';' || *p == '\t')) {
+        p++;
+    }
+
+    if (p == end) {
+        *pos = p;
+        return 0;
+    }
+
+    semi = memchr(p, ';', end - p);
+
+    pair->data = p;
+    pair->len = (semi ? semi : end) - p;
+
+    eq = memchr(p, '=', pair->len);
+
+    name->data = p;
+    name->len = eq ? (size_t) (eq - p) : pair->len;
+
+    *pos = p + pair->len;
+
+    return 1;
+}
+
+
+/*
  * The value of cookie `name` from every Cookie header.  Our own cookie
  * names are fixed or checked tokens, so a plain scan is exact.
  */
@@ -139,53 +275,36 @@ ngx_int_t
 ngx_http_twofa_get_cookie(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    u_char           *p, *end, *start, *semi, *stop, *eq;
-    ngx_table_elt_t  *h;
-#if (nginx_version < 1023000)
+    u_char           *p, *end;
+    ngx_str_t         pair, n;
     ngx_uint_t        i;
-    ngx_table_elt_t **hs;
-#endif
+    ngx_table_elt_t  *h;
 
-    /* nginx has collected the Cookie headers already */
+    i = 0;
 
-#if (nginx_version >= 1023000)
-    for (h = r->headers_in.cookie; h; h = h->next) {
-#else
-    hs = r->headers_in.cookies.elts;
-
-    for (i = 0; i < r->headers_in.cookies.nelts; i++) {
-        h = hs[i];
-#endif
+    for (h = ngx_http_twofa_cookie_header(r, NULL, &i);
+         h;
+         h = ngx_http_twofa_cookie_header(r, h, &i))
+    {
         p = h->value.data;
         end = p + h->value.len;
 
-        /* memchr: a session cookie is long, and this runs per request */
+        while (ngx_http_twofa_cookie_pair(&p, end, &pair, &n)) {
 
-        while (p < end) {
-
-            while (p < end && (*p == ' ' || *p == ';' || *p == '\t')) {
-                p++;
-            }
-
-            start = p;
-            semi = memchr(p, ';', end - p);
-            stop = semi ? semi : end;
-            eq = memchr(p, '=', stop - p);
-
-            if (eq && (size_t) (eq - start) == name->len
-                && ngx_strncmp(start, name->data, name->len) == 0)
+            if (n.len != name->len || n.len == pair.len
+                || ngx_strncmp(n.data, name->data, name->len) != 0)
             {
-                value->data = eq + 1;
-                value->len = stop - value->data;
-
-                while (value->len && value->data[value->len - 1] == ' ') {
-                    value->len--;
-                }
-
-                return NGX_OK;
+                continue;
             }
 
-            p = stop;
+            value->data = n.data + n.len + 1;
+            value->len = pair.len - n.len - 1;
+
+            while (value->len && value->data[value->len - 1] == ' ') {
+                value->len--;
+            }
+
+            return NGX_OK;
         }
     }
 

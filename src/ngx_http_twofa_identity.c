@@ -28,14 +28,17 @@
 /* the most of a form field's raw value looked at: white space included */
 #define NGX_HTTP_TWOFA_FIELD_MAX  1024
 
+#define ngx_http_twofa_white(c)                                              \
+    ((c) == ' ' || (c) == '\t' || (c) == '\r' || (c) == '\n'                \
+     || (c) == '\v' || (c) == '\f')
+
 
 static ngx_int_t ngx_http_twofa_canonical(ngx_http_request_t *r,
     ngx_str_t *value, ngx_uint_t lower, const char *what);
 static ngx_int_t ngx_http_twofa_login_body(ngx_http_request_t *r,
-    ngx_str_t *body);
+    ngx_str_t *name, ngx_str_t *body);
 static const char *ngx_http_twofa_app_cookie_unsafe(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx, ngx_str_t *name);
-static ngx_uint_t ngx_http_twofa_cookie_deleted(ngx_str_t *attrs);
 static ngx_int_t ngx_http_twofa_keep(ngx_http_request_t *r, u_char *data,
     size_t len, ngx_str_t *value);
 
@@ -197,14 +200,15 @@ ngx_int_t
 ngx_http_twofa_form_field(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
-    size_t                len;
+    u_char               *start;
+    size_t                i, len;
     ngx_str_t             body, type;
     twofa_form_status_t   st;
     u_char                out[NGX_HTTP_TWOFA_FIELD_MAX];
 
     ngx_str_null(value);
 
-    if (ngx_http_twofa_login_body(r, &body) != NGX_OK) {
+    if (ngx_http_twofa_login_body(r, name, &body) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -243,14 +247,41 @@ ngx_http_twofa_form_field(ngx_http_request_t *r, ngx_str_t *name,
         return NGX_OK;
     }
 
-    return ngx_http_twofa_keep(r, out, len, value);
+    /*
+     * Decoded, a value could carry CR LF into a header it is put in
+     * (add_header, proxy_set_header).  White space at the ends goes (as
+     * it would from an identity), any other control character refuses.
+     */
+
+    start = out;
+
+    while (len && ngx_http_twofa_white(start[0])) {
+        start++;
+        len--;
+    }
+
+    while (len && ngx_http_twofa_white(start[len - 1])) {
+        len--;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (start[i] < 0x20 || start[i] == 0x7f) {
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "twofa: $twofa_form_%V is empty: the field "
+                          "carries a control character", name);
+            return NGX_OK;
+        }
+    }
+
+    return ngx_http_twofa_keep(r, start, len, value);
 }
 
 
 /* The main request's body, whole and in memory, or empty (logged). */
 
 static ngx_int_t
-ngx_http_twofa_login_body(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_twofa_login_body(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *body)
 {
     u_char                    *p;
     size_t                     len;
@@ -270,9 +301,9 @@ ngx_http_twofa_login_body(ngx_http_request_t *r, ngx_str_t *body)
     for (cl = rb->bufs; cl; cl = cl->next) {
         if (cl->buf->in_file || rb->rest) {
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "twofa: the login body is not whole in memory "
-                          "(larger than client_body_buffer_size?): no "
-                          "form field is read");
+                          "twofa: $twofa_form_%V is empty: the login body "
+                          "is not whole in memory (larger than "
+                          "client_body_buffer_size)", name);
             return NGX_OK;
         }
 
@@ -303,9 +334,10 @@ ngx_http_twofa_login_body(ngx_http_request_t *r, ngx_str_t *body)
 
 
 /*
- * A login about to be held: NGX_OK when the app's response gives the
- * client a new value of each twofa_app_cookie, NGX_DECLINED (logged)
- * when one would let a session the client already holds in.
+ * Before a login is decided: NGX_OK when the app's response gives the
+ * client a new value of each twofa_app_cookie (or binding makes it moot),
+ * NGX_DECLINED, the cookie and why in ctx, when holding it would leave a
+ * session the client already holds signed in.
  */
 
 ngx_int_t
@@ -316,7 +348,9 @@ ngx_http_twofa_app_cookies_rotated(ngx_http_request_t *r,
     ngx_uint_t   i;
     const char  *why;
 
-    if (ctx->lcf->app_cookies == NULL) {
+    /* bound, a session id the app keeps is worth nothing alone */
+
+    if (ctx->lcf->app_cookies == NULL || ctx->lcf->bind) {
         return NGX_OK;
     }
 
@@ -331,20 +365,29 @@ ngx_http_twofa_app_cookies_rotated(ngx_http_request_t *r,
                        why ? why : "new");
 
         if (why) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "twofa: the app's session cookie \"%V\" %s at "
-                          "the login of \"%V\" of \"%V\": the session the "
-                          "client already holds may be signed in without "
-                          "the second factor; the login is refused, not "
-                          "held (twofa_app_cookie; see twofa_bind in the "
-                          "README)", &names[i], why,
-                          ngx_http_twofa_shown(r, &ctx->user),
-                          ngx_http_twofa_shown(r, &ctx->org));
+            ctx->unsafe_cookie = &names[i];
+            ctx->unsafe_why = why;
             return NGX_DECLINED;
         }
     }
 
     return NGX_OK;
+}
+
+
+/* A login that needed the second factor and could not be held. */
+
+void
+ngx_http_twofa_log_unsafe(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
+{
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "twofa: the app's session cookie \"%V\" %s at the login "
+                  "of \"%V\" of \"%V\": the session the client already "
+                  "holds may be signed in without the second factor; the "
+                  "login is refused, not held (twofa_app_cookie; see "
+                  "twofa_bind in the README)", ctx->unsafe_cookie,
+                  ctx->unsafe_why, ngx_http_twofa_shown(r, &ctx->user),
+                  ngx_http_twofa_shown(r, &ctx->org));
 }
 
 
@@ -354,57 +397,31 @@ static const char *
 ngx_http_twofa_app_cookie_unsafe(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx, ngx_str_t *name)
 {
-    u_char                   *p, *end, *semi;
-    ngx_str_t                 value, attrs, sent;
+    ngx_str_t                 value, v, sent;
     ngx_uint_t                i, found;
     ngx_http_twofa_header_t  *h;
 
     h = ctx->response.headers.elts;
     found = 0;
     ngx_str_null(&value);
-    ngx_str_null(&attrs);
 
     /* the last Set-Cookie of the name is what the client keeps */
 
     for (i = 0; i < ctx->response.headers.nelts; i++) {
-
-        if (h[i].name.len != sizeof("Set-Cookie") - 1
-            || ngx_strncasecmp(h[i].name.data, (u_char *) "Set-Cookie",
-                               sizeof("Set-Cookie") - 1)
-               != 0)
+        if (ngx_http_twofa_set_cookie_value(&h[i].name, &h[i].value, name,
+                                            &v)
+            == NGX_OK)
         {
-            continue;
+            found = 1;
+            value = v;
         }
-
-        p = h[i].value.data;
-        end = p + h[i].value.len;
-
-        while (p < end && (*p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        if ((size_t) (end - p) <= name->len
-            || p[name->len] != '='
-            || ngx_strncmp(p, name->data, name->len) != 0)
-        {
-            continue;
-        }
-
-        p += name->len + 1;
-        semi = ngx_strlchr(p, end, ';');
-
-        found = 1;
-        value.data = p;
-        value.len = (semi ? semi : end) - p;
-        attrs.data = semi ? semi : end;
-        attrs.len = end - attrs.data;
     }
 
     if (!found) {
         return "is not set by the login response";
     }
 
-    if (value.len == 0 || ngx_http_twofa_cookie_deleted(&attrs)) {
+    if (value.len == 0) {
         return "is deleted by the login response";
     }
 
@@ -416,58 +433,6 @@ ngx_http_twofa_app_cookie_unsafe(ngx_http_request_t *r,
     }
 
     return NULL;
-}
-
-
-/* Max-Age of zero or less, or an Expires in the past: a deletion */
-
-static ngx_uint_t
-ngx_http_twofa_cookie_deleted(ngx_str_t *attrs)
-{
-    u_char  *p, *end, *start, *stop;
-    time_t   expires;
-
-    p = attrs->data;
-    end = p + attrs->len;
-
-    while (p < end) {
-
-        while (p < end && (*p == ';' || *p == ' ' || *p == '\t')) {
-            p++;
-        }
-
-        start = p;
-        stop = ngx_strlchr(p, end, ';');
-        if (stop == NULL) {
-            stop = end;
-        }
-
-        p = stop;
-
-        if (stop - start > 8
-            && ngx_strncasecmp(start, (u_char *) "max-age=", 8) == 0)
-        {
-            start += 8;
-
-            if (*start == '-' || ngx_atoi(start, stop - start) == 0) {
-                return 1;
-            }
-
-            continue;
-        }
-
-        if (stop - start > 8
-            && ngx_strncasecmp(start, (u_char *) "expires=", 8) == 0)
-        {
-            expires = ngx_parse_http_time(start + 8, stop - start - 8);
-
-            if (expires != NGX_ERROR && expires <= ngx_time()) {
-                return 1;
-            }
-        }
-    }
-
-    return 0;
 }
 
 

@@ -146,6 +146,12 @@ ngx_http_twofa_login_proxy(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
     ctx->lcf = ngx_http_get_module_loc_conf(r, ngx_http_twofa_module);
     ctx->last_body = &ctx->response.body;
 
+    /* bound: unbound app cookies go to the app with a login attempt only */
+
+    if (ngx_http_twofa_bind_login(r, ctx->lcf) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
                             NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
@@ -253,8 +259,12 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 
     ctx->phase = NGX_HTTP_TWOFA_LOGIN_DECIDE;
 
+    /* a response that must not be held is known before Redis decides */
+
     rc = ngx_http_twofa_store_login(r, &ctx->org, &ctx->user,
                                     &ctx->hold_token, &hold,
+                                    ngx_http_twofa_app_cookies_rotated(r, ctx)
+                                    == NGX_OK,
                                     ngx_http_twofa_login_decided);
 
     if (rc == NGX_ERROR) {
@@ -353,10 +363,8 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                                      ngx_http_twofa_unavailable(r));
     }
 
-    if (ctx->reply.outcome == NGX_HTTP_TWOFA_HELD
-        && ngx_http_twofa_app_cookies_rotated(r, ctx) != NGX_OK)
-    {
-        /* the hold stays unnamed in Redis until its TTL: no one has it */
+    if (ctx->reply.outcome == NGX_HTTP_TWOFA_UNHOLDABLE) {
+        ngx_http_twofa_log_unsafe(r, ctx);
         ctx->result = NGX_HTTP_TWOFA_RESULT_UNSAFE;
         ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_REFUSED);
         return ngx_http_twofa_login_finish(r, NGX_HTTP_BAD_GATEWAY);
@@ -376,7 +384,8 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 
         if (ngx_http_twofa_set_session(r, &ctx->org, &ctx->user,
                                        TWOFA_AMR_PWD)
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_twofa_bind_session(r, &ctx->response) != NGX_OK)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }

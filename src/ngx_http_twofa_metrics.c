@@ -45,7 +45,8 @@ static ngx_http_twofa_family_t  ngx_http_twofa_families[] = {
       "Logins the app accepted, by what the module did: passed (no second "
       "factor needed), held (for a code or enrollment), released (a held "
       "login let through after its code), refused (no deployment mark, an "
-      "invalid identity, a response too large), error (Redis gave no "
+      "invalid identity, a response too large, an app that kept its "
+      "session id: twofa_app_cookie), error (Redis gave no "
       "decision), unsafe (let through without a second factor: "
       "twofa_on_redis_error open).",
       "result",
@@ -80,6 +81,11 @@ static ngx_http_twofa_family_t  ngx_http_twofa_families[] = {
     { "twofa_admin_changes_total", "counter",
       "Changes made through the admin API.",
       NULL, { NULL }, NGX_HTTP_TWOFA_M_ADMIN_CHANGES },
+
+    { "twofa_unbound_total", "counter",
+      "Requests whose app cookies were removed, not bound to a valid "
+      "session (twofa_bind).",
+      NULL, { NULL }, NGX_HTTP_TWOFA_M_UNBOUND },
 
     { "twofa_redis_commands_total", "counter",
       "Redis commands of the module, by result: ok (an answer), error (an "

@@ -85,6 +85,13 @@ static ngx_command_t  ngx_http_twofa_commands[] = {
       offsetof(ngx_http_twofa_loc_conf_t, app_cookies),
       NULL },
 
+    { ngx_string("twofa_bind"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twofa_loc_conf_t, bind),
+      NULL },
+
     { ngx_string("twofa_org"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_set_complex_value_slot,
@@ -256,6 +263,15 @@ ngx_http_twofa_init(ngx_conf_t *cf)
 
     *h = ngx_http_twofa_gate_handler;
 
+    /* before access: an access handler's NGX_OK must not skip it */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_twofa_bind_handler;
+
     /* the counters, whether or not a location shows them */
 
     if (ngx_http_twofa_counters_zone(cf) != NGX_OK) {
@@ -290,6 +306,13 @@ ngx_http_twofa_init_process(ngx_cycle_t *cycle)
                                  NGX_HTTP_TWOFA_SESSION_CACHE
                                  * sizeof(ngx_http_twofa_session_entry_t));
         if (tmcf->sessions == NULL) {
+            return NGX_ERROR;
+        }
+
+        tmcf->bindings = ngx_pcalloc(cycle->pool,
+                                     NGX_HTTP_TWOFA_BIND_CACHE
+                                     * sizeof(ngx_http_twofa_bind_entry_t));
+        if (tmcf->bindings == NULL) {
             return NGX_ERROR;
         }
     }

@@ -159,6 +159,7 @@ ngx_http_twofa_set_session_at(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t                    value;
     twofa_session_t              s;
     const twofa_key_t           *keys;
+    ngx_http_twofa_ctx_t        *ctx;
     ngx_http_twofa_srv_conf_t   *tscf;
     ngx_http_twofa_main_conf_t  *tmcf;
 
@@ -202,6 +203,15 @@ ngx_http_twofa_set_session_at(ngx_http_request_t *r, ngx_str_t *org,
     }
 
     value.len = len;
+
+    /* what a binding made in this request covers (twofa_bind) */
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->session_cookie = value;
 
     return ngx_http_twofa_set_cookie(r, &tscf->cookie.name, &value,
                                      &tscf->cookie.path,

@@ -71,9 +71,9 @@ static uint64_t ngx_http_twofa_store_now_ms(void);
 ngx_int_t
 ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *hold_token, ngx_str_t *hold_value,
-    ngx_http_twofa_store_handler_pt handler)
+    ngx_uint_t holdable, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                   args[13];
+    ngx_str_t                   args[14];
     ngx_http_twofa_srv_conf_t  *tscf;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
@@ -110,9 +110,10 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
     args[6] = *user;
     args[7] = *hold_value;
     args[12] = *hold_token;
+    ngx_http_twofa_store_flag(&args[13], !holdable);
 
     return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_LOGIN, 5,
-                                     args, 13,
+                                     args, 14,
                                      ngx_http_twofa_store_parse_login,
                                      handler);
 }

@@ -227,7 +227,8 @@ ngx_http_twofa_store_parse_login(ngx_http_request_t *r, redisReply *reply,
         return NGX_OK;
     }
 
-    out->outcome = held ? NGX_HTTP_TWOFA_HELD : NGX_HTTP_TWOFA_DONE;
+    out->outcome = (held == 2) ? NGX_HTTP_TWOFA_UNHOLDABLE
+                   : held ? NGX_HTTP_TWOFA_HELD : NGX_HTTP_TWOFA_DONE;
     out->state.enabled = enabled ? 1 : 0;
     out->state.require = require ? 1 : 0;
 

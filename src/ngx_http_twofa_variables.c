@@ -51,7 +51,8 @@ static ngx_str_t  ngx_http_twofa_result_names[] = {
     ngx_string("expired"),
     ngx_string("denied"),
     ngx_string("error"),
-    ngx_string("unsafe")
+    ngx_string("unsafe"),
+    ngx_string("unbound")
 };
 
 

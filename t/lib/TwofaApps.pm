@@ -250,6 +250,21 @@ END
     }, $class;
 }
 
+# The locations of `location`, plus the admin's login view on its own
+# with DIRECTIVES (twofa_login on; twofa_user $twofa_form_username; ...):
+# nginx matches the decoded path, so /admin/%6Cogin/ lands here too.
+sub twofa_location {
+    my ($self, $directives) = @_;
+    return <<"END" . $self->{location};
+        location = /admin/login/ {
+$directives
+            proxy_pass http://$self->{upstream};
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+        }
+END
+}
+
 # ---- DokuWiki, PHP by a private php-fpm -------------------------------
 
 package TwofaApps::DokuWiki;
@@ -413,6 +428,54 @@ END
 
 sub auth_cookie { $_[0]{auth_cookie} }
 
+# What http{} needs for a twofa_login_success of $dokuwiki_twofa_login:
+# the auth cookie set to a live value, except when a signed-in browser's
+# page view made DokuWiki re-check its own cookie.  It re-checks, and sets
+# the cookie again, when its session cache is older than
+# auth_security_timeout (15 minutes), when the PHP session is gone or was
+# signed out (an anonymous page view in it, e.g. while the login is held,
+# signs it out: the first page after the code is then a re-check), and
+# for every new session of a "remember me" cookie; no identity field comes
+# with those, so the module would refuse them.  A re-check is told from a
+# login by what DokuWiki logs in from: a GET or HEAD (PHP reads no body)
+# that carried a live auth cookie, no Authorization header (Basic auth
+# logs in) and no query parameter that could be u or p (anything but
+# plain names; "u", "p", "U", "P").  Anything else that sets the cookie
+# is a login.  conf-examples/dokuwiki.conf has the same maps.
+sub twofa_http {
+    my ($self) = @_;
+    my $dw = $self->{auth_cookie};
+    return <<"END";
+    map \$upstream_cookie_$dw \$dokuwiki_cookie_set {
+        ""          0;
+        "deleted"   0;
+        default     1;
+    }
+    map "\$dokuwiki_cookie_set:\$request_method:\$cookie_$dw:\$http_authorization:&\$args&"
+        \$dokuwiki_twofa_login {
+        "~^0:"      0;
+        "~^1:(?:GET|HEAD):(?!deleted:)[^:]+::(?:&(?:(?:[A-Za-z0-9_.-]{2,}|[A-OQ-TV-Za-oq-tv-z0-9_.-])(?:=[^&]*)?)?)*&\$"
+                    0;
+        default     1;
+    }
+END
+}
+
+# `location` with DIRECTIVES (twofa_login on; ...) on every PHP entry
+# point: each one logs in from u and p (see the notes above), so each is
+# a login location
+sub twofa_location {
+    my ($self, $directives) = @_;
+    return <<"END";
+        root $ROOT;
+        index doku.php;
+        location ~ ^/(conf|data|bin|inc|vendor)/ { deny all; }
+        location ~ \\.php\$ {
+$directives
+${\ $self->fastcgi}        }
+END
+}
+
 # the release, as DokuWiki names it ("2022-07-31b", "2024-02-06b")
 sub version {
     my $f = "$ROOT/VERSION";
@@ -446,12 +509,22 @@ use warnings;
 
 our @ISA = ('TwofaTest::Client');
 
-# paths are relative to base (default: the test's nginx)
+# paths are relative to base (default: the test's nginx); every cookie
+# value the client is sent is remembered (seen), deletions included
 sub request {
     my ($self, $method, $path, %o) = @_;
     $path = $self->{base} . $path if $self->{base} && $path !~ m{^http};
-    return $self->SUPER::request($method, $path, %o);
+    my $res = $self->SUPER::request($method, $path, %o);
+    for my $c (TwofaTest::all_headers($res, 'set-cookie')) {
+        my ($name, $value) = $c =~ /^([^=;\s]+)=([^;]*)/ or next;
+        push @{ $self->{seen}{$name} }, $value
+            unless grep { $_ eq $value } @{ $self->{seen}{$name} // [] };
+    }
+    return $res;
 }
+
+# every value of cookie NAME the client was ever sent, in order
+sub seen { @{ $_[0]{seen}{$_[1]} // [] } }
 
 sub app { $_[0]{app} }
 
