@@ -263,4 +263,6 @@ sub cli {
          'twofa-admin audit --user (Cyrillic): the reset, in UTF-8');
 }
 
+$t->memcheck_ok;
+
 done_testing;
