@@ -20,6 +20,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twofa.h"
+#include "twofa_ident.h"
 
 #include <jansson.h>
 
@@ -57,6 +58,8 @@ static ngx_int_t ngx_http_twofa_admin_route(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm);
 static ngx_int_t ngx_http_twofa_admin_segments(ngx_http_request_t *r,
     u_char **seg, size_t *len, ngx_uint_t *nseg);
+static ngx_int_t ngx_http_twofa_admin_ident(ngx_http_request_t *r,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_twofa_admin_auth(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm);
 static void ngx_http_twofa_admin_body(ngx_http_request_t *r);
@@ -282,6 +285,46 @@ ngx_http_twofa_admin_segments(ngx_http_request_t *r, u_char **seg,
 
 
 /*
+ * An org or user of a path or query, in the spelling the module keeps
+ * (NFKC, white space at the ends removed, as twofa_ident_canonical()
+ * without case folding: an identity typed decomposed still names the
+ * one a login stored), in the pool.  NGX_DECLINED: not an identity.
+ */
+
+static ngx_int_t
+ngx_http_twofa_admin_ident(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char                *p;
+    size_t                 len;
+    twofa_ident_status_t   st;
+    u_char                 out[TWOFA_ID_MAX + 1];
+
+    st = twofa_ident_canonical((const char *) value->data, value->len, 0,
+                               (char *) out, sizeof(out), &len);
+
+    if (st == TWOFA_IDENT_NO_MEMORY) {
+        return NGX_ERROR;
+    }
+
+    if (st != TWOFA_IDENT_OK || !twofa_ident_valid((const char *) out, len))
+    {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, out, len);
+    value->data = p;
+    value->len = len;
+
+    return NGX_OK;
+}
+
+
+/*
  * init, audit, orgs/{org}, orgs/{org}/users/{user},
  * orgs/{org}/users/{user}/totp
  */
@@ -291,6 +334,7 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
 {
     u_char      *seg[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
     size_t       len[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
+    ngx_int_t    rc;
     ngx_str_t    allow;
     ngx_uint_t   n;
 
@@ -301,6 +345,8 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
     case NGX_OK:
         break;
     case NGX_ERROR:
+        adm->error = "internal";
+        adm->message = "out of memory";
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     default:
         return NGX_HTTP_NOT_FOUND;
@@ -347,7 +393,12 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
     adm->org.data = seg[1];
     adm->org.len = len[1];
 
-    if (!twofa_ident_valid((const char *) adm->org.data, adm->org.len)) {
+    rc = ngx_http_twofa_admin_ident(r, &adm->org);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
         adm->message = "an org name is 1 to 128 bytes of UTF-8 without "
                        "control characters, percent-encoded in the path";
         return NGX_HTTP_BAD_REQUEST;
@@ -357,8 +408,12 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
         adm->user.data = seg[3];
         adm->user.len = len[3];
 
-        if (!twofa_ident_valid((const char *) adm->user.data, adm->user.len))
-        {
+        rc = ngx_http_twofa_admin_ident(r, &adm->user);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc != NGX_OK) {
             adm->message = "a user name is 1 to 128 bytes of UTF-8 "
                            "without control characters, percent-encoded "
                            "in the path";
@@ -785,7 +840,7 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm)
 {
     u_char                        *p;
-    ngx_int_t                      n;
+    ngx_int_t                      n, rc;
     ngx_str_t                      since, after, limit;
     ngx_http_twofa_audit_query_t  *q;
 
@@ -802,17 +857,23 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (q->org.len
-        && !twofa_ident_valid((const char *) q->org.data, q->org.len))
-    {
+    rc = q->org.len ? ngx_http_twofa_admin_ident(r, &q->org) : NGX_OK;
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
         adm->message = "org= is 1 to 128 bytes of UTF-8 without "
                        "control characters";
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    if (q->user.len
-        && !twofa_ident_valid((const char *) q->user.data, q->user.len))
-    {
+    rc = q->user.len ? ngx_http_twofa_admin_ident(r, &q->user) : NGX_OK;
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
         adm->message = "user= is 1 to 128 bytes of UTF-8 without "
                        "control characters";
         return NGX_HTTP_BAD_REQUEST;

@@ -35,7 +35,9 @@ my @ids = (
     ['a:b',         'a|3Ab',             'a:b'],
     ['x|y*',        'x|7Cy|2A',          'x|y*'],
     ["o'brien&co",  "o'brien&co",        'o&#x27;brien&amp;co'],
+    ["Jos\xc3\xa9",  "Jos\xc3\xa9",        "Jos\xc3\xa9"],
 );
+my $jose_nfd = "Jose\xcc\x81";    # e and a combining acute accent
 
 sub show {
     (my $s = $_[0]) =~ s/([^\x21-\x7e])/sprintf '\\x%02x', ord $1/ge;
@@ -180,6 +182,13 @@ unlike($t->error_log, qr/[\x00-\x08\x0b-\x1f\x7f]/,
     ok($r->{status} == 200 && $j->{user} eq 'x|y*' && $j->{enrolled},
        'GET .../users/x%7Cy%2A: the user, enrolled');
 
+    $r = $admin->request('GET', '/twofa-admin/orgs/acme/users/'
+                         . $esc->($jose_nfd), headers => \%auth);
+    $j = eval { decode_json($r->{content}) } || {};
+    ok($r->{status} == 200 && $j->{enrolled}
+       && $j->{user} eq Encode::decode('UTF-8', "Jos\xc3\xa9"),
+       'GET .../users/Jose%CC%81 (decomposed): the user of the NFC login');
+
     $r = $admin->request('GET', '/twofa-admin/orgs/acme/users/a%2Fb',
                          headers => \%auth);
     $j = eval { decode_json($r->{content}) } || {};
@@ -253,6 +262,12 @@ sub cli {
     my $j = eval { decode_json($out) } || {};
     ok($rc == 0 && $j->{user} eq 'a:b' && $j->{enrolled},
        'twofa-admin --json user show acme a:b: enrolled');
+
+    ($rc, $out) = cli('user', 'show', ' acme ', $jose_nfd);
+    is($rc, 0, 'twofa-admin user show " acme " "Jose\xcc\x81": exit 0');
+    like($out, qr/^org: acme\nuser: Jos\xc3\xa9$/m,
+         '... in the spelling the module keeps (trimmed, NFC)');
+    like($out, qr/^enrolled: yes$/m, '... enrolled');
 
     ($rc, $out) = cli('user', 'show', 'acme', "caf\xe9");
     is($rc, 2, 'twofa-admin user show with Latin-1 bytes: exit 2');

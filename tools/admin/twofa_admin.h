@@ -128,6 +128,8 @@ struct twofa_admin_s {
     const twofa_admin_command_t  *cmd;
     const char                   *org;
     const char                   *user;
+    char                          org_buf[TWOFA_ID_MAX + 1];
+    char                          user_buf[TWOFA_ID_MAX + 1];
     int                           require;
 
     /* audit's options: org and user above are NULL when not given */
