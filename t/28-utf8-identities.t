@@ -118,6 +118,42 @@ for my $case (@ids) {
     is($r->{status}, 303, "\"CORP\\jdoe\" verified with a code at the next login");
 }
 
+# ---- a signed-in user with ':', '|' and a space enrolls from settings -----
+
+{
+    my $id = 'a:b|c d';
+    my $key = 'o|7Crg:a|3Ab|7Cc|20d';
+    my $c = $t->client;
+    my $r = login_as($c, $id, org => 'o|rg');
+    is($loc->($r), '/home', '"a:b|c d" of "o|rg": nothing required, passed');
+
+    my $s = $c->get('/2fa/settings');
+    is($s->{status}, 200, '... the settings page');
+    like($s->{content}, qr/<dd>a:b\|c d<\/dd>/, '... names the user');
+    $r = $c->post('/2fa/settings/enable', form => {
+        csrf => TwofaTest::field($s->{content}, 'csrf') });
+    is($loc->($r), '/2fa/enroll', '... enable: to enrollment (CSRF good)');
+
+    my $page = $c->get('/2fa/enroll');
+    is($page->{status}, 200, '... the enrollment page');
+    ok((grep { /^twofa:pending:\Q$key\E:\d+$/ } keys_now()),
+       '... the pending secret bound to the session, identities escaped');
+    my $secret = TwofaTest::secret_of($page->{content});
+    $r = $c->post('/2fa/enroll', form => {
+        code => TwofaTest::totp($secret, -30),
+        csrf => TwofaTest::field($page->{content}, 'csrf') });
+    is($r->{status}, 200, '... enrolled');
+    is($t->redis('HGET', "twofa:user:$key", 'enabled'), '1',
+       "... under twofa:user:$key");
+
+    $s = $c->get('/2fa/settings');
+    $r = $c->post('/2fa/settings/disable', form => {
+        code => TwofaTest::totp($secret, 30),
+        csrf => TwofaTest::field($s->{content}, 'csrf') });
+    is($r->{status}, 200, '... and turns it off again with a code');
+    is($t->redis('EXISTS', "twofa:user:$key"), '0', '... the key is gone');
+}
+
 # ---- no two identities share state ---------------------------------------
 
 {
