@@ -67,7 +67,7 @@ sub payload {
     return MIME::Base64::decode_base64($p);
 }
 
-my %secret;
+my (%secret, %codes);
 
 # ---- held, enrolled with oathtool, released ------------------------------
 
@@ -93,6 +93,8 @@ for my $case (@ids) {
     $r = $c->post('/2fa/enroll', form => {
         code => TwofaTest::totp($secret, -30), csrf => $csrf });
     is($r->{status}, 200, "... enrolled with oathtool's code");
+    $codes{$id} = [ $r->{content}
+                    =~ m{<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>}g ];
     $r = $c->post('/2fa/continue', form => { csrf => $csrf });
     is($r->{status}, 303, "... released");
     is($r->{content}, "welcome app\n", "... with the app's response");
@@ -111,11 +113,22 @@ for my $case (@ids) {
     $secret{$id} = $secret;
 }
 
-# a session of each, later: verified by a code
+# later logins: a code, a recovery code (its hash binds org and user)
 {
     my $c = $t->client;
     my $r = $c->verify('app', $secret{$corp}, org => 'acme', id => $corp);
     is($r->{status}, 303, "\"CORP\\jdoe\" verified with a code at the next login");
+
+    for my $id ('a:b', $yulia) {
+        $c = $t->client;
+        $r = login_as($c, $id);
+        is($loc->($r), '/2fa/verify', '"' . show($id) . '": asked for a code');
+        my $page = $c->get('/2fa/verify');
+        $r = $c->post('/2fa/verify', form => {
+            code => $codes{$id}[0],
+            csrf => TwofaTest::field($page->{content}, 'csrf') });
+        is($r->{status}, 303, '... a recovery code releases the login');
+    }
 }
 
 # ---- a signed-in user with ':', '|' and a space enrolls from settings -----
