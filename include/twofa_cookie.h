@@ -3,7 +3,10 @@
  * codes: the small MAC'd tokens of the web layer.  Pure C99 + OpenSSL.
  *
  * Cookie: v1.{kid}.{payload}.{mac}
- *   payload = base64url("{iat}|{exp}|{amr}|{org}|{user}")
+ *   payload = base64url("{iat}|{exp}|{amr}|{org}|{user}"), where in org
+ *             and user '\\' is "\5C" and '|' is "\7C" (identities valid
+ *             before they were UTF-8 held neither: their cookies are
+ *             unchanged)
  *   mac     = base64url(HMAC-SHA256(cookie subkey, "v1.{kid}.{payload}"))
  */
 
@@ -17,7 +20,7 @@
 
 
 #define TWOFA_ID_MAX            128
-#define TWOFA_COOKIE_MAX        512
+#define TWOFA_COOKIE_MAX        1280  /* identities of '|' at their longest */
 #define TWOFA_CSRF_LEN          22    /* base64url of 16 MAC bytes */
 #define TWOFA_RECOVERY_COUNT    10
 #define TWOFA_RECOVERY_LEN      11    /* "xxxxx-xxxxx" */
@@ -51,9 +54,10 @@ typedef enum {
 
 
 /*
- * 1 when s is a usable identity value: 1..TWOFA_ID_MAX characters of
- * visible ASCII other than : | / \\ " * ? [ ] (no spaces, no controls).
- * It becomes part of Redis keys, cookies, JSON documents and log lines.
+ * 1 when s is a usable identity value: twofa_ident_check() takes it
+ * (well-formed UTF-8, no control characters) and it has at most
+ * TWOFA_ID_MAX bytes.  Whatever it holds that would break a Redis key,
+ * a cookie, a URL, JSON or a log line is encoded there.
  */
 int twofa_ident_valid(const char *s, size_t len);
 
@@ -93,7 +97,11 @@ int twofa_recovery_generate(char codes[][TWOFA_RECOVERY_LEN + 1], size_t n);
 int twofa_recovery_normalize(const char *in, size_t len,
     char out[TWOFA_RECOVERY_NORM_LEN + 1]);
 
-/* Hex of the first 16 bytes of HMAC(recovery subkey, org:user:code). */
+/*
+ * Hex of the first 16 bytes of HMAC(recovery subkey, org:user:code),
+ * org and user escaped as in Redis keys (twofa_ident_key_escape(): no
+ * ':' left in them, and the identities valid before UTF-8 unchanged).
+ */
 int twofa_recovery_hash(const twofa_key_t *key, const char *org,
     size_t org_len, const char *user, size_t user_len, const char *code,
     char out[TWOFA_RECOVERY_HASH_LEN + 1]);

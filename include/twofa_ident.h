@@ -58,11 +58,16 @@ twofa_ident_status_t twofa_ident_canonical(const char *in, size_t len,
     int lower, char *out, size_t out_size, size_t *out_len);
 
 /*
- * For a Redis key built as prefix "user:" org ":" user, and for Redis
- * Cluster hash tags: ':', '{', '}', '%' and the ASCII space become %XX
- * (upper case hex), every other byte is kept.  Injective, so two
- * identities never share a key.  The escape writes exactly
- * twofa_ident_key_escaped_len() bytes, no NUL, and returns that count.
+ * An identity as part of a Redis key ("user:" org ":" user): '|' (the
+ * escape character), ':' (the separator), the ASCII space, and what
+ * Redis glob patterns take as special ('*', '?', '[', ']', '\\') become
+ * '|' and two upper case hex digits; every other byte is kept.
+ * Injective, and the result holds no ':' and no glob character, so no
+ * identity can forge another's key or widen an admin's SCAN pattern.
+ * The identities valid before identities were UTF-8 (visible ASCII
+ * without : | / \\ " * ? [ ]) are their own escape: their keys did not
+ * change.  The escape writes exactly twofa_ident_key_escaped_len()
+ * bytes, no NUL, and returns that count (at most 3 * len).
  */
 size_t twofa_ident_key_escaped_len(const char *s, size_t len);
 size_t twofa_ident_key_escape(const char *s, size_t len, char *out);

@@ -8,6 +8,10 @@
  *   {prefix}user:{org}:{user}       {prefix}holds:{org}:{user}
  *   {prefix}fail:{org}:{user}       {prefix}pending:{binding}
  *
+ * {org} and {user} are identities escaped by twofa_ident_key_escape()
+ * (e.g. user "CORP\\jdoe" of org "acme": {prefix}user:acme:CORP|5Cjdoe),
+ * here, so the module, the CLI and the tests cannot disagree; the Lua
+ * scripts that build such keys themselves apply the same escape.
  * Pure C99.
  */
 
@@ -30,9 +34,15 @@ typedef enum {
 } twofa_key_kind_t;
 
 
-/* The longest key for these parts (a and b may be absent: 0). */
-size_t twofa_key_len(twofa_key_kind_t kind, size_t prefix_len, size_t a_len,
-    size_t b_len);
+/* 1 when the kind's parts are identities (org:, user:, fail:, holds:). */
+int twofa_key_has_ident(twofa_key_kind_t kind);
+
+/*
+ * The key's length for these parts (NULL where the kind needs none), with
+ * the identities escaped: at most prefix_len + 16 + 3 * (a_len + b_len).
+ */
+size_t twofa_key_len(twofa_key_kind_t kind, size_t prefix_len,
+    const char *a, size_t a_len, const char *b, size_t b_len);
 
 /*
  * Writes the key into out (twofa_key_len() bytes, no NUL) and returns its

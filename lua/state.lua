@@ -9,6 +9,15 @@
 -- last_step, enrolled_at, recovery kid, recovery left, failures, failure
 -- window ttl, pending, response, recovery codes, amr}.
 
+-- An identity as a part of a key, as twofa_ident_key_escape() makes it
+-- in C: '|', ':', space and the glob characters * ? [ ] \ as '|' and two
+-- upper case hex digits.
+local function esc(s)
+  return (string.gsub(s, '[|: %*%?%[%]\\]', function(c)
+    return string.format('|%02X', string.byte(c))
+  end))
+end
+
 local p, tok, org, user = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local bind = ARGV[6]
 if redis.call('EXISTS', p .. 'deployment') == 0 then return {-1} end
@@ -23,12 +32,13 @@ if tok ~= '' then
   if ARGV[5] == '1' then resp = redis.call('HGET', hk, 'r') or '' end
   bind = tok
 end
-local f = redis.call('HMGET', p .. 'user:' .. org .. ':' .. user,
+local ko, ku = esc(org), esc(user)
+local f = redis.call('HMGET', p .. 'user:' .. ko .. ':' .. ku,
                      'enabled', 'secret', 'last_step', 'enrolled_at',
                      'recovery')
 local en = f[1] == '1'
-local req = redis.call('HGET', p .. 'org:' .. org, 'require') == '1'
-local fk = p .. 'fail:' .. org .. ':' .. user
+local req = redis.call('HGET', p .. 'org:' .. ko, 'require') == '1'
+local fk = p .. 'fail:' .. ko .. ':' .. ku
 local fails = tonumber(redis.call('GET', fk) or '0') or 0
 local ttl = redis.call('PTTL', fk)
 local pending = ''

@@ -553,6 +553,7 @@ ngx_int_t ngx_http_twofa_form_value(ngx_http_request_t *r, ngx_str_t *body,
     const char *name, ngx_str_t *value);
 ngx_int_t ngx_http_twofa_json_string(ngx_pool_t *pool, ngx_str_t *src,
     ngx_str_t *dst);
+ngx_str_t *ngx_http_twofa_shown(ngx_http_request_t *r, ngx_str_t *s);
 void ngx_http_twofa_local_path(ngx_str_t *in, ngx_str_t *out);
 ngx_int_t ngx_http_twofa_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t json, ngx_str_t *body);

@@ -20,6 +20,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twofa.h"
+#include "twofa_ident.h"
 
 #include <jansson.h>
 
@@ -57,6 +58,8 @@ static ngx_int_t ngx_http_twofa_admin_route(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm);
 static ngx_int_t ngx_http_twofa_admin_segments(ngx_http_request_t *r,
     u_char **seg, size_t *len, ngx_uint_t *nseg);
+static ngx_int_t ngx_http_twofa_admin_ident(ngx_http_request_t *r,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_twofa_admin_auth(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm);
 static void ngx_http_twofa_admin_body(ngx_http_request_t *r);
@@ -177,41 +180,98 @@ ngx_http_twofa_admin_auth(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
 
 
 /*
- * The path under the location, cut at '/': NGX_DECLINED when it is not
- * under it or has more segments than any resource.
+ * The path under the location, cut at '/', each segment percent-decoded
+ * (into the pool): NGX_DECLINED when it is not under it, has more
+ * segments than any resource, or a '%' not followed by two hex digits.
+ *
+ * The path is read as the client sent it, so that an identity may hold
+ * a '/' ("%2F" in its segment); nginx's r->uri has it decoded already.
+ * Only a request nginx has rewritten, or whose location prefix the
+ * client spelled encoded, is cut from r->uri (a '/' in an identity then
+ * cannot be addressed).
  */
 
 static ngx_int_t
 ngx_http_twofa_admin_segments(ngx_http_request_t *r, u_char **seg,
     size_t *len, ngx_uint_t *nseg)
 {
-    u_char                    *p, *end;
-    ngx_uint_t                 n;
+    u_char                    *p, *end, *start, *q, *dst;
+    ngx_int_t                  hi, lo;
+    ngx_uint_t                 n, raw;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    if (r->uri.len < clcf->name.len
-        || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len) != 0)
+    raw = 0;
+    p = r->uri.data;
+    end = r->uri.data + r->uri.len;
+
+    if (r->valid_unparsed_uri && r->unparsed_uri.len >= clcf->name.len
+        && ngx_strncmp(r->unparsed_uri.data, clcf->name.data,
+                       clcf->name.len)
+           == 0)
+    {
+        raw = 1;
+        p = r->unparsed_uri.data;
+        end = ngx_strlchr(p, p + r->unparsed_uri.len, '?');
+
+        if (end == NULL) {
+            end = p + r->unparsed_uri.len;
+        }
+
+    } else if (r->uri.len < clcf->name.len
+               || ngx_strncmp(r->uri.data, clcf->name.data, clcf->name.len)
+                  != 0)
     {
         return NGX_DECLINED;
     }
 
-    p = r->uri.data + clcf->name.len;
-    end = r->uri.data + r->uri.len;
+    p += clcf->name.len;
 
     if (p < end && *p == '/') {
         p++;
     }
 
     for (n = 0; p < end && n < NGX_HTTP_TWOFA_ADMIN_SEGMENTS; n++) {
-        seg[n] = p;
+        start = p;
 
         while (p < end && *p != '/') {
             p++;
         }
 
-        len[n] = p - seg[n];
+        seg[n] = start;
+        len[n] = p - start;
+
+        if (raw && ngx_strlchr(start, p, '%') != NULL) {
+
+            /* decoded, it is never longer */
+
+            dst = ngx_pnalloc(r->pool, p - start);
+            if (dst == NULL) {
+                return NGX_ERROR;
+            }
+
+            seg[n] = dst;
+
+            for (q = start; q < p; q++) {
+                if (*q != '%') {
+                    *dst++ = *q;
+                    continue;
+                }
+
+                hi = (p - q > 2) ? ngx_hextoi(q + 1, 1) : NGX_ERROR;
+                lo = (p - q > 2) ? ngx_hextoi(q + 2, 1) : NGX_ERROR;
+
+                if (hi == NGX_ERROR || lo == NGX_ERROR) {
+                    return NGX_DECLINED;
+                }
+
+                *dst++ = (u_char) (hi << 4 | lo);
+                q += 2;
+            }
+
+            len[n] = dst - seg[n];
+        }
 
         if (p < end) {
             p++;
@@ -225,6 +285,46 @@ ngx_http_twofa_admin_segments(ngx_http_request_t *r, u_char **seg,
 
 
 /*
+ * An org or user of a path or query, in the spelling the module keeps
+ * (NFKC, white space at the ends removed, as twofa_ident_canonical()
+ * without case folding: an identity typed decomposed still names the
+ * one a login stored), in the pool.  NGX_DECLINED: not an identity.
+ */
+
+static ngx_int_t
+ngx_http_twofa_admin_ident(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char                *p;
+    size_t                 len;
+    twofa_ident_status_t   st;
+    u_char                 out[TWOFA_ID_MAX + 1];
+
+    st = twofa_ident_canonical((const char *) value->data, value->len, 0,
+                               (char *) out, sizeof(out), &len);
+
+    if (st == TWOFA_IDENT_NO_MEMORY) {
+        return NGX_ERROR;
+    }
+
+    if (st != TWOFA_IDENT_OK || !twofa_ident_valid((const char *) out, len))
+    {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, out, len);
+    value->data = p;
+    value->len = len;
+
+    return NGX_OK;
+}
+
+
+/*
  * init, audit, orgs/{org}, orgs/{org}/users/{user},
  * orgs/{org}/users/{user}/totp
  */
@@ -234,13 +334,21 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
 {
     u_char      *seg[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
     size_t       len[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
+    ngx_int_t    rc;
     ngx_str_t    allow;
     ngx_uint_t   n;
 
     adm->error = "not_found";
     adm->message = "no such resource";
 
-    if (ngx_http_twofa_admin_segments(r, seg, len, &n) != NGX_OK) {
+    switch (ngx_http_twofa_admin_segments(r, seg, len, &n)) {
+    case NGX_OK:
+        break;
+    case NGX_ERROR:
+        adm->error = "internal";
+        adm->message = "out of memory";
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    default:
         return NGX_HTTP_NOT_FOUND;
     }
 
@@ -285,9 +393,14 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
     adm->org.data = seg[1];
     adm->org.len = len[1];
 
-    if (!twofa_ident_valid((const char *) adm->org.data, adm->org.len)) {
-        adm->message = "an org name is 1 to 128 visible characters "
-                       "without : | / \\ \" * ? [ ]";
+    rc = ngx_http_twofa_admin_ident(r, &adm->org);
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        adm->message = "an org name is 1 to 128 bytes of UTF-8 without "
+                       "control characters, percent-encoded in the path";
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -295,10 +408,15 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
         adm->user.data = seg[3];
         adm->user.len = len[3];
 
-        if (!twofa_ident_valid((const char *) adm->user.data, adm->user.len))
-        {
-            adm->message = "a user name is 1 to 128 visible characters "
-                           "without : | / \\ \" * ? [ ]";
+        rc = ngx_http_twofa_admin_ident(r, &adm->user);
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            adm->message = "a user name is 1 to 128 bytes of UTF-8 "
+                           "without control characters, percent-encoded "
+                           "in the path";
             return NGX_HTTP_BAD_REQUEST;
         }
     }
@@ -722,7 +840,7 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm)
 {
     u_char                        *p;
-    ngx_int_t                      n;
+    ngx_int_t                      n, rc;
     ngx_str_t                      since, after, limit;
     ngx_http_twofa_audit_query_t  *q;
 
@@ -739,19 +857,25 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (q->org.len
-        && !twofa_ident_valid((const char *) q->org.data, q->org.len))
-    {
-        adm->message = "org= is 1 to 128 visible characters without "
-                       ": | / \\ \" * ? [ ]";
+    rc = q->org.len ? ngx_http_twofa_admin_ident(r, &q->org) : NGX_OK;
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        adm->message = "org= is 1 to 128 bytes of UTF-8 without "
+                       "control characters";
         return NGX_HTTP_BAD_REQUEST;
     }
 
-    if (q->user.len
-        && !twofa_ident_valid((const char *) q->user.data, q->user.len))
-    {
-        adm->message = "user= is 1 to 128 visible characters without "
-                       ": | / \\ \" * ? [ ]";
+    rc = q->user.len ? ngx_http_twofa_admin_ident(r, &q->user) : NGX_OK;
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        adm->message = "user= is 1 to 128 bytes of UTF-8 without "
+                       "control characters";
         return NGX_HTTP_BAD_REQUEST;
     }
 
@@ -937,8 +1061,10 @@ ngx_http_twofa_admin_log_change(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "twofa audit: %s org=\"%V\"%s%V%s by=%s client=%V",
-                  what, &adm->org, adm->user.len ? " user=\"" : "",
-                  &adm->user, adm->user.len ? "\"" : "",
+                  what, ngx_http_twofa_shown(r, &adm->org),
+                  adm->user.len ? " user=\"" : "",
+                  ngx_http_twofa_shown(r, &adm->user),
+                  adm->user.len ? "\"" : "",
                   adm->token ? "admin-token" : "unauthenticated",
                   &r->connection->addr_text);
 }

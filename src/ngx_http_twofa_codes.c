@@ -9,6 +9,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twofa.h"
+#include "twofa_ident.h"
 #include "twofa_base64.h"
 
 
@@ -183,7 +184,9 @@ ngx_http_twofa_open_secret(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "twofa: the stored secret of \"%V\" of \"%V\" does not "
-                  "open under the configured keys", &pg->user, &pg->org);
+                  "open under the configured keys",
+                  ngx_http_twofa_shown(r, &pg->user),
+                  ngx_http_twofa_shown(r, &pg->org));
 
     return NGX_ERROR;
 }
@@ -267,9 +270,16 @@ ngx_http_twofa_csrf_binding(ngx_http_twofa_page_t *pg, u_char *buf,
         p = ngx_cpymem(p, pg->hold.data, pg->hold.len);
 
     } else if (pg->has_session) {
-        p = ngx_sprintf(buf, "session:%*s:%*s:%L", pg->session.org_len,
-                        pg->session.org, pg->session.user_len,
-                        pg->session.user, pg->session.iat);
+
+        /* escaped as in keys: no ':' in them, one binding per session */
+
+        p = ngx_cpymem(buf, "session:", 8);
+        p += twofa_ident_key_escape(pg->session.org, pg->session.org_len,
+                                    (char *) p);
+        *p++ = ':';
+        p += twofa_ident_key_escape(pg->session.user, pg->session.user_len,
+                                    (char *) p);
+        p = ngx_sprintf(p, ":%L", pg->session.iat);
 
     } else {
         return NGX_DECLINED;
@@ -286,7 +296,7 @@ ngx_http_twofa_make_csrf(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
     size_t              n, len;
     const twofa_key_t  *keys;
-    u_char              binding[64 + 2 * TWOFA_ID_MAX];
+    u_char              binding[64 + 6 * TWOFA_ID_MAX];
 
     if (ngx_http_twofa_csrf_binding(pg, binding, &len) != NGX_OK) {
         ngx_str_null(&pg->csrf);
@@ -319,7 +329,7 @@ ngx_http_twofa_check_csrf(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 {
     size_t              n, len;
     const twofa_key_t  *keys;
-    u_char              binding[64 + 2 * TWOFA_ID_MAX];
+    u_char              binding[64 + 6 * TWOFA_ID_MAX];
 
     if (ngx_http_twofa_csrf_binding(pg, binding, &len) != NGX_OK) {
         return NGX_DECLINED;

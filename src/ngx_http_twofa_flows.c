@@ -340,7 +340,8 @@ ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "twofa: \"%V\" of \"%V\" turned on two-factor "
-                  "authentication", &pg->user, &pg->org);
+                  "authentication", ngx_http_twofa_shown(r, &pg->user),
+                  ngx_http_twofa_shown(r, &pg->org));
 
     /*
      * A signed-in user's session passed TOTP just now; a held login gets
@@ -498,7 +499,8 @@ ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                       "twofa: \"%V\" of \"%V\" used a recovery code",
-                      &pg->user, &pg->org);
+                      ngx_http_twofa_shown(r, &pg->user),
+                      ngx_http_twofa_shown(r, &pg->org));
     }
 
     if (pg->hold.len) {
@@ -564,7 +566,8 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 
     ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
                   "twofa: \"%V\" of \"%V\" turned off two-factor "
-                  "authentication", &pg->user, &pg->org);
+                  "authentication", ngx_http_twofa_shown(r, &pg->user),
+                  ngx_http_twofa_shown(r, &pg->org));
 
     /*
      * The session no longer rests on a second factor.  The disable revoked
@@ -602,7 +605,8 @@ ngx_http_twofa_failed(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "twofa: wrong or used code for \"%V\" of \"%V\"",
-                  &pg->user, &pg->org);
+                  ngx_http_twofa_shown(r, &pg->user),
+                  ngx_http_twofa_shown(r, &pg->org));
 
     pg->then = ngx_http_twofa_failed_counted;
 
@@ -629,7 +633,9 @@ ngx_http_twofa_failed_counted(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "twofa: \"%V\" of \"%V\" locked out after %ui failed "
-                      "codes", &pg->user, &pg->org, reply->state.failures);
+                      "codes", ngx_http_twofa_shown(r, &pg->user),
+                      ngx_http_twofa_shown(r, &pg->org),
+                      reply->state.failures);
     }
 
     return ngx_http_twofa_show_locked(r, pg, reply->state.fail_ttl);

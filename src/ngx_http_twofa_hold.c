@@ -226,7 +226,8 @@ ngx_http_twofa_hold_open(ngx_http_request_t *r, ngx_str_t *token,
                       "twofa: the hold of \"%V\" of \"%V\" does not open "
                       "under the configured keys (sealed on an edge with a "
                       "key this one lacks, a key removed, or tampered)",
-                      user, org);
+                      ngx_http_twofa_shown(r, user),
+                      ngx_http_twofa_shown(r, org));
         return NGX_DECLINED;
     }
 

@@ -10,6 +10,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twofa.h"
+#include "twofa_ident.h"
 #include "twofa_tpl.h"
 
 
@@ -606,6 +607,45 @@ ngx_http_twofa_json_string(ngx_pool_t *pool, ngx_str_t *src, ngx_str_t *dst)
     dst->len = p - dst->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * An identity (or any bytes) for a log line, inside double quotes, as
+ * twofa_ident_log_escape() makes it: a '"' or '\\' in it can neither
+ * end the quotes nor fake a field, and UTF-8 stays readable.  The value
+ * itself when nothing needs escaping; without memory a placeholder (a
+ * log line is no reason to fail a request).
+ */
+
+ngx_str_t *
+ngx_http_twofa_shown(ngx_http_request_t *r, ngx_str_t *s)
+{
+    size_t      len;
+    ngx_str_t  *shown;
+
+    static ngx_str_t  no_memory = ngx_string("(no memory to show it)");
+
+    len = twofa_ident_log_escaped_len((const char *) s->data, s->len);
+
+    if (len == s->len) {
+        return s;
+    }
+
+    shown = ngx_palloc(r->pool, sizeof(ngx_str_t));
+    if (shown == NULL) {
+        return &no_memory;
+    }
+
+    shown->data = ngx_pnalloc(r->pool, len);
+    if (shown->data == NULL) {
+        return &no_memory;
+    }
+
+    shown->len = twofa_ident_log_escape((const char *) s->data, s->len,
+                                        (char *) shown->data);
+
+    return shown;
 }
 
 

@@ -133,9 +133,10 @@ ngx_http_twofa_identity_capture(ngx_http_request_t *r,
 
 /*
  * value into its canonical spelling, in place (a new buffer of the
- * pool).  NGX_DECLINED, logged: not a usable identity.  Until identities
- * other than printable ASCII are encoded wherever they go (keys, cookies,
- * URLs), the canonical form must also be one twofa_ident_valid() takes.
+ * pool).  NGX_DECLINED, logged: not a usable identity (not UTF-8, a
+ * control character, empty, or longer than TWOFA_ID_MAX bytes once
+ * canonical: what twofa_ident_valid() refuses).  Anything else is taken:
+ * it is encoded wherever it goes (keys, cookies, URLs, JSON, logs).
  */
 
 static ngx_int_t
@@ -177,11 +178,11 @@ ngx_http_twofa_canonical(ngx_http_request_t *r, ngx_str_t *value,
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "twofa: the login passed but %s \"%s\" names no usable "
-                  "identity (%s; at most %d printable ASCII characters "
-                  "without spaces or any of : | / \\ \" * ? [ ]); login "
-                  "refused", what, shown,
-                  st == TWOFA_IDENT_OK ? "unsupported characters"
-                                       : twofa_ident_reason(st),
+                  "identity (%s; an identity is 1 to %d bytes of UTF-8 "
+                  "without control characters); login refused", what,
+                  shown,
+                  (st == TWOFA_IDENT_OK || st == TWOFA_IDENT_TOO_LONG)
+                  ? "too long" : twofa_ident_reason(st),
                   TWOFA_ID_MAX);
 
     return NGX_DECLINED;
@@ -385,7 +386,8 @@ ngx_http_twofa_log_unsafe(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
                   "holds may be signed in without the second factor; the "
                   "login is refused, not held (twofa_app_cookie; see "
                   "twofa_bind in the README)", ctx->unsafe_cookie,
-                  ctx->unsafe_why, &ctx->user, &ctx->org);
+                  ctx->unsafe_why, ngx_http_twofa_shown(r, &ctx->user),
+                  ngx_http_twofa_shown(r, &ctx->org));
 }
 
 

@@ -342,7 +342,8 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "twofa: redis gave no decision; login of \"%V\" "
                           "passed without a second factor "
-                          "(twofa_on_redis_error open)", &ctx->user);
+                          "(twofa_on_redis_error open)",
+                          ngx_http_twofa_shown(r, &ctx->user));
             ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
             ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_UNSAFE);
             ctx->no_session = 1;
@@ -352,7 +353,7 @@ ngx_http_twofa_login_respond(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "twofa: redis gave no decision; login of \"%V\" "
-                      "refused (%s)", &ctx->user,
+                      "refused (%s)", ngx_http_twofa_shown(r, &ctx->user),
                       ctx->reply.rc == NGX_ERROR
                       ? "twofa_on_redis_error closed"
                       : "an error reply always fails closed");

@@ -22,6 +22,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twofa.h"
+#include "twofa_ident.h"
 
 
 static void ngx_http_twofa_pages_wipe(void *data);
@@ -375,18 +376,26 @@ ngx_http_twofa_pages_read_state(ngx_http_request_t *r,
 
     if (pg->hold.len == 0 && pg->has_session) {
 
-        /* a signed-in user's pending secret belongs to this session */
+        /*
+         * a signed-in user's pending secret belongs to this session:
+         * "org:user:iat", the identities escaped as in keys, so that
+         * neither can hold the ':' that would let two sessions share it
+         */
 
-        p = ngx_pnalloc(r->pool, pg->org.len + pg->user.len + 2
+        p = ngx_pnalloc(r->pool, 3 * (pg->org.len + pg->user.len) + 2
                                  + NGX_INT64_LEN);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
         pg->bind.data = p;
-        pg->bind.len = ngx_sprintf(p, "%V:%V:%L", &pg->org, &pg->user,
-                                   pg->session.iat)
-                       - p;
+        p += twofa_ident_key_escape((const char *) pg->org.data,
+                                    pg->org.len, (char *) p);
+        *p++ = ':';
+        p += twofa_ident_key_escape((const char *) pg->user.data,
+                                    pg->user.len, (char *) p);
+        p = ngx_sprintf(p, ":%L", pg->session.iat);
+        pg->bind.len = p - pg->bind.data;
         q.bind = pg->bind;
     }
 

@@ -874,7 +874,10 @@ ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_str_t *key,
 
     key->data = ngx_pnalloc(r->pool,
                             twofa_key_len(kind, tmcf->prefix.len,
-                                          a ? a->len : 0, b ? b->len : 0));
+                                          a ? (const char *) a->data : NULL,
+                                          a ? a->len : 0,
+                                          b ? (const char *) b->data : NULL,
+                                          b ? b->len : 0));
     if (key->data == NULL) {
         return NGX_ERROR;
     }

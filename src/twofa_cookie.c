@@ -9,6 +9,7 @@
 
 #include "twofa_base64.h"
 #include "twofa_cookie.h"
+#include "twofa_ident.h"
 #include "twofa_util.h"
 
 
@@ -19,9 +20,13 @@
 #define TWOFA_RECOVERY_BYTES    16
 #define TWOFA_INT64_DIGITS      19
 
+/* an identity field at its longest: every byte escaped */
+#define TWOFA_FIELD_MAX         (3 * TWOFA_ID_MAX)
+
 /* "{iat}|{exp}|{amr}|{org}|{user}" at its longest */
 #define TWOFA_PAYLOAD_MAX                                                    \
-    (2 * TWOFA_INT64_DIGITS + sizeof("recovery") - 1 + 2 * TWOFA_ID_MAX + 4)
+    (2 * TWOFA_INT64_DIGITS + sizeof("recovery") - 1 + 2 * TWOFA_FIELD_MAX \
+     + 4)
 
 
 static const char  *twofa_amr_names[] = { "pwd", "totp", "recovery" };
@@ -33,38 +38,82 @@ static const char   twofa_recovery_alphabet[] =
 int
 twofa_ident_valid(const char *s, size_t len)
 {
-    size_t         i;
-    unsigned char  c;
+    return len <= TWOFA_ID_MAX && twofa_ident_check(s, len) == TWOFA_IDENT_OK;
+}
 
-    if (s == NULL || len == 0 || len > TWOFA_ID_MAX) {
-        return 0;
-    }
+
+/*
+ * An identity as a field of the payload: '|' separates the fields, so it
+ * becomes "\7C", and '\\' (the escape character; like '|' refused in
+ * identities before they were UTF-8, so those cookies did not change)
+ * "\5C".  Returns the field's length.
+ */
+
+static size_t
+twofa_cookie_put_ident(char *out, const char *s, size_t len)
+{
+    char    *p;
+    size_t   i;
+
+    p = out;
 
     for (i = 0; i < len; i++) {
-        c = (unsigned char) s[i];
-
-        /*
-         * Visible ASCII, without what our formats use to separate parts:
-         * ':' (Redis keys), '|' (cookie payload), '/' (admin URLs), '"' and
-         * '\\' (JSON, log lines), and Redis glob characters, so that an
-         * admin's SCAN pattern means what it says.  Markup stays possible
-         * and is escaped wherever it is shown.
-         */
-
-        if (c <= ' ' || c >= 0x7f) {
-            return 0;
+        if (s[i] == '|' || s[i] == '\\') {
+            *p++ = '\\';
+            *p++ = (s[i] == '|') ? '7' : '5';
+            *p++ = 'C';
+            continue;
         }
 
-        switch (c) {
-        case ':': case '|': case '/': case '\\': case '"':
-        case '*': case '?': case '[': case ']':
-            return 0;
-        default:
-            break;
-        }
+        *p++ = s[i];
     }
 
-    return 1;
+    return (size_t) (p - out);
+}
+
+
+/*
+ * The field back into an identity: only the two escapes the encoder
+ * writes are taken, so one identity has one encoding (and a MAC'd
+ * cookie one meaning).  0 and the identity's length in *out_len, or -1.
+ */
+
+static int
+twofa_cookie_get_ident(const char *s, size_t len, char *out,
+    size_t *out_len)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (n == TWOFA_ID_MAX) {
+            return -1;
+        }
+
+        if (s[i] != '\\') {
+            out[n++] = s[i];
+            continue;
+        }
+
+        if (len - i < 3 || s[i + 2] != 'C'
+            || (s[i + 1] != '7' && s[i + 1] != '5'))
+        {
+            return -1;
+        }
+
+        out[n++] = (s[i + 1] == '7') ? '|' : '\\';
+        i += 2;
+    }
+
+    if (!twofa_ident_valid(out, n)) {
+        return -1;
+    }
+
+    out[n] = '\0';
+    *out_len = n;
+
+    return 0;
 }
 
 
@@ -142,11 +191,9 @@ twofa_cookie_encode(const twofa_key_t *key, const twofa_session_t *s,
     memcpy(text + len, amr, strlen(amr));
     len += strlen(amr);
     text[len++] = '|';
-    memcpy(text + len, s->org, s->org_len);
-    len += s->org_len;
+    len += twofa_cookie_put_ident(text + len, s->org, s->org_len);
     text[len++] = '|';
-    memcpy(text + len, s->user, s->user_len);
-    len += s->user_len;
+    len += twofa_cookie_put_ident(text + len, s->user, s->user_len);
 
     total = TWOFA_COOKIE_PREFIX_LEN + TWOFA_KID_LEN + 1
             + twofa_base64url_encoded_len(len) + 1 + TWOFA_COOKIE_MAC_LEN;
@@ -215,8 +262,10 @@ twofa_cookie_parse(const char *text, size_t len, twofa_session_t *s)
     if (nfields != 5
         || twofa_parse_int64(field[0], flen[0], &s->iat) != 0
         || twofa_parse_int64(field[1], flen[1], &s->exp) != 0
-        || !twofa_ident_valid(field[3], flen[3])
-        || !twofa_ident_valid(field[4], flen[4]))
+        || twofa_cookie_get_ident(field[3], flen[3], s->org, &s->org_len)
+           != 0
+        || twofa_cookie_get_ident(field[4], flen[4], s->user, &s->user_len)
+           != 0)
     {
         return -1;
     }
@@ -234,14 +283,6 @@ twofa_cookie_parse(const char *text, size_t len, twofa_session_t *s)
     }
 
     s->amr = (twofa_amr_t) i;
-
-    memcpy(s->org, field[3], flen[3]);
-    s->org[flen[3]] = '\0';
-    s->org_len = flen[3];
-
-    memcpy(s->user, field[4], flen[4]);
-    s->user[flen[4]] = '\0';
-    s->user_len = flen[4];
 
     return 0;
 }
@@ -512,6 +553,7 @@ twofa_recovery_hash(const twofa_key_t *key, const char *org, size_t org_len,
     const char *user, size_t user_len, const char *code,
     char out[TWOFA_RECOVERY_HASH_LEN + 1])
 {
+    char            org_esc[3 * TWOFA_ID_MAX], user_esc[3 * TWOFA_ID_MAX];
     size_t          i, lens[5];
     uint8_t         mac[TWOFA_MAC_SIZE];
     const uint8_t  *parts[5];
@@ -538,14 +580,18 @@ twofa_recovery_hash(const twofa_key_t *key, const char *org, size_t org_len,
         return -1;
     }
 
-    /* Identity values hold no ':', so the message is unambiguous. */
+    /*
+     * Escaped identities hold no ':', so the message is unambiguous; the
+     * identities valid before UTF-8 are their own escape, so their
+     * stored hashes still match.
+     */
 
-    parts[0] = (const uint8_t *) org;
-    lens[0] = org_len;
+    parts[0] = (const uint8_t *) org_esc;
+    lens[0] = twofa_ident_key_escape(org, org_len, org_esc);
     parts[1] = (const uint8_t *) ":";
     lens[1] = 1;
-    parts[2] = (const uint8_t *) user;
-    lens[2] = user_len;
+    parts[2] = (const uint8_t *) user_esc;
+    lens[2] = twofa_ident_key_escape(user, user_len, user_esc);
     parts[3] = (const uint8_t *) ":";
     lens[3] = 1;
     parts[4] = (const uint8_t *) code;

@@ -249,10 +249,23 @@ twofa_ident_canonical(const char *in, size_t len, int lower, char *out,
 }
 
 
+/*
+ * '|' is the escape character because the ASCII rule before UTF-8
+ * identities refused it: no identity valid then contains it, so none of
+ * their keys changed ('%' was valid, and '\\' is Redis' own glob
+ * escape, which every pattern would then have to double).
+ */
+
 static int
 twofa_ident_key_special(uint8_t c)
 {
-    return c == ':' || c == '{' || c == '}' || c == '%' || c == ' ';
+    switch (c) {
+    case '|': case ':': case ' ':
+    case '*': case '?': case '[': case ']': case '\\':
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 
@@ -286,7 +299,7 @@ twofa_ident_key_escape(const char *s, size_t len, char *out)
         c = (uint8_t) s[i];
 
         if (twofa_ident_key_special(c)) {
-            *p++ = '%';
+            *p++ = '|';
             *p++ = twofa_ident_hex[c >> 4];
             *p++ = twofa_ident_hex[c & 0x0f];
 

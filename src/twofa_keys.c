@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "twofa_ident.h"
 #include "twofa_keys.h"
 
 
@@ -20,12 +21,48 @@ static const char  *twofa_key_kinds[] = {
 };
 
 
-size_t
-twofa_key_len(twofa_key_kind_t kind, size_t prefix_len, size_t a_len,
-    size_t b_len)
+int
+twofa_key_has_ident(twofa_key_kind_t kind)
 {
-    return prefix_len + strlen(twofa_key_kinds[kind]) + a_len
-           + (b_len ? 1 + b_len : 0);
+    return kind == TWOFA_KEY_ORG || kind == TWOFA_KEY_USER
+           || kind == TWOFA_KEY_FAIL || kind == TWOFA_KEY_HOLDS;
+}
+
+
+/* One part of a key: an identity escaped, anything else as it is. */
+
+static size_t
+twofa_key_part_len(twofa_key_kind_t kind, const char *s, size_t len)
+{
+    if (s == NULL) {
+        return 0;
+    }
+
+    return twofa_key_has_ident(kind) ? twofa_ident_key_escaped_len(s, len)
+                                     : len;
+}
+
+
+static char *
+twofa_key_part(char *p, twofa_key_kind_t kind, const char *s, size_t len)
+{
+    if (twofa_key_has_ident(kind)) {
+        return p + twofa_ident_key_escape(s, len, p);
+    }
+
+    memcpy(p, s, len);
+
+    return p + len;
+}
+
+
+size_t
+twofa_key_len(twofa_key_kind_t kind, size_t prefix_len, const char *a,
+    size_t a_len, const char *b, size_t b_len)
+{
+    return prefix_len + strlen(twofa_key_kinds[kind])
+           + twofa_key_part_len(kind, a, a_len)
+           + (b ? 1 + twofa_key_part_len(kind, b, b_len) : 0);
 }
 
 
@@ -47,14 +84,12 @@ twofa_key(char *out, twofa_key_kind_t kind, const char *prefix,
     p += n;
 
     if (a) {
-        memcpy(p, a, a_len);
-        p += a_len;
+        p = twofa_key_part(p, kind, a, a_len);
     }
 
     if (b) {
         *p++ = ':';
-        memcpy(p, b, b_len);
-        p += b_len;
+        p = twofa_key_part(p, kind, b, b_len);
     }
 
     return (size_t) (p - out);

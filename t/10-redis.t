@@ -109,9 +109,12 @@ my $loc = \&TwofaTest::Client::location;
         like($r->{content}, $b->[1], 'with the reason');
     }
 
-    $r = $c->get('/twofa-admin/orgs/a:b', headers => \%auth);
-    is($r->{status}, 400, 'bad org name: 400');
+    $r = $c->get('/twofa-admin/orgs/a%01b', headers => \%auth);
+    is($r->{status}, 400, 'bad org name (a control character): 400');
     like($r->{content}, qr/"error":"bad_request"/, 'bad_request');
+    $r = $c->get('/twofa-admin/orgs/a:b', headers => \%auth);
+    is($r->{status}, 200, 'an org with ":" is an org like any other');
+    like($r->{content}, qr/"org":"a:b"/, '... named in the answer');
     $r = $c->get('/twofa-admin/orgs/acme/users/' . ('x' x 200), headers => \%auth);
     is($r->{status}, 400, 'user name too long: 400');
     $r = $c->get('/twofa-admin/orgs/acme/nothing', headers => \%auth);

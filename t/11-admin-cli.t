@@ -9,6 +9,7 @@ use warnings;
 use FindBin;
 use Test::More;
 use JSON::PP;
+use Encode ();
 use File::Temp qw(tempdir);
 use IO::Socket::IP;
 use POSIX qw(strftime WNOHANG);
@@ -662,9 +663,10 @@ sub evals {
 
 {
     seed_user('main', 0, 'twofa:user:acme:keep');
-    my @bad = ('a:b', '', 'x' x 200, 'x' x 129, 'a b', "a\nb", "a\tb",
-               'a*', 'a?', 'a[b]', 'a|b', 'a/b', 'a"b', 'a\\b',
-               "\x{e9}t\x{e9}", '..:..');
+    # not UTF-8 (Latin-1 bytes, a lone byte), control characters (C0,
+    # DEL, C1), empty, longer than 128 bytes
+    my @bad = ('', 'x' x 200, 'x' x 129, "a\nb", "a\tb", "a\x7fb",
+               "a\xc2\x85b", "\x{e9}t\x{e9}", "\xff", "\xd0");
     for my $v (@bad) {
         (my $show = $v) =~ s/([^\x21-\x7e])/sprintf '\\x%02x', ord $1/ge;
         $show = substr($show, 0, 20) . '...' if length $show > 20;
@@ -699,6 +701,29 @@ sub evals {
     $r = admin([@R, 'user', 'reset', 'acme', 'j.doe+x@acme-1_a']);
     is($r->{rc}, 0, 'every allowed character passes');
     like($r->{out}, qr/^user: j\.doe\+x\@acme-1_a$/m, '... and is printed');
+
+    # UTF-8 identities, and what was refused before: encoded in the keys
+    my $u8 = "\xd0\xae\xd0\xbb\xd0\xb8\xd1\x8f";    # Юлия, as bytes
+    for my $c (['a:b', 'a|3Ab'], ['jean dupont', 'jean|20dupont'],
+               ['CORP\\jdoe', 'CORP|5Cjdoe'], ['a*?[b]', 'a|2A|3F|5Bb|5D'],
+               ['a|b', 'a|7Cb'], ['a/b"c', 'a/b"c'], [$u8, $u8])
+    {
+        my ($v, $k) = @$c;
+        (my $show = $v) =~ s/([^\x21-\x7e])/sprintf '\\x%02x', ord $1/ge;
+        $r = admin([@R, 'org', 'require', $v, 'on']);
+        is($r->{rc}, 0, "org require \"$show\" exits 0");
+        is(rcli('main', 'HGET', "twofa:org:$k", 'require'), '1',
+           "... stored under twofa:org:$k");
+        seed_user('main', 0, "twofa:user:$k:$k");
+        $r = admin([@R, 'user', 'show', $v, $v]);
+        is($r->{rc}, 0, "user show \"$show\" \"$show\" exits 0");
+        like($r->{out}, qr/^enrolled: yes$/m,
+             '... and reads the escaped key');
+        $r = admin([@R, '--json', 'user', 'show', $v, $v]);
+        my $j = eval { decode_json($r->{out}) } || {};
+        is($j->{user}, Encode::decode('UTF-8', $v),
+           '... --json: the user as UTF-8');
+    }
 }
 
 # ---- --prefix and --db -------------------------------------------------
@@ -1031,9 +1056,9 @@ sub stop_follow {
     # what it reads is Redis's: a value may be anything
     my $size = rcli('audit', 'DBSIZE');
     my $conns = connections('audit');
-    $r = admin([@AU, 'audit', '--org', 'a:b']);
+    $r = admin([@AU, 'audit', '--org', "a\x01b"]);
     is($r->{rc}, 2, 'audit --org with an invalid org exits 2');
-    like($r->{err}, qr/^twofa-admin: invalid org "a:b"/, '... saying so');
+    like($r->{err}, qr/^twofa-admin: invalid org "a\\x01b"/, '... saying so');
     is($r->{out}, '', '... nothing on stdout');
     is(connections('audit') - $conns, 1, '... Redis is not contacted');
     $r = admin([@AU, 'audit', '--user', "a\nb"]);
@@ -1060,10 +1085,11 @@ sub stop_follow {
     @lines = split /\n/, $r->{out};
     is(scalar @lines, 5, 'an entry with a newline is still one line');
     unlike($r->{out}, qr/[^\x20-\x7e\n]/,
-           '... and no control character or non-ASCII byte is printed');
-    like($lines[4], qr/^\Q- evil?[2J?forged org=o?rg=x user=?? actor=a?b?c\E
-                       \Q client=c?? edge= id=\E\d+-\d+$/x,
-         '... each shown as "?", a time that is no number as "-"');
+           '... and no control character or byte of no UTF-8 is printed');
+    like($lines[4], qr/^\Q- evil\x1B[2J\x0Aforged org=o\x20rg=x\E
+                       \Q user=\xFF\xFE actor=a\x7Fb\x09c\E
+                       \Q client=c\x0D\x0A edge= id=\E\d+-\d+$/x,
+         '... each escaped as \\xHH, a time that is no number as "-"');
     $r = admin([@AU, '--json', 'audit', '--limit', '5']);
     my $odd = eval { decode_json((split /\n/, $r->{out})[4]) } || {};
     unlike($r->{out}, qr/[^\x20-\x7e\n]/, '--json: ASCII only');

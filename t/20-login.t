@@ -245,12 +245,21 @@ my %enrolled;
     unlike($page->{content}, qr/<b>'eve'/, 'never reflected raw');
 
     $r = $c->login('mallory', org => 'acme', id => 'x' x 200);
-    is($r->{status}, 502, 'an identity longer than 128 characters is refused');
-    $r = $c->login('mallory', org => 'a:b');
-    is($r->{status}, 502, 'an org with ":" is refused');
-    $r = $c->login('mallory', id => 'a b');
-    is($r->{status}, 502, 'an identity with a space is refused');
-    like($t->error_log, qr/twofa_user "a b" names no usable identity/, 'with a log line naming the value');
+    is($r->{status}, 502, 'an identity longer than 128 bytes is refused');
+    like($t->error_log, qr/twofa_user "x{200}" names no usable identity \(too long/,
+         'with a log line saying why');
+    $r = $c->login('mallory', id => "a\x01b");
+    is($r->{status}, 502, 'an identity with a control character is refused');
+    like($t->error_log, qr/twofa_user "a\\x01b" names no usable identity \(control character/,
+         'with a log line naming the value, escaped');
+
+    # what the ASCII rule refused before identities were UTF-8 (issue 11)
+    $r = $t->client->login('mallory', org => 'a:b');
+    is($r->{status}, 303, 'an org with ":" is taken (encoded where it goes)');
+    is($loc->($r), '/home', '... and passes: its org requires nothing');
+    $r = $t->client->login('mallory', id => 'a b');
+    is($r->{status}, 303, 'an identity with an inner space is taken');
+    is($loc->($r), '/home', '... and passes');
 }
 
 # ---- the size limit, and holds larger than one read of hiredis ----------

@@ -166,12 +166,19 @@ my $since = trail('?since=' . ($now - 3600));
 is(scalar @{ $since->{entries} }, 9, 'since= an hour ago: all');
 
 for my $q ('?limit=0', '?limit=1001', '?limit=x', '?since=yesterday',
-           '?after=12', '?after=a-b', '?org=a:b', '?user=a%20b',
+           '?after=12', '?after=a-b', '?org=a%01b', '?user=%FF',
            '?since=1&after=1-0')
 {
     $r = api('GET', "audit$q");
     is($r->{status}, 400, "GET audit$q: 400");
     ok($r->{json} && $r->{json}{message}, '... with a message');
+}
+
+# identities are UTF-8: what the ASCII rule refused is a valid filter
+for my $q ('?org=a:b', '?user=a%20b', '?user=%D0%AE%D0%BB%D0%B8%D1%8F') {
+    $r = api('GET', "audit$q");
+    is($r->{status}, 200, "GET audit$q: 200");
+    is(scalar @{ $r->{json}{entries} // [1] }, 0, '... no entries');
 }
 
 $r = api('POST', 'audit');

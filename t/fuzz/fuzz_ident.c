@@ -46,11 +46,13 @@ fuzz_key_unescape(const char *s, size_t len, char *out)
     for (i = 0; i < len; i++) {
         c = (uint8_t) s[i];
 
-        if (c == ':' || c == '{' || c == '}' || c == ' ') {
+        if (c == ':' || c == ' ' || c == '*' || c == '?' || c == '['
+            || c == ']' || c == '\\')
+        {
             abort();
         }
 
-        if (c == '%') {
+        if (c == '|') {
             if (len - i < 3) {
                 abort();
             }
@@ -64,6 +66,15 @@ fuzz_key_unescape(const char *s, size_t len, char *out)
 
             c = (uint8_t) (hi << 4 | lo);
             i += 2;
+
+            /* only what must be escaped is: one spelling per identity */
+
+            if (c != '|' && c != ':' && c != ' ' && c != '*' && c != '?'
+                && c != '[' && c != ']' && c != '\\')
+            {
+                abort();
+            }
+
         }
 
         out[n++] = (char) c;

@@ -114,6 +114,11 @@ cookie_seeds(void)
     n = twofa_cookie_encode(&keys[2], &s, c, sizeof(c));
     seed("fuzz_cookie", "unknown-key", c, n);
 
+    session(&s, "CORP\\x|y", "\xd0\xae\xd0\xbb\xd0\xb8\xd1\x8f a:b", FUZZ_NOW,
+            2000000000, TWOFA_AMR_TOTP);
+    n = twofa_cookie_encode(&keys[0], &s, c, sizeof(c));
+    seed("fuzz_cookie", "valid-escaped-identities", c, n);
+
     /* Right MAC over a payload with a leading zero in exp. */
 
     n = snprintf(c, sizeof(c), "v1.%s.", keys[0].kid);

@@ -44,9 +44,13 @@ class App(BaseHTTPRequestHandler):
     def do_POST(self):
         url = urllib.parse.urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
-        form = urllib.parse.parse_qs(self.rfile.read(length).decode(),
-                                     keep_blank_values=True)
+        # Latin-1: one character per byte, so that an identity goes back
+        # out in the X-User-Id header byte for byte (UTF-8 or not)
+        form = urllib.parse.parse_qs(self.rfile.read(length).decode("latin-1"),
+                                     keep_blank_values=True,
+                                     encoding="latin-1")
         field = lambda name: (form.get(name) or [""])[0]
+        text = lambda s: s.encode("latin-1").decode("utf-8", "replace")
 
         # like many frameworks (Express by default): /Login and /login/ too
         if url.path.rstrip("/").lower() != "/login":
@@ -61,7 +65,7 @@ class App(BaseHTTPRequestHandler):
             return self.send(200, "<form>wrong password</form>\n")
 
         token = secrets.token_hex(16)
-        SESSIONS[token] = (user, org)
+        SESSIONS[token] = (text(user), text(org))
         headers = [("Set-Cookie", "app_session=%s; Path=/; HttpOnly" % token),
                    ("X-User-Id", field("id") or user),
                    ("X-App-Extra", "kept")]
@@ -72,10 +76,11 @@ class App(BaseHTTPRequestHandler):
         size = int((query.get("size") or ["0"])[0])
 
         if as_json:
-            body = json.dumps({"ok": True, "user": user, "org": org})
+            body = json.dumps({"ok": True, "user": text(user),
+                               "org": text(org)})
             return self.send(200, body, "application/json", headers)
 
-        body = "welcome %s\n" % user
+        body = "welcome %s\n" % text(user)
         if size > len(body):
             body += "x" * (size - len(body) - 1) + "\n"
         headers.append(("Location", "/home"))

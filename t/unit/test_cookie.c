@@ -98,15 +98,17 @@ test_ident(void)
        "ident: %d characters refused", TWOFA_ID_MAX + 1);
     ok(!twofa_ident_valid("", 0), "ident: empty refused");
     ok(!twofa_ident_valid(NULL, 0), "ident: NULL refused");
-    ok(!twofa_ident_valid("a:b", 3), "ident: ':' refused (Redis keys)");
-    ok(!twofa_ident_valid("a|b", 3), "ident: '|' refused (cookie fields)");
-    ok(!twofa_ident_valid("a b", 3), "ident: space refused");
-    ok(!twofa_ident_valid("a/b", 3), "ident: '/' refused (admin URLs)");
-    ok(!twofa_ident_valid("a*", 2), "ident: '*' refused (Redis patterns)");
-    ok(!twofa_ident_valid("a?", 2), "ident: '?' refused (Redis patterns)");
-    ok(!twofa_ident_valid("a[1]", 4), "ident: '[' ']' refused (patterns)");
-    ok(!twofa_ident_valid("a\"b", 3), "ident: '\"' refused (JSON, logs)");
-    ok(!twofa_ident_valid("a\\b", 3), "ident: backslash refused");
+    ok(twofa_ident_valid("a:b", 3), "ident: ':' (escaped in Redis keys)");
+    ok(twofa_ident_valid("a|b", 3), "ident: '|' (escaped in cookies)");
+    ok(twofa_ident_valid("jean dupont", 11), "ident: inner space");
+    ok(twofa_ident_valid("a/b", 3), "ident: '/' (percent-encoded in URLs)");
+    ok(twofa_ident_valid("a*?[1]", 6), "ident: glob characters");
+    ok(twofa_ident_valid("a\"b", 3), "ident: '\"' (escaped in JSON, logs)");
+    ok(twofa_ident_valid("CORP\\jdoe", 9), "ident: backslash");
+    ok(twofa_ident_valid("\xd0\xae\xd0\xbb\xd0\xb8\xd1\x8f", 8),
+       "ident: Cyrillic");
+    ok(!twofa_ident_valid("caf\xe9", 4), "ident: invalid UTF-8 refused");
+    ok(!twofa_ident_valid("a\xc2\x85", 3), "ident: C1 control refused");
     ok(!twofa_ident_valid("a\tb", 3), "ident: tab refused");
     ok(!twofa_ident_valid("a\x7f", 2), "ident: DEL refused");
     ok(twofa_ident_valid("<b>o'brien&co<b>", 16),
@@ -114,7 +116,7 @@ test_ident(void)
     ok(twofa_ident_valid("!#$%&'()+,-.;<=>@^_`{}~", 23),
        "ident: every other visible character allowed");
     ok(!twofa_ident_valid("a\0b", 3), "ident: NUL refused");
-    ok(!twofa_ident_valid("caf\xc3\xa9", 5), "ident: non-ASCII refused");
+    ok(twofa_ident_valid("caf\xc3\xa9", 5), "ident: accented");
     ok(!twofa_ident_valid("a\r\nb", 4), "ident: CRLF refused");
 
     is_str(twofa_amr_name(TWOFA_AMR_PWD), "pwd", "amr pwd");
@@ -162,6 +164,25 @@ test_round_trip(void)
     is_int(got.exp, NOW + 3600, "verify: exp");
     is_int(got.amr, TWOFA_AMR_TOTP, "verify: amr");
 
+    /* '|' and '\\' in identities are escaped, and come back. */
+
+    session(&s, "CORP\\x|y", "\xd0\xae\xd0\xbb\xd0\xb8\xd1\x8f a:b", NOW - 60,
+            NOW + 3600, TWOFA_AMR_TOTP);
+    n = twofa_cookie_encode(&keys[0], &s, cookie, sizeof(cookie));
+    ok(n > 0, "encode: UTF-8 identities with '|' and '\\'");
+    dot = strrchr(cookie, '.');
+    n = twofa_base64url_decode(cookie + 12, dot - cookie - 12, payload,
+                               sizeof(payload));
+    snprintf(text, sizeof(text), "%.*s", n, (char *) payload);
+    is_str(text, "1699999940|1700003600|totp|CORP\\5Cx\\7Cy|"
+           "\xd0\xae\xd0\xbb\xd0\xb8\xd1\x8f a:b",
+           "encode: escaped payload text");
+    memset(&got, 0, sizeof(got));
+    is_int(verify(cookie, 2, &got), TWOFA_COOKIE_OK, "verify: escaped OK");
+    is_str(got.org, "CORP\\x|y", "verify: org unescaped");
+    is_int(got.org_len, 8, "verify: org_len");
+    is_str(got.user, "\xd0\xae\xd0\xbb\xd0\xb8\xd1\x8f a:b", "verify: user");
+
     /* Rotation: a cookie of the older key, the older key second. */
 
     session(&s, "default", "bob", 0, NOW + 1, TWOFA_AMR_PWD);
@@ -191,11 +212,11 @@ test_round_trip(void)
     is_int(twofa_cookie_verify(keys, 2, cookie, strlen(cookie), NOW - 1,
                                &got), TWOFA_COOKIE_OK, "a second earlier: OK");
 
-    /* The longest identities still fit under the cap. */
+    /* The longest identities, every byte escaped, still fit. */
     {
         char  id[TWOFA_ID_MAX + 1];
 
-        memset(id, 'x', TWOFA_ID_MAX);
+        memset(id, '|', TWOFA_ID_MAX);
         id[TWOFA_ID_MAX] = '\0';
         session(&s, id, id, INT64_MAX, INT64_MAX, TWOFA_AMR_RECOVERY);
         n = twofa_cookie_encode(&keys[0], &s, cookie, sizeof(cookie));
@@ -211,7 +232,7 @@ test_round_trip(void)
 
     /* What encode refuses. */
 
-    session(&s, "a:b", "u", 1, 2, TWOFA_AMR_PWD);
+    session(&s, "a\nb", "u", 1, 2, TWOFA_AMR_PWD);
     is_int(twofa_cookie_encode(&keys[0], &s, cookie, sizeof(cookie)), -1,
            "encode: bad org refused");
     session(&s, "o", "", 1, 2, TWOFA_AMR_PWD);
@@ -398,8 +419,23 @@ test_bad_payloads(void)
         { "1699999940|1700003600|totp|acme|alice|x",  "six fields" },
         { "1699999940|1700003600|totp|acme|",         "empty user" },
         { "1699999940|1700003600|totp||alice",        "empty org" },
-        { "1699999940|1700003600|totp|ac:me|alice",   "':' in org" },
-        { "1699999940|1700003600|totp|acme|al ice",   "space in user" },
+        { "1699999940|1700003600|totp|ac\x01me|alice", "control in org" },
+        { "1699999940|1700003600|totp|acme|al\xffice", "not UTF-8" },
+        { "1699999940|1700003600|totp|acme|a\\b",     "bare '\\'" },
+        { "1699999940|1700003600|totp|acme|a\\7",     "short escape" },
+        { "1699999940|1700003600|totp|acme|a\\7c",    "lower case escape" },
+        { "1699999940|1700003600|totp|acme|a\\41",    "escape of 'A'" },
+        { "1699999940|1700003600|totp|acme|\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C\\7C"
+          "\\7C\\7C\\7C", "over 128 escaped '|'" },
         { "1699999940|1700003600|totp|acme|alice\n",  "newline in user" },
         { "1699999940|1700003600|TOTP|acme|alice",    "amr upper case" },
         { "1699999940|1700003600|otp|acme|alice",     "unknown amr" },
@@ -645,8 +681,11 @@ test_recovery(void)
     is_int(twofa_recovery_hash(&keys[0], "acme", 4, "alice", 5,
                                "abcdefgh234", h2), -1,
            "hash: long code refused");
-    is_int(twofa_recovery_hash(&keys[0], "ac:me", 5, "alice", 5,
+    is_int(twofa_recovery_hash(&keys[0], "ac\nme", 5, "alice", 5,
                                "abcdefgh23", h2), -1, "hash: bad org refused");
+    twofa_recovery_hash(&keys[0], "a", 1, "b:c", 3, "abcdefgh23", h1);
+    twofa_recovery_hash(&keys[0], "a:b", 3, "c", 1, "abcdefgh23", h2);
+    ok(strcmp(h1, h2) != 0, "hash: org a user b:c is not org a:b user c");
 }
 
 

@@ -347,12 +347,16 @@ test_key_escape(void)
         const char  *out;
     } v[] = {
         { "alice",               "alice" },
-        { "a:b",                 "a%3Ab" },
-        { "{tag}",               "%7Btag%7D" },
-        { "100%",                "100%25" },
-        { "a%3Ab",               "a%253Ab" },
-        { "alice smith",         "alice%20smith" },
-        { "CORP\\jdoe",          "CORP\\jdoe" },
+        { "a:b",                 "a|3Ab" },
+        { "a|b",                 "a|7Cb" },
+        { "a|3Ab",               "a|7C3Ab" },
+        { "{tag}",               "{tag}" },
+        { "100%",                "100%" },
+        { "a%3Ab",               "a%3Ab" },
+        { "alice smith",         "alice|20smith" },
+        { "CORP\\jdoe",          "CORP|5Cjdoe" },
+        { "*?[]",                "|2A|3F|5B|5D" },
+        { "a/b\"c",              "a/b\"c" },
         { "alice@example.com",   "alice@example.com" },
         { "\xd0\xb0\xd0\xbb\xd0\xb8\xd1\x81\xd0\xb0",
           "\xd0\xb0\xd0\xbb\xd0\xb8\xd1\x81\xd0\xb0" },
@@ -368,6 +372,81 @@ test_key_escape(void)
         ok(n == strlen(v[i].out) && memcmp(out, v[i].out, n) == 0,
            "key escape '%s' is '%s'", v[i].in, v[i].out);
     }
+}
+
+
+/*
+ * Every byte the ASCII rule before UTF-8 identities took (visible ASCII
+ * but : | / \\ " * ? [ ]) is kept, so none of those keys moved; and the
+ * escape is injective: all strings of up to 3 bytes over an alphabet of
+ * the escaped bytes, hex digits and the escape character meet no two
+ * equal escapes.
+ */
+
+static void
+test_key_escape_compat(void)
+{
+    int     kept, distinct;
+    char    out[16], *all;
+    size_t  c, i, j, k, n, m, count, total, len[4096];
+
+    static const char  alpha[] = "|:* 3AC7";
+
+    kept = 1;
+
+    for (c = 0x21; c < 0x7f; c++) {
+        if (strchr(":|/\\\"*?[]", (int) c) != NULL) {
+            continue;
+        }
+
+        out[0] = (char) c;
+
+        if (twofa_ident_key_escape(out, 1, out + 1) != 1 || out[1] != out[0])
+        {
+            kept = 0;
+        }
+    }
+
+    ok(kept, "key escape keeps every byte valid before UTF-8 identities");
+
+    m = sizeof(alpha) - 1;
+    total = 0;
+
+    /* 8 + 64 + 512 strings, escapes of at most 9 bytes */
+
+    all = malloc(4096 * 9);
+    if (all == NULL) {
+        ok(0, "no memory");
+        return;
+    }
+
+    for (n = 1, count = m; n <= 3; n++, count *= m) {
+        for (i = 0; i < count; i++) {
+            for (j = 0, k = i; j < n; j++, k /= m) {
+                out[j] = alpha[k % m];
+            }
+
+            len[total] = twofa_ident_key_escape(out, n, all + total * 9);
+            total++;
+        }
+    }
+
+    distinct = 1;
+
+    for (i = 0; i < total && distinct; i++) {
+        for (j = i + 1; j < total; j++) {
+            if (len[i] == len[j]
+                && memcmp(all + i * 9, all + j * 9, len[i]) == 0)
+            {
+                distinct = 0;
+                break;
+            }
+        }
+    }
+
+    ok(distinct, "key escape is injective (%zu strings)", total);
+
+    free(all);
 }
 
 
@@ -448,6 +527,7 @@ main(void)
     test_check();
     test_canonical();
     test_key_escape();
+    test_key_escape_compat();
     test_log_escape();
     test_reasons();
 

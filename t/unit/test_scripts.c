@@ -95,12 +95,12 @@ test_keys(void)
     size_t  n;
 
     n = twofa_key(buf, TWOFA_KEY_USER, "twofa:", 6, "acme", 4, "alice", 5);
-    ok(n == twofa_key_len(TWOFA_KEY_USER, 6, 4, 5)
+    ok(n == twofa_key_len(TWOFA_KEY_USER, 6, "acme", 4, "alice", 5)
        && n == sizeof("twofa:user:acme:alice") - 1
        && memcmp(buf, "twofa:user:acme:alice", n) == 0, "user key");
 
     n = twofa_key(buf, TWOFA_KEY_ORG, "p:", 2, "acme", 4, NULL, 0);
-    ok(n == twofa_key_len(TWOFA_KEY_ORG, 2, 4, 0)
+    ok(n == twofa_key_len(TWOFA_KEY_ORG, 2, "acme", 4, NULL, 0)
        && memcmp(buf, "p:org:acme", n) == 0, "org key");
 
     n = twofa_key(buf, TWOFA_KEY_DEPLOYMENT, "twofa:", 6, NULL, 0, NULL, 0);
@@ -126,6 +126,36 @@ test_keys(void)
     n = twofa_key(buf, TWOFA_KEY_AUDIT, "twofa:", 6, NULL, 0, NULL, 0);
     ok(n == sizeof("twofa:audit") - 1 && memcmp(buf, "twofa:audit", n) == 0,
        "audit key");
+
+    /* identities are escaped in their keys, and only there */
+
+    n = twofa_key(buf, TWOFA_KEY_USER, "twofa:", 6, "a:b", 3, "CORP\\j d",
+                  8);
+    ok(n == twofa_key_len(TWOFA_KEY_USER, 6, "a:b", 3, "CORP\\j d", 8)
+       && n == sizeof("twofa:user:a|3Ab:CORP|5Cj|20d") - 1
+       && memcmp(buf, "twofa:user:a|3Ab:CORP|5Cj|20d", n) == 0,
+       "user key of escaped identities");
+
+    n = twofa_key(buf, TWOFA_KEY_FAIL, "twofa:", 6, "a", 1, "b:c", 3);
+    ok(n == sizeof("twofa:fail:a:b|3Ac") - 1
+       && memcmp(buf, "twofa:fail:a:b|3Ac", n) == 0,
+       "fail key: org a, user b:c");
+
+    n = twofa_key(buf, TWOFA_KEY_FAIL, "twofa:", 6, "a:b", 3, "c", 1);
+    ok(n == sizeof("twofa:fail:a|3Ab:c") - 1
+       && memcmp(buf, "twofa:fail:a|3Ab:c", n) == 0,
+       "fail key: org a:b, user c, another key");
+
+    n = twofa_key(buf, TWOFA_KEY_HOLDS, "twofa:", 6, "o", 1, "*", 1);
+    ok(memcmp(buf, "twofa:holds:o:|2A", n) == 0, "holds key, glob escaped");
+
+    n = twofa_key(buf, TWOFA_KEY_ORG, "twofa:", 6, "100%{x}", 7, NULL, 0);
+    ok(memcmp(buf, "twofa:org:100%{x}", n) == 0,
+       "org key: what was valid before UTF-8 is unchanged");
+
+    n = twofa_key(buf, TWOFA_KEY_PENDING, "twofa:", 6, "a:b", 3, NULL, 0);
+    ok(memcmp(buf, "twofa:pending:a:b", n) == 0,
+       "pending key: a binding is not an identity");
 }
 
 

@@ -50,7 +50,8 @@ static int twofa_admin_parse_long(const char *s, long min, long max,
 static int twofa_admin_parse_timeout(const char *s, long *out);
 static int twofa_admin_parse_since(const char *s, int64_t *out);
 static int twofa_admin_digits(const char *s, size_t n);
-static int twofa_admin_check_ident(const char *what, const char *value);
+static int twofa_admin_check_ident(const char *what, const char *value,
+    char *buf, const char **out);
 static void twofa_admin_print_value(FILE *f, const char *s);
 static int twofa_admin_usage(const char *fmt, const char *arg);
 
@@ -323,9 +324,9 @@ twofa_admin_command_line(twofa_admin_t *adm,
         return TWOFA_ADMIN_OK;
     }
 
-    adm->org = argv[2];
-
-    if (twofa_admin_check_ident("org", adm->org) != 0) {
+    if (twofa_admin_check_ident("org", argv[2], adm->org_buf, &adm->org)
+        != 0)
+    {
         return TWOFA_ADMIN_EUSAGE;
     }
 
@@ -339,9 +340,10 @@ twofa_admin_command_line(twofa_admin_t *adm,
         }
 
     } else if (cmd->takes == TWOFA_ADMIN_TAKES_ORG_USER) {
-        adm->user = argv[3];
-
-        if (twofa_admin_check_ident("user", adm->user) != 0) {
+        if (twofa_admin_check_ident("user", argv[3], adm->user_buf,
+                                    &adm->user)
+            != 0)
+        {
             return TWOFA_ADMIN_EUSAGE;
         }
     }
@@ -383,20 +385,21 @@ twofa_admin_audit_options(twofa_admin_t *adm, int argc, char **argv)
             return TWOFA_ADMIN_OK;
 
         case TWOFA_ADMIN_OPT_ORG:
-        case TWOFA_ADMIN_OPT_USER:
-            if (twofa_admin_check_ident(opt == TWOFA_ADMIN_OPT_ORG ? "org"
-                                                                   : "user",
-                                        optarg)
+            if (twofa_admin_check_ident("org", optarg, adm->org_buf,
+                                        &adm->org)
                 != 0)
             {
                 return TWOFA_ADMIN_EUSAGE;
             }
 
-            if (opt == TWOFA_ADMIN_OPT_ORG) {
-                adm->org = optarg;
+            break;
 
-            } else {
-                adm->user = optarg;
+        case TWOFA_ADMIN_OPT_USER:
+            if (twofa_admin_check_ident("user", optarg, adm->user_buf,
+                                        &adm->user)
+                != 0)
+            {
+                return TWOFA_ADMIN_EUSAGE;
             }
 
             break;
@@ -740,18 +743,37 @@ twofa_admin_digits(const char *s, size_t n)
 }
 
 
+/*
+ * value into *out, in the spelling the module keeps (NFKC, white space
+ * at the ends removed, as twofa_ident_canonical() without case folding:
+ * a terminal that gives "e" and a combining accent names the user whose
+ * login gave "\u00e9"), in buf of TWOFA_ID_MAX + 1; or a message and -1.
+ */
+
 static int
-twofa_admin_check_ident(const char *what, const char *value)
+twofa_admin_check_ident(const char *what, const char *value, char *buf,
+    const char **out)
 {
-    if (twofa_ident_valid(value, strlen(value))) {
+    size_t                len;
+    twofa_ident_status_t  st;
+
+    st = twofa_ident_canonical(value, strlen(value), 0, buf,
+                               TWOFA_ID_MAX + 1, &len);
+
+    if (st == TWOFA_IDENT_OK && twofa_ident_valid(buf, len)) {
+        *out = buf;
         return 0;
+    }
+
+    if (st == TWOFA_IDENT_NO_MEMORY) {
+        fprintf(stderr, "twofa-admin: out of memory\n");
+        return -1;
     }
 
     fprintf(stderr, "twofa-admin: invalid %s ", what);
     twofa_admin_print_value(stderr, value);
     fprintf(stderr, ": not an identity the module accepts (1 to %d "
-            "visible ASCII characters, none of : | / \\ \" * ? [ ])\n",
-            TWOFA_ID_MAX);
+            "bytes of UTF-8 without control characters)\n", TWOFA_ID_MAX);
 
     return -1;
 }

@@ -15,38 +15,119 @@
 
 
 #define TWOFA_ADMIN_TIME_LEN     sizeof("2026-11-27T22:33:39Z")
-#define TWOFA_ADMIN_AUDIT_MAX    512
+#define TWOFA_ADMIN_AUDIT_MAX    2048
 
 
 static void twofa_admin_time(int64_t t, char *buf);
 static void twofa_admin_out_json(twofa_admin_t *adm, const char *key,
     json_t *value);
+static int twofa_admin_name_char(unsigned char c);
 static void twofa_admin_put_clean(const char *s, size_t len, int spaces);
 static json_t *twofa_admin_json_bytes(const redisReply *r, int empty_null);
 
 
 /*
  * Who runs the tool: $SUDO_USER, else $USER, or NULL.  The name comes
- * from the environment, so it is used only when it is a clean identity
- * value: nothing can forge a second field or line with it.
+ * from the environment, so it is used only when it is a plain login
+ * name (ASCII letters, digits and . _ - @ +): nothing can forge a second
+ * field or line with it.
  */
 
 const char *
 twofa_admin_who(void)
 {
     int          i;
+    size_t       j, len;
     const char  *env[2];
 
     env[0] = getenv("SUDO_USER");
     env[1] = getenv("USER");
 
     for (i = 0; i < 2; i++) {
-        if (env[i] && twofa_ident_valid(env[i], strlen(env[i]))) {
+        if (env[i] == NULL) {
+            continue;
+        }
+
+        len = strlen(env[i]);
+
+        for (j = 0; j < len; j++) {
+            if (!twofa_admin_name_char((unsigned char) env[i][j])) {
+                break;
+            }
+        }
+
+        if (len > 0 && len <= TWOFA_ID_MAX && j == len) {
             return env[i];
         }
     }
 
     return NULL;
+}
+
+
+static int
+twofa_admin_name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'
+           || c == '@' || c == '+';
+}
+
+
+/*
+ * A value for a "key=value" text line: as twofa_ident_log_escape()
+ * makes it (UTF-8 kept; '"', '\\', controls and bytes that are not
+ * UTF-8 as \xHH), and the space as \x20 unless spaces are allowed, so
+ * that no value can forge another field.  A value valid before
+ * identities were UTF-8 comes out as it is.  malloc'd, NUL-terminated;
+ * NULL when out of memory.
+ */
+
+char *
+twofa_admin_escape(const char *s, size_t len, int spaces)
+{
+    char    *esc, *out, *p;
+    size_t   i, n, extra;
+
+    n = twofa_ident_log_escaped_len(s, len);
+
+    esc = malloc(n + 1);
+    if (esc == NULL) {
+        return NULL;
+    }
+
+    twofa_ident_log_escape(s, len, esc);
+
+    extra = 0;
+
+    for (i = 0; i < n && !spaces; i++) {
+        if (esc[i] == ' ') {
+            extra += 3;
+        }
+    }
+
+    out = malloc(n + extra + 1);
+    if (out == NULL) {
+        free(esc);
+        return NULL;
+    }
+
+    p = out;
+
+    for (i = 0; i < n; i++) {
+        if (esc[i] == ' ' && !spaces) {
+            memcpy(p, "\\x20", 4);
+            p += 4;
+            continue;
+        }
+
+        *p++ = esc[i];
+    }
+
+    *p = '\0';
+    free(esc);
+
+    return out;
 }
 
 
@@ -57,6 +138,7 @@ twofa_admin_audit(twofa_admin_t *adm, time_t now, const char *what)
 {
     char         line[TWOFA_ADMIN_AUDIT_MAX], t[TWOFA_ADMIN_TIME_LEN];
     char         uid[TWOFA_ADMIN_INT_LEN + 4];
+    char        *org, *user;
     const char  *who;
 
     who = twofa_admin_who();
@@ -68,11 +150,24 @@ twofa_admin_audit(twofa_admin_t *adm, time_t now, const char *what)
 
     twofa_admin_time((int64_t) now, t);
 
-    /* the parts are bounded: org, user and who are identity values */
+    org = adm->org ? twofa_admin_escape(adm->org, strlen(adm->org), 0)
+                   : NULL;
+    user = adm->user ? twofa_admin_escape(adm->user, strlen(adm->user), 0)
+                     : NULL;
 
-    snprintf(line, sizeof(line), "%s %s%s%s%s%s by=%s", t, what,
-             adm->org ? " org=" : "", adm->org ? adm->org : "",
-             adm->user ? " user=" : "", adm->user ? adm->user : "", who);
+    if ((adm->org && org == NULL) || (adm->user && user == NULL)) {
+        /* the change was made: say so, without the names */
+        snprintf(line, sizeof(line), "%s %s by=%s", t, what, who);
+
+    } else {
+        /* line is long enough for two escaped identities of 128 bytes */
+        snprintf(line, sizeof(line), "%s %s%s%s%s%s by=%s", t, what,
+                 org ? " org=" : "", org ? org : "",
+                 user ? " user=" : "", user ? user : "", who);
+    }
+
+    free(org);
+    free(user);
 
     twofa_admin_out_str(adm, "audit", line);
 }
@@ -359,24 +454,26 @@ twofa_admin_out_flush(void)
 
 
 /*
- * A value as it is, but with '?' for a control character, a byte past
- * ASCII, and a space unless spaces are allowed.
+ * A value as twofa_admin_escape() makes it (UTF-8 identities readable),
+ * or '?' for each byte when memory is short.
  */
 
 static void
 twofa_admin_put_clean(const char *s, size_t len, int spaces)
 {
-    size_t         i;
-    unsigned char  c;
+    char    *esc;
+    size_t   i;
+
+    esc = twofa_admin_escape(s, len, spaces);
+
+    if (esc) {
+        fputs(esc, stdout);
+        free(esc);
+        return;
+    }
 
     for (i = 0; i < len; i++) {
-        c = (unsigned char) s[i];
-
-        if (c < 0x20 || c >= 0x7f || (c == ' ' && !spaces)) {
-            c = '?';
-        }
-
-        fputc(c, stdout);
+        fputc('?', stdout);
     }
 }
 

@@ -384,7 +384,7 @@ twofa_admin_key(twofa_admin_t *adm, char *buf, twofa_key_kind_t kind,
 
     /* cannot happen: the prefix and the identities were checked */
 
-    if (twofa_key_len(kind, adm->prefix_len, a_len, b_len)
+    if (twofa_key_len(kind, adm->prefix_len, a, a_len, b, b_len)
         >= TWOFA_ADMIN_KEY_MAX)
     {
         abort();

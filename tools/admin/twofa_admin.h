@@ -45,6 +45,7 @@
 #include <jansson.h>
 
 #include "twofa_cookie.h"
+#include "twofa_ident.h"
 #include "twofa_keys.h"
 #include "twofa_scripts.h"
 
@@ -59,9 +60,12 @@
 #define TWOFA_ADMIN_PASSWORD_MAX 4096    /* as twofa_redis password_file= */
 #define TWOFA_ADMIN_HOST_MAX     255
 
-/* with its NUL; 16 is more than the longest kind, "revocations" */
+/*
+ * with its NUL; 16 is more than the longest kind, "revocations"; an
+ * escaped identity is at most 3 times as long (twofa_ident_key_escape)
+ */
 #define TWOFA_ADMIN_KEY_MAX                                                  \
-    (TWOFA_ADMIN_PREFIX_MAX + 16 + 2 * TWOFA_ID_MAX + 1 + 1)
+    (TWOFA_ADMIN_PREFIX_MAX + 16 + 2 * 3 * TWOFA_ID_MAX + 1 + 1)
 
 #define TWOFA_ADMIN_INT_LEN      24
 #define TWOFA_ADMIN_ARGS_MAX     16      /* a script's keys and arguments */
@@ -124,6 +128,8 @@ struct twofa_admin_s {
     const twofa_admin_command_t  *cmd;
     const char                   *org;
     const char                   *user;
+    char                          org_buf[TWOFA_ID_MAX + 1];
+    char                          user_buf[TWOFA_ID_MAX + 1];
     int                           require;
 
     /* audit's options: org and user above are NULL when not given */
@@ -194,6 +200,7 @@ time_t twofa_admin_now(void);
 
 /* output.c */
 const char *twofa_admin_who(void);
+char *twofa_admin_escape(const char *s, size_t len, int spaces);
 void twofa_admin_audit(twofa_admin_t *adm, time_t now, const char *what);
 void twofa_admin_out_begin(twofa_admin_t *adm);
 void twofa_admin_out_str(twofa_admin_t *adm, const char *key,
