@@ -89,7 +89,11 @@ typedef enum {
 } ngx_http_twofa_result_e;
 
 
-/* Where Redis is and how to talk to it (twofa_redis). */
+/*
+ * Where Redis is and how to talk to it (twofa_redis).  With sentinel=,
+ * host and port are empty: the primary is whatever the sentinels name,
+ * and each sentinel has a conf of its own (sentinel_node set).
+ */
 typedef struct {
     ngx_str_t                   addr;        /* as configured, for logs */
     ngx_str_t                   host;        /* numeric, NUL-terminated */
@@ -98,6 +102,11 @@ typedef struct {
     ngx_uint_t                  db;
     ngx_str_t                   password;    /* from password_file */
     ngx_msec_t                  timeout;
+    ngx_msec_t                  replica_wait; /* WAIT 1 this; 0: off */
+    ngx_array_t                *sentinels;   /* of this type, or NULL */
+    ngx_str_t                   service;     /* the sentinels' name */
+    ngx_str_t                   sentinel_password;
+    unsigned                    sentinel_node:1; /* a sentinel's conf */
 } ngx_http_twofa_redis_conf_t;
 
 
