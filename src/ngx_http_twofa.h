@@ -729,6 +729,29 @@ ngx_int_t ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd,
     ngx_pool_t *owner, ngx_log_t *log, ngx_http_twofa_redis_reply_pt handler,
     void *data, int argc, const char **argv, const size_t *argvlen);
 
+/*
+ * The same, with flags.  NGX_HTTP_TWOFA_REDIS_ACKED: a write that guards
+ * against replay; WAIT 1 replica_wait follows it on the same connection
+ * and the handler gets the reply only once a replica has it, NULL (fail
+ * closed) when none said so in time.  owner may be NULL for commands of
+ * the client's own (the sentinels'): then only the timer ends them early.
+ */
+#define NGX_HTTP_TWOFA_REDIS_ACKED  0x01
+
+ngx_int_t ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
+    ngx_pool_t *owner, ngx_log_t *log, ngx_http_twofa_redis_reply_pt handler,
+    void *data, int argc, const char **argv, const size_t *argvlen,
+    ngx_uint_t flags);
+
+/* Sentinel mode: the connection to the primary is gone, ask again */
+typedef void (*ngx_http_twofa_redis_lost_pt)(void *data,
+    ngx_http_twofa_redis_t *rd);
+
+void ngx_http_twofa_redis_set_lost(ngx_http_twofa_redis_t *rd,
+    ngx_http_twofa_redis_lost_pt lost, void *data);
+void ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
+    in_port_t port);
+
 
 /* ngx_http_twofa_store.c */
 ngx_int_t ngx_http_twofa_store_login(ngx_http_request_t *r,
