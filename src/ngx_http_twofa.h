@@ -29,6 +29,8 @@
  *   ngx_http_twofa_revoke.c     revoked sessions, per worker
  * the shared low level
  *   ngx_http_twofa_http.c       ctx, headers, cookies, bodies, responses
+ *   ngx_http_twofa_sentinel.c   the primary found through Redis Sentinel,
+ *                               found again after a failover
  *   ngx_http_twofa_redis.c      hiredis on nginx's event loop
  *   ngx_http_twofa_counters.c   the counters, in shared memory
  *   ngx_http_twofa_file.c       files read at configuration time
@@ -111,6 +113,7 @@ typedef struct {
 
 
 typedef struct ngx_http_twofa_redis_s  ngx_http_twofa_redis_t;
+typedef struct ngx_http_twofa_sentinel_s  ngx_http_twofa_sentinel_t;
 typedef struct ngx_http_twofa_revocations_s  ngx_http_twofa_revocations_t;
 
 
@@ -136,6 +139,7 @@ typedef struct {
     ngx_str_t                   prefix;      /* of every Redis key */
     ngx_array_t                *keys;        /* twofa_key_t, first active */
     ngx_http_twofa_redis_t     *client;      /* this worker's connection */
+    ngx_http_twofa_sentinel_t  *sentinel;    /* its discovery, or NULL */
     ngx_http_twofa_session_entry_t *sessions; /* this worker's cache */
     ngx_http_twofa_revocations_t *revocations; /* this worker's table */
     ngx_array_t                *guarded_headers; /* identity headers of
@@ -751,6 +755,14 @@ void ngx_http_twofa_redis_set_lost(ngx_http_twofa_redis_t *rd,
     ngx_http_twofa_redis_lost_pt lost, void *data);
 void ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
     in_port_t port);
+
+
+/* ngx_http_twofa_sentinel.c: the primary, found through Redis Sentinel */
+ngx_http_twofa_sentinel_t *ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
+    ngx_http_twofa_redis_conf_t *conf);
+void ngx_http_twofa_sentinel_attach(ngx_http_twofa_sentinel_t *sn,
+    ngx_http_twofa_redis_t *rd);
+void ngx_http_twofa_sentinel_destroy(ngx_http_twofa_sentinel_t *sn);
 
 
 /* ngx_http_twofa_store.c */
