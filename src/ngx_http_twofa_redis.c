@@ -133,6 +133,7 @@ static void ngx_http_twofa_redis_message(redisAsyncContext *ac, void *r,
 static void ngx_http_twofa_redis_read_handler(ngx_event_t *ev);
 static void ngx_http_twofa_redis_write_handler(ngx_event_t *ev);
 static void ngx_http_twofa_redis_flush_handler(ngx_event_t *ev);
+static void ngx_http_twofa_redis_write(ngx_http_twofa_redis_t *rd);
 static void ngx_http_twofa_redis_event(ngx_http_twofa_redis_t *rd,
     ngx_uint_t write, ngx_uint_t on);
 static void ngx_http_twofa_redis_add_read(void *data);
@@ -148,6 +149,24 @@ static ngx_http_twofa_redis_cmd_t *ngx_http_twofa_redis_cmd_alloc(
     ngx_http_twofa_redis_t *rd);
 static void ngx_http_twofa_redis_cmd_free(ngx_http_twofa_redis_cmd_t *cmd);
 static uint64_t ngx_http_twofa_redis_now_us(void);
+
+
+/*
+ * What the handler of a replay guard gets when no replica acknowledged
+ * it: an error reply, not NULL, since an error reply always fails closed
+ * (NULL, no answer at all, may be let through by twofa_on_redis_error
+ * open).  Never freed: hiredis does not own it.
+ */
+
+static char  ngx_http_twofa_redis_noreplica_text[] =
+    "NOREPLICA no replica acknowledged the write in time";
+
+/* by name: hiredis 1.x has more fields than 0.14 */
+static redisReply  ngx_http_twofa_redis_noreplica = {
+    .type = REDIS_REPLY_ERROR,
+    .len = sizeof(ngx_http_twofa_redis_noreplica_text) - 1,
+    .str = ngx_http_twofa_redis_noreplica_text
+};
 
 
 ngx_http_twofa_redis_t *
@@ -338,7 +357,11 @@ ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
     {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
                        "twofa redis: not connected");
-        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_REDIS_ERROR);
+
+        if (rd && !rd->conf->sentinel_node) {
+            ngx_http_twofa_count(NGX_HTTP_TWOFA_M_REDIS_ERROR);
+        }
+
         return NGX_DECLINED;
     }
 
@@ -373,7 +396,11 @@ ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
                       "twofa redis: cannot queue a command: %s",
                       rd->ac->errstr[0] ? rd->ac->errstr : "out of memory");
         ngx_http_twofa_redis_cmd_free(cmd);
-        ngx_http_twofa_count(NGX_HTTP_TWOFA_M_REDIS_ERROR);
+
+        if (!rd->conf->sentinel_node) {
+            ngx_http_twofa_count(NGX_HTTP_TWOFA_M_REDIS_ERROR);
+        }
+
         return NGX_DECLINED;
     }
 
@@ -444,10 +471,11 @@ ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     /*
      * A late reply was counted as a timeout already.  NOSCRIPT is the
      * expected answer of a Redis that has not seen a script yet (the
-     * store sends it again as EVAL): an answer, not an error.
+     * store sends it again as EVAL): an answer, not an error.  The
+     * counters are the data's: the sentinels' questions are not counted.
      */
 
-    if (!cmd->timed_out) {
+    if (!cmd->timed_out && !rd->conf->sentinel_node) {
         ngx_http_twofa_counters_redis(
             (reply == NULL
              || (reply->type == REDIS_REPLY_ERROR
@@ -457,18 +485,15 @@ ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
             ngx_http_twofa_redis_now_us() - cmd->sent_us);
     }
 
-    demoted = ngx_http_twofa_redis_demoted(rd, reply);
+    /* an error reply, passed on as such: it always fails closed */
 
-    if (demoted) {
-        /* a replica's answer is no answer: fail closed */
-        reply = NULL;
-    }
+    demoted = ngx_http_twofa_redis_demoted(rd, reply);
 
     if (cmd->acked && cmd->pending == 1 && reply) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "twofa redis: WAIT could not follow a command on "
                       "\"%V\"", &rd->addr);
-        reply = NULL;
+        reply = &ngx_http_twofa_redis_noreplica;
     }
 
     if (cmd->acked && cmd->pending == 2 && reply
@@ -481,7 +506,8 @@ ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
         if (cmd->saved == NULL) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                           "twofa redis: cannot keep a reply: out of memory");
-            ngx_http_twofa_redis_deliver(cmd, NULL);
+            ngx_http_twofa_redis_deliver(cmd,
+                                         &ngx_http_twofa_redis_noreplica);
         }
 
     } else {
@@ -524,7 +550,8 @@ ngx_http_twofa_redis_wait_reply(redisAsyncContext *ac, void *r,
                           "twofa redis: no replica of \"%V\" acknowledged "
                           "a replay guard within %Mms: refused",
                           &rd->addr, rd->conf->replica_wait);
-            ngx_http_twofa_redis_deliver(cmd, NULL);
+            ngx_http_twofa_redis_deliver(cmd,
+                                         &ngx_http_twofa_redis_noreplica);
         }
     }
 
@@ -673,30 +700,19 @@ ngx_http_twofa_redis_timeout(ngx_event_t *ev)
 {
     ngx_http_twofa_redis_cmd_t *cmd = ev->data;
 
-    ngx_http_twofa_redis_reply_pt  handler;
-
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                   "twofa redis: no answer from \"%V\" within %Mms",
                   &cmd->client->addr, cmd->client->conf->timeout);
 
     cmd->timed_out = 1;
-    ngx_http_twofa_counters_redis(NGX_HTTP_TWOFA_M_REDIS_TIMEOUT, 0);
 
-    handler = cmd->handler;
-
-    if (handler == NULL) {
-        return;
+    if (!cmd->client->conf->sentinel_node) {
+        ngx_http_twofa_counters_redis(NGX_HTTP_TWOFA_M_REDIS_TIMEOUT, 0);
     }
 
     /* the record stays queued in hiredis until the late reply frees it */
 
-    cmd->handler = NULL;
-
-    if (cmd->cleanup) {
-        cmd->cleanup->handler = NULL;
-    }
-
-    handler(cmd->data, NULL);
+    ngx_http_twofa_redis_deliver(cmd, NULL);
 }
 
 
@@ -1462,11 +1478,7 @@ ngx_http_twofa_redis_write_handler(ngx_event_t *ev)
     c = ev->data;
     rd = c->data;
 
-    if (rd->ac) {
-        rd->flushing = 1;
-        redisAsyncHandleWrite(rd->ac);
-        rd->flushing = 0;
-    }
+    ngx_http_twofa_redis_write(rd);
 }
 
 
@@ -1479,8 +1491,15 @@ ngx_http_twofa_redis_write_handler(ngx_event_t *ev)
 static void
 ngx_http_twofa_redis_flush_handler(ngx_event_t *ev)
 {
-    ngx_http_twofa_redis_t *rd = ev->data;
+    ngx_http_twofa_redis_write(ev->data);
+}
 
+
+/* a write that cannot finish asks for the socket (add_write) */
+
+static void
+ngx_http_twofa_redis_write(ngx_http_twofa_redis_t *rd)
+{
     if (rd->ac) {
         rd->flushing = 1;
         redisAsyncHandleWrite(rd->ac);
