@@ -176,6 +176,9 @@ is($carol->{res}{status}, 303, 'carol enrolled');
     $s->thaw($_) for @replicas;
     is($r->{status}, 503, 'no replica acknowledged the used step: 503, '
                           . 'no release');
+    like($r->{content}, qr/Sign-in is unavailable/, 'the unavailable page');
+    ok(!grep({ /app_session/ } TwofaTest::all_headers($r, 'set-cookie')),
+       'no app session cookie');
     like($t->error_log, qr/no replica of "127\.0\.0\.1:\d+" acknowledged a replay guard within 300ms: refused/,
          'and the log says why');
 }
@@ -307,4 +310,40 @@ ok(defined $gap && $gap < 20, 'within 20 s');
 }
 
 $t->memcheck_ok;
+
+# ---- a peer that stops answering without closing -------------------------
+
+# A single Redis this time (the stall check is the client's, whatever the
+# form): frozen with a command outstanding, the connection is closed after
+# a timeout with nothing read, the command fails, and the worker connects
+# again once Redis answers.
+{
+    my $p = TwofaTest->new;
+    $p->start_redis->start_app;
+    $p->start_nginx(timeout => '300ms');
+    $p->redis('HSET', 'twofa:org:acme', 'require', '1');
+    ok(held($p->client->login('sam', org => 'acme')), 'a plain Redis: held');
+
+    my $pid = fork // die;
+    if ($pid == 0) {
+        open STDOUT, '>', '/dev/null';
+        exec 'redis-cli', '-p', $p->redis_port, 'DEBUG', 'SLEEP', '1.5';
+    }
+    sleep 0.2;
+    my $t0 = time;
+    my $r = $p->client->login('sam', org => 'acme');
+    is($r->{status}, 503, 'Redis frozen: 503');
+    ok(time - $t0 < 1, sprintf 'at about the timeout (%.2f s)', time - $t0);
+    waitpid $pid, 0;
+    ok(TwofaTopology::poll(5, sub {
+        $p->error_log =~ /twofa redis: "127\.0\.0\.1:\d+" (stalled: \d+ answers due, nothing read for \d+ms|not ready within 300ms): closed/
+    }), 'the stalled connection is closed') or diag($p->error_log);
+    ok(TwofaTopology::poll(5, sub {
+        held($p->client->login('sam', org => 'acme'))
+    }), 'and logins are decided again after it');
+    unlike($p->error_log, qr/\[(alert|crit)\]|exited on signal/,
+           'no alert, no crash');
+    $p->memcheck_ok;
+}
+
 done_testing;
