@@ -2,14 +2,16 @@
 # twofa_redis sentinel=... service=...: the module and the admin CLI find
 # the primary through a real Sentinel topology (TwofaTopology: a primary,
 # two replicas, three sentinels, down-after 1 s).  Logins work; kill -9 of
-# the primary under a login load: the commands in flight and the logins
-# until a replica is promoted fail closed (503, never the app's response);
-# logins work again once it is, and the time from the kill to the first
-# login decided is measured.  A code accepted just before the failover is
-# refused after it (the replay guard was acknowledged by a replica before
-# the release).  Replicas that do not acknowledge: the code is refused
-# (503).  The old primary restarted empty is never used.  And nginx -t
-# names the directive and the value for the misconfigurations.
+# the primary under a login load with a code in flight: the commands in
+# flight and the logins until a replica is promoted fail closed (503,
+# never the app's response); logins work again once it is, and the time
+# from the kill to the first login decided is measured.  A code accepted
+# and a hold released just before the failover are refused after it (the
+# replay guards were acknowledged by a replica before the release).
+# Replicas that do not acknowledge: the code is refused (503).  The old
+# primary restarted empty is never used.  nginx -t names the directive and
+# the value for the misconfigurations.  And a plain Redis that stalls: the
+# connection is closed and made again.
 
 use strict;
 use warnings;
@@ -185,14 +187,29 @@ is($carol->{res}{status}, 303, 'carol enrolled');
 
 # ---- the replay guard across a failover ----------------------------------
 
-# a code accepted just before the failover: its step is on a replica
+# a code accepted and a hold taken just before the failover: both are on
+# a replica before the release
 my $replayed = TwofaTest::totp($secret, 30);
+my $ca = $t->client;
+my ($taken, $taken_csrf);
 {
-    my $r = $t->client->verify('alice', $secret, org => 'acme', code => $replayed);
+    ok(held($ca->login('alice', org => 'acme')), 'alice held');
+    $taken = $ca->cookie('twofa_hold');
+    $taken_csrf = TwofaTest::field($ca->get('/2fa/verify')->{content},
+                                   'csrf');
+    my $r = $ca->post('/2fa/verify',
+                      form => { code => $replayed, csrf => $taken_csrf });
     is($r->{status}, 303, 'a code accepted just before the failover');
     is($loc->($r), '/home', 'released');
 }
 my $replay_at = time;
+
+# dave's login is held now, for a code posted while the primary dies
+my $dave = $t->client->enroll('dave', org => 'acme', enroll_offset => -30);
+is($dave->{res}{status}, 303, 'dave enrolled');
+my $cd = $t->client;
+ok(held($cd->login('dave', org => 'acme')), 'dave held');
+my $dave_csrf = TwofaTest::field($cd->get('/2fa/verify')->{content}, 'csrf');
 
 # ---- kill -9 of the primary under a login load ----------------------------
 
@@ -216,11 +233,34 @@ for my $n (1 .. 2) {
     }
     push @load, $pid;
 }
-
 sleep 1;
+
+# the primary frozen a moment, so that dave's code is surely in flight
+# when it is killed: the time of the freeze counts as the failure's
+$s->freeze($first);
+my $frozen_at = time;
+my $inflight = fork // die "fork: $!";
+if ($inflight == 0) {
+    my $r = $cd->post('/2fa/verify', form => {
+        code => TwofaTest::totp($dave->{secret}, 30), csrf => $dave_csrf });
+    $t->write_file('inflight.txt', sprintf "%d %s %d", $r->{status},
+                   $loc->($r) // '-',
+                   scalar grep { /app_session/ }
+                       TwofaTest::all_headers($r, 'set-cookie'));
+    POSIX::_exit(0);
+}
+sleep 0.2;
+
 my $killed = $s->kill_primary;
 my $killed_at = time;
 is($killed, $first, 'kill -9 of the primary under load');
+waitpid($inflight, 0);
+{
+    my ($code, $where, $cookies) = split / /, $t->read_file('inflight.txt');
+    is($code, 503, 'the code in flight when the primary died: 503');
+    isnt($where, '/home', 'not released');
+    is($cookies, 0, 'no app session cookie');
+}
 
 my ($new, $took) = $s->wait_promotion(timeout => 30);
 note(sprintf 'sentinel promoted %s %.1f s after the kill', $new, $took);
@@ -249,7 +289,8 @@ for my $n (1 .. 2) {
                                 || ($code == 303
                                     && $where =~ m{^/2fa/(verify|enroll)\z});
         $first_ok_after = $when
-            if $code == 303 && $when > $killed_at
+            if held({ status => $code, headers => { location => $where } })
+               && $when > $killed_at
                && (!defined $first_ok_after || $when < $first_ok_after);
     }
 }
@@ -261,7 +302,8 @@ ok(defined $first_ok_after, 'the load is held again after the promotion');
 $gap = $first_ok_after - $killed_at
     if defined $first_ok_after && (!defined $gap || $first_ok_after - $killed_at < $gap);
 diag(sprintf 'failover gap: %.1f s from kill -9 to the first login decided '
-     . '(sentinel promotion at %.1f s)', $gap // -1, $took);
+     . '(%.1f s from the freeze just before it; sentinel promotion at '
+     . '%.1f s)', $gap // -1, ($gap // -1) + $killed_at - $frozen_at, $took);
 ok(defined $gap && $gap < 20, 'within 20 s');
 
 # ---- after the failover ---------------------------------------------------
@@ -272,6 +314,13 @@ ok(defined $gap && $gap < 20, 'within 20 s');
                               . 'refused after it: no replay');
     is($r->{status}, 401, 'as a used code');
     ok(time - $replay_at < 55, 'while it was still in the time window');
+
+    # the hold released before the failover, presented again
+    $ca->cookie('twofa_hold', $taken);
+    $r = $ca->post('/2fa/continue', form => { csrf => $taken_csrf });
+    is($r->{status}, 401, 'the hold taken before the failover cannot be '
+                          . 'released after it');
+    like($r->{content}, qr/Sign-in expired/, 'it has expired');
 
     my $v = $t->client->verify('carol', $carol->{secret}, org => 'acme', offset => 30);
     is($v->{status}, 303, 'a fresh code works on the new primary');
