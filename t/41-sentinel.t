@@ -348,6 +348,32 @@ ok(defined $gap && $gap < 20, 'within 20 s');
        'nothing written there') unless $s->role($killed) eq 'slave';
 }
 
+# ---- a sentinel down: the others are asked -------------------------------
+
+{
+    # the first sentinel of the list is the one asked first
+    my ($dead) = $s->sentinel_addrs;
+    $t->stop($s->{sentinels}{ TwofaTopology::port_of($dead) }{name}, 'KILL');
+    my $primary = $s->primary;
+    my $losses = sub {
+        scalar(() = $t->error_log =~ /connection to "\Q$primary\E" lost/g)
+    };
+    my $before = $losses->();
+
+    # nginx's connections to the primary cut: the sentinels are asked again
+    $s->node_cli($primary, 'CLIENT', 'KILL', 'TYPE', $_) for qw(normal pubsub);
+    ok(TwofaTopology::poll(10, sub { $losses->() > $before }),
+       'nginx lost its connections to the primary');
+    ok(TwofaTopology::poll(10, sub {
+        held($t->client->login('sentinel-down', org => 'acme'))
+    }), 'the first sentinel down: the primary is found through the others');
+
+    my ($rc, $out) = cli('org', 'show', 'acme');
+    is($rc, 0, 'and by the CLI') or diag($out);
+    like($out, qr/sentinel \Q$dead\E: cannot connect/,
+         'which says it passed over the dead one');
+}
+
 # ---- the error log ------------------------------------------------------
 
 {
