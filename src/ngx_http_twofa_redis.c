@@ -107,6 +107,7 @@ static void ngx_http_twofa_redis_schedule(ngx_http_twofa_redis_t *rd);
 static void ngx_http_twofa_redis_retry(ngx_http_twofa_redis_t *rd);
 static void ngx_http_twofa_redis_close(ngx_http_twofa_redis_t *rd);
 static void ngx_http_twofa_redis_watch_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_twofa_redis_role(ngx_http_twofa_redis_t *rd);
 static void ngx_http_twofa_redis_role_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_twofa_redis_wait_reply(redisAsyncContext *ac,
@@ -947,16 +948,8 @@ ngx_http_twofa_redis_setup(ngx_http_twofa_redis_t *rd,
         }
     }
 
-    if (conf->sentinels) {
-        argv[0] = "ROLE";
-        lens[0] = 4;
-
-        if (redisAsyncCommandArgv(ac, ngx_http_twofa_redis_role_reply, rd, 1,
-                                  argv, lens)
-            != REDIS_OK)
-        {
-            return NGX_ERROR;
-        }
+    if (conf->sentinels && ngx_http_twofa_redis_role(rd) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (conf->db && !conf->sentinel_node) {
@@ -1065,7 +1058,12 @@ ngx_http_twofa_redis_role_reply(redisAsyncContext *ac, void *r,
 {
     ngx_http_twofa_redis_t *rd = privdata;
 
+    ngx_uint_t   replicas;
     redisReply  *reply = r, *role;
+
+    if (rd->outstanding) {
+        rd->outstanding--;
+    }
 
     if (reply == NULL || rd->exiting) {
         return;
@@ -1088,25 +1086,71 @@ ngx_http_twofa_redis_role_reply(redisAsyncContext *ac, void *r,
         return;
     }
 
-    rd->replicas = (reply->elements >= 3
-                    && reply->element[2]->type == REDIS_REPLY_ARRAY)
-                   ? reply->element[2]->elements : 0;
+    replicas = (reply->elements >= 3
+                && reply->element[2]->type == REDIS_REPLY_ARRAY)
+               ? reply->element[2]->elements : 0;
 
-    ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
-                  "twofa redis: using \"%V\", primary of \"%V\" with %ui "
-                  "replicas", &rd->addr, &rd->conf->service, rd->replicas);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "twofa redis: ROLE of \"%V\": master, %ui replicas",
+                   &rd->addr, replicas);
 
-    if (rd->replicas == 0 && rd->conf->replica_wait && !rd->channel.len) {
+    if (rd->state == NGX_HTTP_TWOFA_REDIS_VERIFYING) {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "twofa redis: using \"%V\", primary of \"%V\", "
+                      "replicas: %ui", &rd->addr, &rd->conf->service,
+                      replicas);
+
+        rd->state = NGX_HTTP_TWOFA_REDIS_CONNECTED;
+        ngx_http_twofa_redis_gauge(rd, 1);
+
+    } else if (replicas != rd->replicas) {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "twofa redis: the primary \"%V\" now has replicas: "
+                      "%ui", &rd->addr, replicas);
+
+    } else {
+        return;
+    }
+
+    rd->replicas = replicas;
+
+    if (replicas == 0 && rd->conf->replica_wait && !rd->channel.len) {
         ngx_log_error(NGX_LOG_WARN, rd->log, 0,
                       "twofa redis: \"%V\" has no replica: codes and "
                       "releases are refused until one acknowledges them",
                       &rd->addr);
     }
+}
 
-    if (rd->state == NGX_HTTP_TWOFA_REDIS_VERIFYING) {
-        rd->state = NGX_HTTP_TWOFA_REDIS_CONNECTED;
-        ngx_http_twofa_redis_gauge(rd, 1);
+
+/*
+ * ROLE, in Sentinel mode: first on every connection, then on an idle
+ * command connection at each stall check, so that a primary that was
+ * demoted, or stopped answering, is found without waiting for a login.
+ * Counted as an answer due, for the stall check.
+ */
+
+static ngx_int_t
+ngx_http_twofa_redis_role(ngx_http_twofa_redis_t *rd)
+{
+    size_t       lens[1];
+    const char  *argv[1];
+
+    argv[0] = "ROLE";
+    lens[0] = 4;
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_twofa_redis_role_reply, rd, 1,
+                              argv, lens)
+        != REDIS_OK)
+    {
+        return NGX_ERROR;
     }
+
+    if (rd->outstanding++ == 0) {
+        rd->last_read = ngx_current_msec;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1396,6 +1440,14 @@ ngx_http_twofa_redis_watch_handler(ngx_event_t *ev)
                       ngx_current_msec - rd->last_read);
         ngx_http_twofa_redis_close(rd);
         return;
+    }
+
+    if (rd->conf->sentinels && rd->channel.len == 0 && rd->outstanding == 0
+        && rd->state == NGX_HTTP_TWOFA_REDIS_CONNECTED
+        && ngx_http_twofa_redis_role(rd) != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "twofa redis: cannot queue ROLE on \"%V\"", &rd->addr);
     }
 
     ngx_add_timer(&rd->watch, timeout / 2 ? timeout / 2 : 1);

@@ -374,6 +374,21 @@ ok(defined $gap && $gap < 20, 'within 20 s');
          'which says it passed over the dead one');
 }
 
+# ---- the primary checked while idle --------------------------------------
+
+{
+    # ROLE is asked of an idle primary at each stall check: a replica gone
+    # is seen without a login
+    my $primary = $s->primary;
+    my ($replica) = $s->replica_addrs_of($primary);
+    my $n = () = $s->replica_addrs_of($primary);
+    $s->kill_node($replica);
+    my $left = $n - 1;
+    ok(TwofaTopology::poll(5, sub {
+        $t->error_log =~ /the primary "\Q$primary\E" now has replicas: $left/
+    }), "a replica killed: nginx sees $left left while idle");
+}
+
 # ---- the error log ------------------------------------------------------
 
 {
