@@ -286,8 +286,13 @@ ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
     rd->host.len = host->len;
     rd->port = port;
 
+    /* an IPv6 address in brackets, as in the configuration */
+
     rd->addr.data = rd->addr_buf;
-    rd->addr.len = ngx_sprintf(rd->addr_buf, "%V:%d", host, (int) port)
+    rd->addr.len = ngx_sprintf(rd->addr_buf,
+                               ngx_strlchr(host->data, host->data + host->len,
+                                           ':')
+                               ? "[%V]:%d" : "%V:%d", host, (int) port)
                    - rd->addr_buf;
 
     if (rd->reconnect.timer_set) {
