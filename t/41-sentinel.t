@@ -380,13 +380,49 @@ ok(defined $gap && $gap < 20, 'within 20 s');
     # ROLE is asked of an idle primary at each stall check: a replica gone
     # is seen without a login
     my $primary = $s->primary;
+
+    # the old primary, restarted empty, is turned into a replica a few
+    # seconds later: both replicas in sync first, so that the count is sure
+    ok(TwofaTopology::poll(20, sub {
+        ($s->info($primary, 'replication')->{connected_slaves} // 0) == 2
+            && $s->replica_addrs_of($primary) == 2
+    }), 'the primary has two replicas again') or diag($s->logs);
+    sleep 1;
+    my $seen = sub {
+        scalar(() = $t->error_log
+                      =~ /the primary "\Q$primary\E" now has replicas: 1\b/g)
+    };
+    my $before = $seen->();
     my ($replica) = $s->replica_addrs_of($primary);
-    my $n = () = $s->replica_addrs_of($primary);
     $s->kill_node($replica);
-    my $left = $n - 1;
-    ok(TwofaTopology::poll(5, sub {
-        $t->error_log =~ /the primary "\Q$primary\E" now has replicas: $left/
-    }), "a replica killed: nginx sees $left left while idle");
+    ok(TwofaTopology::poll(5, sub { $seen->() > $before }),
+       'a replica killed: nginx sees 1 left while idle');
+}
+
+# ---- a failover the operator asks for (SENTINEL FAILOVER) ---------------
+
+{
+    my $old = $s->primary;
+    my ($asked) = $s->live_sentinels;
+    my $uses = sub {
+        my ($addr) = @_;
+        scalar(() = $t->error_log
+                      =~ /using "\Q$addr\E", primary of "twofa"/g)
+    };
+    my %before = map { $_ => $uses->($_) } $s->live_addrs;
+    like(scalar $s->sentinel_cli($asked, 'SENTINEL', 'FAILOVER', 'twofa'),
+         qr/^OK/, 'SENTINEL FAILOVER');
+    my $new = TwofaTopology::poll(20, sub {
+        my $p = $s->primary_per($asked);
+        $p && $p ne $old && $s->role($p) eq 'master' ? $p : 0;
+    });
+    ok($new, 'another primary: ' . ($new // 'none'));
+    ok(TwofaTopology::poll(10, sub {
+        $uses->($new) > ($before{$new} // 0)
+    }), 'nginx follows it');
+    ok(TwofaTopology::poll(10, sub {
+        held($t->client->login('switched', org => 'acme'))
+    }), 'logins decided on it');
 }
 
 # ---- the error log ------------------------------------------------------
