@@ -32,6 +32,8 @@
  *   ngx_http_twofa_revoke.c     revoked sessions, per worker
  * the shared low level
  *   ngx_http_twofa_http.c       ctx, headers, cookies, bodies, responses
+ *   ngx_http_twofa_sentinel.c   the primary found through Redis Sentinel,
+ *                               found again after a failover
  *   ngx_http_twofa_redis.c      hiredis on nginx's event loop
  *   ngx_http_twofa_counters.c   the counters, in shared memory
  *   ngx_http_twofa_file.c       files read at configuration time
@@ -97,7 +99,11 @@ typedef enum {
 } ngx_http_twofa_result_e;
 
 
-/* Where Redis is and how to talk to it (twofa_redis). */
+/*
+ * Where Redis is and how to talk to it (twofa_redis).  With sentinel=,
+ * host and port are empty: the primary is whatever the sentinels name,
+ * and each sentinel has a conf of its own (sentinel_node set).
+ */
 typedef struct {
     ngx_str_t                   addr;        /* as configured, for logs */
     ngx_str_t                   host;        /* numeric, NUL-terminated */
@@ -106,10 +112,16 @@ typedef struct {
     ngx_uint_t                  db;
     ngx_str_t                   password;    /* from password_file */
     ngx_msec_t                  timeout;
+    ngx_msec_t                  replica_wait; /* WAIT 1 this; 0: off */
+    ngx_array_t                *sentinels;   /* of this type, or NULL */
+    ngx_str_t                   service;     /* the sentinels' name */
+    ngx_str_t                   sentinel_password;
+    unsigned                    sentinel_node:1; /* a sentinel's conf */
 } ngx_http_twofa_redis_conf_t;
 
 
 typedef struct ngx_http_twofa_redis_s  ngx_http_twofa_redis_t;
+typedef struct ngx_http_twofa_sentinel_s  ngx_http_twofa_sentinel_t;
 typedef struct ngx_http_twofa_revocations_s  ngx_http_twofa_revocations_t;
 
 
@@ -152,6 +164,7 @@ typedef struct {
     ngx_str_t                   prefix;      /* of every Redis key */
     ngx_array_t                *keys;        /* twofa_key_t, first active */
     ngx_http_twofa_redis_t     *client;      /* this worker's connection */
+    ngx_http_twofa_sentinel_t  *sentinel;    /* its discovery, or NULL */
     ngx_http_twofa_session_entry_t *sessions; /* this worker's cache */
     ngx_http_twofa_bind_entry_t *bindings;    /* this worker's cache */
     ngx_http_twofa_revocations_t *revocations; /* this worker's table */
@@ -823,6 +836,37 @@ void ngx_http_twofa_redis_destroy(ngx_http_twofa_redis_t *rd);
 ngx_int_t ngx_http_twofa_redis_command(ngx_http_twofa_redis_t *rd,
     ngx_pool_t *owner, ngx_log_t *log, ngx_http_twofa_redis_reply_pt handler,
     void *data, int argc, const char **argv, const size_t *argvlen);
+
+/*
+ * The same, with flags.  NGX_HTTP_TWOFA_REDIS_ACKED: a write that guards
+ * against replay; WAIT 1 replica_wait follows it on the same connection
+ * and the handler gets the reply only once a replica has it, NULL (fail
+ * closed) when none said so in time.  owner may be NULL for commands of
+ * the client's own (the sentinels'): then only the timer ends them early.
+ */
+#define NGX_HTTP_TWOFA_REDIS_ACKED  0x01
+
+ngx_int_t ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
+    ngx_pool_t *owner, ngx_log_t *log, ngx_http_twofa_redis_reply_pt handler,
+    void *data, int argc, const char **argv, const size_t *argvlen,
+    ngx_uint_t flags);
+
+/* Sentinel mode: the connection to the primary is gone, ask again */
+typedef void (*ngx_http_twofa_redis_lost_pt)(void *data,
+    ngx_http_twofa_redis_t *rd);
+
+void ngx_http_twofa_redis_set_lost(ngx_http_twofa_redis_t *rd,
+    ngx_http_twofa_redis_lost_pt lost, void *data);
+void ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
+    in_port_t port);
+
+
+/* ngx_http_twofa_sentinel.c: the primary, found through Redis Sentinel */
+ngx_http_twofa_sentinel_t *ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
+    ngx_http_twofa_redis_conf_t *conf);
+void ngx_http_twofa_sentinel_attach(ngx_http_twofa_sentinel_t *sn,
+    ngx_http_twofa_redis_t *rd);
+void ngx_http_twofa_sentinel_destroy(ngx_http_twofa_sentinel_t *sn);
 
 
 /* ngx_http_twofa_store.c */

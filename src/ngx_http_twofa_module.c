@@ -321,9 +321,20 @@ ngx_http_twofa_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (tmcf->redis->sentinels) {
+        tmcf->sentinel = ngx_http_twofa_sentinel_create(cycle, tmcf->redis);
+        if (tmcf->sentinel == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
     tmcf->client = ngx_http_twofa_redis_create(cycle, tmcf->redis);
     if (tmcf->client == NULL) {
         return NGX_ERROR;
+    }
+
+    if (tmcf->sentinel) {
+        ngx_http_twofa_sentinel_attach(tmcf->sentinel, tmcf->client);
     }
 
     if (tmcf->keys) {
@@ -352,6 +363,11 @@ ngx_http_twofa_exit_process(ngx_cycle_t *cycle)
     if (tmcf && tmcf->client) {
         ngx_http_twofa_redis_destroy(tmcf->client);
         tmcf->client = NULL;
+    }
+
+    if (tmcf && tmcf->sentinel) {
+        ngx_http_twofa_sentinel_destroy(tmcf->sentinel);
+        tmcf->sentinel = NULL;
     }
 
     ngx_http_twofa_counters_exit_process();

@@ -98,6 +98,12 @@ ngx_http_twofa_revoke_init(ngx_cycle_t *cycle,
         return NULL;
     }
 
+    /* revocations are published on the primary: follow it */
+
+    if (tmcf->sentinel) {
+        ngx_http_twofa_sentinel_attach(tmcf->sentinel, rv->subscriber);
+    }
+
     return rv;
 }
 

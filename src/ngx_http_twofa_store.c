@@ -28,6 +28,7 @@ typedef struct {
     const char                       **argv;     /* EVALSHA sha1 n ... */
     size_t                            *lens;
     unsigned                           loaded:1; /* sent as EVAL once */
+    unsigned                           acked:1;  /* a replica must have it */
 } ngx_http_twofa_store_op_t;
 
 
@@ -41,6 +42,7 @@ static ngx_int_t ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
     ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler);
 static ngx_int_t ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op);
+static ngx_uint_t ngx_http_twofa_store_guards(twofa_script_id_t id);
 static void ngx_http_twofa_store_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_store_key(ngx_http_request_t *r,
     ngx_str_t *key, twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b);
@@ -744,6 +746,7 @@ ngx_http_twofa_store_eval(ngx_http_request_t *r, twofa_script_id_t id,
     op->parse = parse;
     op->script = &twofa_scripts[id];
     op->argc = (int) (3 + nargs);
+    op->acked = ngx_http_twofa_store_guards(id);
 
     op->argv[0] = "EVALSHA";
     op->lens[0] = 7;
@@ -777,10 +780,12 @@ ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op)
     r = op->r;
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    rc = ngx_http_twofa_redis_command(tmcf->client, r->pool,
-                                      r->connection->log,
-                                      ngx_http_twofa_store_reply, op,
-                                      op->argc, op->argv, op->lens);
+    rc = ngx_http_twofa_redis_command_flags(tmcf->client, r->pool,
+                                            r->connection->log,
+                                            ngx_http_twofa_store_reply, op,
+                                            op->argc, op->argv, op->lens,
+                                            op->acked
+                                            ? NGX_HTTP_TWOFA_REDIS_ACKED : 0);
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -789,6 +794,31 @@ ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op)
     }
 
     return rc;
+}
+
+
+/*
+ * The writes that guard against replay: a used TOTP step (accept, enable,
+ * disable), a consumed recovery code (accept), a hold taken (take).  Lost
+ * in a failover, they would let the same code or the same hold through
+ * twice; so they are answered only once a replica has them (twofa_redis
+ * replica_wait=).
+ */
+
+static ngx_uint_t
+ngx_http_twofa_store_guards(twofa_script_id_t id)
+{
+    switch (id) {
+
+    case TWOFA_SCRIPT_ACCEPT:
+    case TWOFA_SCRIPT_TAKE:
+    case TWOFA_SCRIPT_ENABLE:
+    case TWOFA_SCRIPT_DISABLE:
+        return 1;
+
+    default:
+        return 0;
+    }
 }
 
 

@@ -59,7 +59,7 @@ main(int argc, char **argv)
         goto done;
     }
 
-    if (adm.password_file) {
+    if (adm.password_file || adm.sentinel_password_file) {
         rc = twofa_admin_read_password(&adm);
         if (rc != TWOFA_ADMIN_OK) {
             goto done;
@@ -88,6 +88,7 @@ done:
     json_decref(adm.out);
 
     OPENSSL_cleanse(adm.password, sizeof(adm.password));
+    OPENSSL_cleanse(adm.sentinel_password, sizeof(adm.sentinel_password));
 
     return rc;
 }

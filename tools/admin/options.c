@@ -45,8 +45,7 @@ static int twofa_admin_is_global(const char *arg);
 static const twofa_admin_command_t *twofa_admin_find_command(
     const twofa_admin_command_t *commands, int argc, char **argv);
 static int twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr);
-static int twofa_admin_parse_long(const char *s, long min, long max,
-    long *out);
+static int twofa_admin_parse_sentinel(twofa_admin_t *adm, const char *value);
 static int twofa_admin_parse_timeout(const char *s, long *out);
 static int twofa_admin_parse_since(const char *s, int64_t *out);
 static int twofa_admin_digits(const char *s, size_t n);
@@ -259,9 +258,19 @@ twofa_admin_check_options(twofa_admin_t *adm)
 {
     size_t  i;
 
-    if (twofa_admin_parse_addr(adm, adm->addr) != 0) {
+    if (strncmp(adm->addr, "sentinel=", 9) == 0) {
+        if (twofa_admin_parse_sentinel(adm, adm->addr) != 0) {
+            return twofa_admin_usage("invalid --redis \"%s\": "
+                                     "\"sentinel=HOST:PORT[,HOST:PORT...] "
+                                     "service=NAME "
+                                     "[sentinel_password_file=FILE]\"",
+                                     adm->addr);
+        }
+
+    } else if (twofa_admin_parse_addr(adm, adm->addr) != 0) {
         return twofa_admin_usage("invalid --redis \"%s\": host:port, "
-                                 "[ipv6]:port or unix:/path", adm->addr);
+                                 "[ipv6]:port, unix:/path or "
+                                 "\"sentinel=... service=...\"", adm->addr);
     }
 
     /* the module's rule for prefix=, so both name the same keys */
@@ -515,9 +524,7 @@ twofa_admin_find_command(const twofa_admin_command_t *commands, int argc,
 static int
 twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr)
 {
-    long         port;
-    size_t       len;
-    const char  *host, *end, *colon;
+    size_t  len;
 
     if (strncmp(addr, "unix:", 5) == 0) {
         len = strlen(addr + 5);
@@ -530,7 +537,23 @@ twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr)
         return 0;
     }
 
-    port = 6379;
+    return twofa_admin_parse_hostport(addr, 6379, adm->host, &adm->port);
+}
+
+
+/*
+ * host:port, host, [ipv6]:port or [ipv6]; port is dflt when not given.
+ * host has room for TWOFA_ADMIN_HOST_MAX bytes and a NUL.
+ */
+
+int
+twofa_admin_parse_hostport(const char *addr, long dflt, char *out, int *port)
+{
+    long         p;
+    size_t       len;
+    const char  *host, *end, *colon;
+
+    p = dflt;
 
     if (addr[0] == '[') {
         host = addr + 1;
@@ -556,7 +579,7 @@ twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr)
     }
 
     if (colon
-        && twofa_admin_parse_long(colon + 1, 1, 65535, &port) != 0)
+        && twofa_admin_parse_long(colon + 1, 1, 65535, &p) != 0)
     {
         return -1;
     }
@@ -567,9 +590,100 @@ twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr)
         return -1;
     }
 
-    memcpy(adm->host, host, len);
-    adm->host[len] = '\0';
-    adm->port = (int) port;
+    memcpy(out, host, len);
+    out[len] = '\0';
+    *port = (int) p;
+
+    return 0;
+}
+
+
+/*
+ * "sentinel=H:P[,H:P...] service=NAME [sentinel_password_file=F]", as
+ * twofa_redis takes it: split in place in a copy, each address checked
+ * (the port defaults to 26379, the sentinels' own).
+ */
+
+static int
+twofa_admin_parse_sentinel(twofa_admin_t *adm, const char *value)
+{
+    int     port;
+    char   *word, *save, *list, *p, *comma;
+    char    host[TWOFA_ADMIN_HOST_MAX + 1];
+    size_t  len, i;
+
+    len = strlen(value);
+
+    if (len >= sizeof(adm->spec)) {
+        return -1;
+    }
+
+    memcpy(adm->spec, value, len + 1);
+
+    list = NULL;
+
+    for (word = strtok_r(adm->spec, " \t", &save);
+         word;
+         word = strtok_r(NULL, " \t", &save))
+    {
+        if (list == NULL && strncmp(word, "sentinel=", 9) == 0) {
+            list = word + 9;
+
+        } else if (adm->service == NULL && strncmp(word, "service=", 8) == 0)
+        {
+            adm->service = word + 8;
+
+        } else if (adm->sentinel_password_file == NULL
+                   && strncmp(word, "sentinel_password_file=", 23) == 0
+                   && word[23] != '\0')
+        {
+            adm->sentinel_password_file = word + 23;
+
+        } else {
+            return -1;
+        }
+    }
+
+    if (list == NULL || adm->service == NULL) {
+        return -1;
+    }
+
+    /* the module's rule for service=: it goes into a command */
+
+    len = strlen(adm->service);
+
+    if (len == 0 || len > TWOFA_ADMIN_SERVICE_MAX) {
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        if ((unsigned char) adm->service[i] <= ' '
+            || (unsigned char) adm->service[i] >= 0x7f)
+        {
+            return -1;
+        }
+    }
+
+    for (p = list; ; p = comma + 1) {
+        comma = strchr(p, ',');
+
+        if (comma) {
+            *comma = '\0';
+        }
+
+        if (adm->nsentinels == TWOFA_ADMIN_SENTINELS
+            || strncmp(p, "unix:", 5) == 0
+            || twofa_admin_parse_hostport(p, 26379, host, &port) != 0)
+        {
+            return -1;
+        }
+
+        adm->sentinel[adm->nsentinels++] = p;
+
+        if (comma == NULL) {
+            break;
+        }
+    }
 
     return 0;
 }
@@ -577,7 +691,7 @@ twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr)
 
 /* A plain decimal in [min, max]: no sign, no spaces, no suffix. */
 
-static int
+int
 twofa_admin_parse_long(const char *s, long min, long max, long *out)
 {
     long  v;
@@ -897,7 +1011,11 @@ static const char  twofa_admin_help_text[] =
 "    literally.  --name=value works too, and so does a name cut short\n"
 "    while it names one option (--time 500).\n"
 "    --redis ADDR          host:port, host, [ipv6]:port or unix:/path\n"
-"                          (default 127.0.0.1:6379)\n"
+"                          (default 127.0.0.1:6379), or, as one value,\n"
+"                          \"sentinel=H:P[,H:P...] service=NAME\n"
+"                          [sentinel_password_file=F]\": the primary\n"
+"                          the sentinels name (asked in turn, F their\n"
+"                          own password), checked with ROLE\n"
 "    --password-file F     AUTH with the first line of F (a trailing\n"
 "                          newline is ignored), as password_file=\n"
 "    --db N                SELECT N first (default 0), as db=\n"

@@ -12,32 +12,64 @@
 #include "twofa_admin.h"
 
 
-/*
- * One line, as the module reads password_file=: its bytes without one
- * trailing newline (LF or CRLF).
- */
+static int twofa_admin_read_password_file(const char *file, char *buf,
+    size_t *out);
+
+
+/* the Redis password, and the sentinels' when given */
 
 int
 twofa_admin_read_password(twofa_admin_t *adm)
 {
+    int  rc;
+
+    if (adm->password_file) {
+        rc = twofa_admin_read_password_file(adm->password_file,
+                                            adm->password,
+                                            &adm->password_len);
+        if (rc != TWOFA_ADMIN_OK) {
+            return rc;
+        }
+    }
+
+    if (adm->sentinel_password_file) {
+        return twofa_admin_read_password_file(adm->sentinel_password_file,
+                                              adm->sentinel_password,
+                                              &adm->sentinel_password_len);
+    }
+
+    return TWOFA_ADMIN_OK;
+}
+
+
+/*
+ * One line, as the module reads password_file=: its bytes without one
+ * trailing newline (LF or CRLF).  buf has TWOFA_ADMIN_PASSWORD_MAX + 1
+ * bytes.
+ */
+
+static int
+twofa_admin_read_password_file(const char *file, char *buf, size_t *out)
+{
     int      fd, rc;
-    size_t   len;
+    size_t   len, size;
     ssize_t  n;
 
     rc = TWOFA_ADMIN_EUSAGE;
     len = 0;
+    size = TWOFA_ADMIN_PASSWORD_MAX + 1;
 
-    fd = open(adm->password_file, O_RDONLY | O_CLOEXEC);
+    fd = open(file, O_RDONLY | O_CLOEXEC);
     if (fd == -1) {
         fprintf(stderr, "twofa-admin: cannot open password file \"%s\": "
-                "%s\n", adm->password_file, strerror(errno));
+                "%s\n", file, strerror(errno));
         return rc;
     }
 
     /* one byte more than allowed, to see a file that is too long */
 
-    while (len < sizeof(adm->password)) {
-        n = read(fd, adm->password + len, sizeof(adm->password) - len);
+    while (len < size) {
+        n = read(fd, buf + len, size - len);
 
         if (n == -1 && errno == EINTR) {
             continue;
@@ -45,7 +77,7 @@ twofa_admin_read_password(twofa_admin_t *adm)
 
         if (n == -1) {
             fprintf(stderr, "twofa-admin: cannot read password file "
-                    "\"%s\": %s\n", adm->password_file, strerror(errno));
+                    "\"%s\": %s\n", file, strerror(errno));
             goto done;
         }
 
@@ -58,24 +90,24 @@ twofa_admin_read_password(twofa_admin_t *adm)
 
     if (len > TWOFA_ADMIN_PASSWORD_MAX) {
         fprintf(stderr, "twofa-admin: password file \"%s\" is larger than "
-                "%d bytes\n", adm->password_file, TWOFA_ADMIN_PASSWORD_MAX);
+                "%d bytes\n", file, TWOFA_ADMIN_PASSWORD_MAX);
         goto done;
     }
 
-    if (len > 0 && adm->password[len - 1] == '\n') {
+    if (len > 0 && buf[len - 1] == '\n') {
         len--;
-        if (len > 0 && adm->password[len - 1] == '\r') {
+        if (len > 0 && buf[len - 1] == '\r') {
             len--;
         }
     }
 
     if (len == 0) {
         fprintf(stderr, "twofa-admin: password file \"%s\" is empty\n",
-                adm->password_file);
+                file);
         goto done;
     }
 
-    adm->password_len = len;
+    *out = len;
     rc = TWOFA_ADMIN_OK;
 
 done:

@@ -37,6 +37,13 @@ twofa_admin_connect(twofa_admin_t *adm)
     tv.tv_sec = adm->timeout / 1000;
     tv.tv_usec = (adm->timeout % 1000) * 1000;
 
+    if (adm->nsentinels) {
+        rc = twofa_admin_sentinel_primary(adm);
+        if (rc != TWOFA_ADMIN_OK) {
+            return rc;
+        }
+    }
+
     if (adm->unix_path[0]) {
         adm->c = redisConnectUnixWithTimeout(adm->unix_path, tv);
 
@@ -88,6 +95,13 @@ twofa_admin_connect(twofa_admin_t *adm)
 
         rc = twofa_admin_setup(adm, "PING", 1, argv, lens);
 
+        if (rc != TWOFA_ADMIN_OK) {
+            return rc;
+        }
+    }
+
+    if (adm->nsentinels) {
+        rc = twofa_admin_sentinel_role(adm);
         if (rc != TWOFA_ADMIN_OK) {
             return rc;
         }

@@ -19,7 +19,9 @@
  *   main.c      entry: the command table, the order of the steps
  *   options.c   the command line: options, the command and its values,
  *               usage and --help
- *   password.c  the password file
+ *   password.c  the password files
+ *   sentinel.c  --redis "sentinel=... service=...": the primary, asked of
+ *               the sentinels in turn, checked with ROLE
  *   init.c      init
  *   org.c       org require, org show
  *   user.c      user show, user reset
@@ -57,6 +59,9 @@
 #define TWOFA_ADMIN_HELP         (-1)    /* internal: --help was asked */
 
 #define TWOFA_ADMIN_PREFIX_MAX   64      /* as twofa_redis prefix= */
+#define TWOFA_ADMIN_SENTINELS    16      /* in sentinel= */
+#define TWOFA_ADMIN_SPEC_MAX     4096    /* the whole --redis value */
+#define TWOFA_ADMIN_SERVICE_MAX  128     /* as twofa_redis service= */
 #define TWOFA_ADMIN_PASSWORD_MAX 4096    /* as twofa_redis password_file= */
 #define TWOFA_ADMIN_HOST_MAX     255
 
@@ -117,6 +122,14 @@ struct twofa_admin_s {
     char                          unix_path[TWOFA_ADMIN_UNIX_MAX];
     const char                   *password_file;
     long                          db;
+
+    /* --redis "sentinel=H:P,... service=NAME [sentinel_password_file=F]" */
+    char                          spec[TWOFA_ADMIN_SPEC_MAX];
+    int                           nsentinels;    /* 0: not this form */
+    char                         *sentinel[TWOFA_ADMIN_SENTINELS];
+    const char                   *service;
+    const char                   *sentinel_password_file;
+    char                          primary[TWOFA_ADMIN_HOST_MAX + 16];
     const char                   *prefix;
     size_t                        prefix_len;
     long                          timeout;       /* ms */
@@ -141,6 +154,9 @@ struct twofa_admin_s {
     redisContext                 *c;
     char                          password[TWOFA_ADMIN_PASSWORD_MAX + 1];
     size_t                        password_len;
+    char                          sentinel_password[
+                                      TWOFA_ADMIN_PASSWORD_MAX + 1];
+    size_t                        sentinel_password_len;
     json_t                       *out;           /* --json: the object */
     char                          audit_max[TWOFA_ADMIN_INT_LEN];
     char                          actor[TWOFA_ADMIN_ACTOR_MAX];
@@ -168,8 +184,17 @@ int twofa_admin_command_line(twofa_admin_t *adm,
     const twofa_admin_command_t *commands, int argc, char **argv);
 void twofa_admin_help(void);
 
+/* options.c: also for sentinel.c */
+int twofa_admin_parse_hostport(const char *addr, long dflt, char *host,
+    int *port);
+int twofa_admin_parse_long(const char *s, long min, long max, long *out);
+
 /* password.c */
 int twofa_admin_read_password(twofa_admin_t *adm);
+
+/* sentinel.c */
+int twofa_admin_sentinel_primary(twofa_admin_t *adm);
+int twofa_admin_sentinel_role(twofa_admin_t *adm);
 
 /* init.c, org.c, user.c: the commands */
 int twofa_admin_init(twofa_admin_t *adm);
