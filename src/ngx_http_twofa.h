@@ -143,8 +143,9 @@ typedef struct {
 
 
 /*
- * Bindings this worker verified already (twofa_bind): the bind cookie and
- * the exact string its MAC covers, compared in constant time.
+ * Bindings this worker verified already (twofa_bind): the exact Cookie
+ * header bytes of a bound request, for one location, and the session
+ * they carried.
  */
 
 #define NGX_HTTP_TWOFA_BIND_CACHE      256   /* entries, a power of two */
@@ -154,8 +155,9 @@ typedef struct {
 typedef struct {
     uint32_t                    hash;
     size_t                      len;        /* 0: empty */
-    u_char                      token[TWOFA_CSRF_LEN];
-    u_char                      binding[NGX_HTTP_TWOFA_BIND_CACHE_MAX];
+    void                       *lcf;        /* the location's conf */
+    twofa_session_t             session;
+    u_char                      cookies[NGX_HTTP_TWOFA_BIND_CACHE_MAX];
 } ngx_http_twofa_bind_entry_t;
 
 
@@ -375,7 +377,6 @@ typedef struct {
     unsigned                    own_response:1;  /* the app's, sent by us */
     unsigned                    bad_identity:1;  /* passed, but no one
                                                     usable named */
-    unsigned                    bound:1;         /* app cookies matched */
     ngx_str_t                  *unsafe_cookie;   /* not new at login */
     const char                 *unsafe_why;      /* and why */
     ngx_str_t                   session_cookie;  /* the one just set */

@@ -27,8 +27,22 @@
 #define NGX_HTTP_TWOFA_BIND_PREFIX  "bind:"
 
 
+/*
+ * A response that sets no cookie: a binding made "as this response
+ * leaves the client" over it is the request's own (what is checked).
+ */
+static ngx_http_twofa_response_t  ngx_http_twofa_request_only;
+
+
 static ngx_int_t ngx_http_twofa_bind_check(ngx_http_request_t *r,
     ngx_http_twofa_loc_conf_t *lcf);
+static ngx_http_twofa_bind_entry_t *ngx_http_twofa_bind_slot(
+    ngx_http_request_t *r, ngx_http_twofa_loc_conf_t *lcf, size_t *len,
+    uint32_t *hash);
+static ngx_uint_t ngx_http_twofa_bind_cached(ngx_http_request_t *r,
+    ngx_http_twofa_loc_conf_t *lcf);
+static void ngx_http_twofa_bind_remember(ngx_http_request_t *r,
+    ngx_http_twofa_loc_conf_t *lcf, const twofa_session_t *s);
 static ngx_int_t ngx_http_twofa_bind_string(ngx_http_request_t *r,
     ngx_http_twofa_loc_conf_t *lcf, ngx_str_t *session,
     ngx_http_twofa_response_t *resp, ngx_str_t *out);
@@ -62,7 +76,6 @@ static ngx_uint_t ngx_http_twofa_app_cookie_name(
 ngx_int_t
 ngx_http_twofa_bind_handler(ngx_http_request_t *r)
 {
-    ngx_http_twofa_ctx_t       *ctx;
     ngx_http_twofa_loc_conf_t  *lcf;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_twofa_module);
@@ -70,21 +83,17 @@ ngx_http_twofa_bind_handler(ngx_http_request_t *r)
     /* the module's own locations never reach the app */
 
     if (!lcf->bind || lcf->login || lcf->pages || lcf->admin || lcf->metrics
-        || r != r->main
-        || ngx_http_twofa_app_cookies(r, lcf, 0, NULL) == 0)
+        || r != r->main)
     {
         return NGX_DECLINED;
     }
 
-    if (ngx_http_twofa_bind_check(r, lcf) == NGX_OK) {
-        ctx = ngx_http_twofa_get_ctx(r);
-        if (ctx == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    /* the usual request: the very cookies verified before */
 
-        /* a session the app rotates now is bound again (header filter) */
-        ctx->bound = 1;
-
+    if (ngx_http_twofa_bind_cached(r, lcf)
+        || ngx_http_twofa_app_cookies(r, lcf, 0, NULL) == 0
+        || ngx_http_twofa_bind_check(r, lcf) == NGX_OK)
+    {
         return NGX_DECLINED;
     }
 
@@ -159,8 +168,7 @@ ngx_http_twofa_bind_session(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (resp == NULL && !ctx->bound
-        && ngx_http_twofa_bind_check(r, lcf) != NGX_OK)
+    if (resp == NULL && ngx_http_twofa_bind_check(r, lcf) != NGX_OK)
     {
         return NGX_OK;
     }
@@ -183,20 +191,17 @@ ngx_int_t
 ngx_http_twofa_bind_rotated(ngx_http_request_t *r)
 {
     ngx_str_t                   session;
-    ngx_http_twofa_ctx_t       *ctx;
     ngx_http_twofa_loc_conf_t  *lcf;
     ngx_http_twofa_srv_conf_t  *tscf;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twofa_module);
-
-    if (ctx == NULL || !ctx->bound) {
-        return NGX_OK;
-    }
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_twofa_module);
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
-    if (!ngx_http_twofa_sets_app_cookie(r, lcf)
+    /* rare: the response touches an app cookie, so ask again */
+
+    if (!lcf->bind || lcf->login || lcf->pages || lcf->admin || lcf->metrics
+        || !ngx_http_twofa_sets_app_cookie(r, lcf)
+        || ngx_http_twofa_bind_check(r, lcf) != NGX_OK
         || ngx_http_twofa_get_cookie(r, &tscf->cookie.name, &session)
            != NGX_OK)
     {
@@ -224,14 +229,12 @@ ngx_http_twofa_bind_check(ngx_http_request_t *r,
     ngx_http_twofa_loc_conf_t *lcf)
 {
     size_t                        n;
-    uint32_t                      hash;
     ngx_str_t                     name, token, session, binding;
     ngx_uint_t                    ambiguous;
     const twofa_key_t            *keys;
     const twofa_session_t        *s;
     ngx_http_twofa_srv_conf_t    *tscf;
     ngx_http_twofa_main_conf_t   *tmcf;
-    ngx_http_twofa_bind_entry_t  *e;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
@@ -247,32 +250,14 @@ ngx_http_twofa_bind_check(ngx_http_request_t *r,
         || ngx_http_twofa_get_session(r, &s) != NGX_OK
         || ngx_http_twofa_get_cookie(r, &tscf->cookie.name, &session)
            != NGX_OK
-        || ngx_http_twofa_bind_string(r, lcf, &session, NULL, &binding)
+        || ngx_http_twofa_bind_string(r, lcf, &session,
+                                      &ngx_http_twofa_request_only, &binding)
            != NGX_OK)
     {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "twofa bind: no valid session or bind cookie%s",
                        ambiguous ? " (app cookie spelled twice)" : "");
         return NGX_DECLINED;
-    }
-
-    /* as the session cache: the exact strings verified before */
-
-    hash = 2166136261u;
-
-    for (n = 0; n < token.len; n++) {
-        hash = (hash ^ token.data[n]) * 16777619u;
-    }
-
-    e = &tmcf->bindings[hash & (NGX_HTTP_TWOFA_BIND_CACHE - 1)];
-
-    if (e->hash == hash && e->len == binding.len
-        && twofa_ct_equal(e->token, token.data, TWOFA_CSRF_LEN)
-        && twofa_ct_equal(e->binding, binding.data, binding.len))
-    {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "twofa bind: bound (cached)");
-        return NGX_OK;
     }
 
     keys = ngx_http_twofa_keys(r, &n);
@@ -285,17 +270,148 @@ ngx_http_twofa_bind_check(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (binding.len <= NGX_HTTP_TWOFA_BIND_CACHE_MAX) {
-        e->hash = hash;
-        e->len = binding.len;
-        ngx_memcpy(e->token, token.data, TWOFA_CSRF_LEN);
-        ngx_memcpy(e->binding, binding.data, binding.len);
-    }
+    ngx_http_twofa_bind_remember(r, lcf, s);
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa bind: bound");
 
     return NGX_OK;
+}
+
+
+/*
+ * The per-worker cache: the exact bytes of the request's Cookie headers
+ * that were verified as bound, on this location, with the session they
+ * carried (expiry and revocation are checked again at every use).  A
+ * keep-alive client sends the same cookies request after request, so the
+ * usual bound request costs a hash of a few bytes and one compare.  The
+ * slot comes from the last bytes, where the bind token's MAC is as good
+ * as random; a crafted request only misses, what is stored was verified.
+ */
+
+static ngx_http_twofa_bind_entry_t *
+ngx_http_twofa_bind_slot(ngx_http_request_t *r,
+    ngx_http_twofa_loc_conf_t *lcf, size_t *len, uint32_t *hash)
+{
+    u_char                      *p;
+    ngx_uint_t                   i;
+    ngx_table_elt_t             *h;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    if (tmcf->bindings == NULL) {
+        return NULL;
+    }
+
+    *len = 0;
+    *hash = 2166136261u;
+    i = 0;
+
+    for (h = ngx_http_twofa_cookie_header(r, NULL, &i);
+         h;
+         h = ngx_http_twofa_cookie_header(r, h, &i))
+    {
+        *len += h->value.len + 1;
+
+        for (p = h->value.data + h->value.len - ngx_min(h->value.len, 8);
+             p < h->value.data + h->value.len;
+             p++)
+        {
+            *hash = (*hash ^ *p) * 16777619u;
+        }
+    }
+
+    if (*len == 0 || *len > NGX_HTTP_TWOFA_BIND_CACHE_MAX) {
+        return NULL;
+    }
+
+    *hash ^= (uint32_t) (uintptr_t) lcf;
+
+    return &tmcf->bindings[*hash & (NGX_HTTP_TWOFA_BIND_CACHE - 1)];
+}
+
+
+static ngx_uint_t
+ngx_http_twofa_bind_cached(ngx_http_request_t *r,
+    ngx_http_twofa_loc_conf_t *lcf)
+{
+    u_char                       *p;
+    size_t                        len;
+    uint32_t                      hash;
+    ngx_uint_t                    i, same;
+    ngx_table_elt_t              *h;
+    ngx_http_twofa_main_conf_t   *tmcf;
+    ngx_http_twofa_bind_entry_t  *e;
+
+    e = ngx_http_twofa_bind_slot(r, lcf, &len, &hash);
+
+    if (e == NULL || e->len != len || e->hash != hash || e->lcf != lcf) {
+        return 0;
+    }
+
+    same = 1;
+    p = e->cookies;
+    i = 0;
+
+    for (h = ngx_http_twofa_cookie_header(r, NULL, &i);
+         h;
+         h = ngx_http_twofa_cookie_header(r, h, &i))
+    {
+        same &= twofa_ct_equal(p, h->value.data, h->value.len);
+        p += h->value.len + 1;
+    }
+
+    if (!same || e->session.exp <= (int64_t) ngx_time()) {
+        return 0;
+    }
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    if (ngx_http_twofa_revoked(tmcf->revocations, &e->session)) {
+        e->len = 0;
+        return 0;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa bind: bound (cached)");
+
+    return 1;
+}
+
+
+static void
+ngx_http_twofa_bind_remember(ngx_http_request_t *r,
+    ngx_http_twofa_loc_conf_t *lcf, const twofa_session_t *s)
+{
+    u_char                       *p;
+    size_t                        len;
+    uint32_t                      hash;
+    ngx_uint_t                    i;
+    ngx_table_elt_t              *h;
+    ngx_http_twofa_bind_entry_t  *e;
+
+    e = ngx_http_twofa_bind_slot(r, lcf, &len, &hash);
+
+    if (e == NULL) {
+        return;
+    }
+
+    p = e->cookies;
+    i = 0;
+
+    for (h = ngx_http_twofa_cookie_header(r, NULL, &i);
+         h;
+         h = ngx_http_twofa_cookie_header(r, h, &i))
+    {
+        p = ngx_cpymem(p, h->value.data, h->value.len);
+        *p++ = '\0';
+    }
+
+    e->hash = hash;
+    e->len = len;
+    e->lcf = lcf;
+    e->session = *s;
 }
 
 

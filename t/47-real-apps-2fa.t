@@ -174,8 +174,39 @@ my %dj;
     is($r->{status}, 200, 'django: "ALICE" fails at Django (case-sensitive)');
     ok(!$set->($r, 'twofa_hold'), 'django: nothing held for it');
 }
-is($t->redis('--scan', '--pattern', 'twofa:user:django:*'),
-   'twofa:user:django:alice', 'django: one enrollment, alice\'s');
+{
+    # a Unicode user, end to end: held, enrolled, released, asked again
+    my $logged = join '', map { sprintf '\\x%02X', ord }
+                 split //, TwofaApps::utf8_bytes('пётр');
+    my $c = $dj->client;
+    log_mark();
+    my $r = $c->login('пётр');
+    is($r->{status}, 303, 'django: пётр is held');
+    is($loc->($r), '/2fa/enroll', 'django: пётр enrolls');
+    like(access_line(qr{^POST /admin/login/\S* HTTP/1\.1 303 }) // '',
+         qr/user=\Q$logged\E org=django result=held/,
+         'django: $twofa_user is пётр (nginx escapes its bytes in the log)');
+    no_session($c, 'django: пётр held', 'sessionid', 'csrftoken');
+    my $e = TwofaStandin::enroll_held($c);
+    like($e->{page}, qr/\Q${\ TwofaApps::utf8_bytes('пётр')}\E/,
+         'django: the enrollment page names пётр');
+    is($e->{res}{status}, 302, 'django: пётр released');
+    is($c->signed_in, TwofaApps::utf8_bytes('пётр'),
+       'django: the admin greets пётр');
+
+    my $again = $dj->client;
+    $r = $again->login('пётр');
+    is($loc->($r), '/2fa/verify', 'django: пётр\'s next login asks a code');
+    $r = TwofaStandin::verify_held($again, undef, code => $e->{codes}[0]);
+    is($r->{status}, 302, 'django: a recovery code of пётр releases it');
+    is($again->signed_in, TwofaApps::utf8_bytes('пётр'),
+       'django: пётр is in the admin');
+}
+is(join(' ', sort split /\n/,
+        $t->redis('--scan', '--pattern', 'twofa:user:django:*')),
+   join(' ', sort 'twofa:user:django:alice',
+        'twofa:user:django:' . TwofaApps::utf8_bytes('пётр')),
+   'django: two enrollments, alice\'s and пётр\'s');
 
 # ==== DokuWiki ==========================================================
 
