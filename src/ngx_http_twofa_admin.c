@@ -841,7 +841,8 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
 {
     u_char                        *p;
     ngx_int_t                      n, rc;
-    ngx_str_t                      since, after, limit;
+    ngx_str_t                      since, after, limit, *filter;
+    ngx_uint_t                     i;
     ngx_http_twofa_audit_query_t  *q;
 
     q = &adm->audit;
@@ -857,26 +858,21 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    rc = q->org.len ? ngx_http_twofa_admin_ident(r, &q->org) : NGX_OK;
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    for (i = 0; i < 2; i++) {
+        filter = i ? &q->user : &q->org;
 
-    if (rc != NGX_OK) {
-        adm->message = "org= is 1 to 128 bytes of UTF-8 without "
-                       "control characters";
-        return NGX_HTTP_BAD_REQUEST;
-    }
+        rc = filter->len ? ngx_http_twofa_admin_ident(r, filter) : NGX_OK;
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
 
-    rc = q->user.len ? ngx_http_twofa_admin_ident(r, &q->user) : NGX_OK;
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc != NGX_OK) {
-        adm->message = "user= is 1 to 128 bytes of UTF-8 without "
-                       "control characters";
-        return NGX_HTTP_BAD_REQUEST;
+        if (rc != NGX_OK) {
+            adm->message = i ? "user= is 1 to 128 bytes of UTF-8 without "
+                               "control characters"
+                             : "org= is 1 to 128 bytes of UTF-8 without "
+                               "control characters";
+            return NGX_HTTP_BAD_REQUEST;
+        }
     }
 
     if (limit.len) {

@@ -16,6 +16,8 @@ static ngx_int_t ngx_http_twofa_redis_address(ngx_conf_t *cf,
 static ngx_int_t ngx_http_twofa_redis_sentinels(ngx_conf_t *cf,
     ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *list);
 static ngx_int_t ngx_http_twofa_redis_service(ngx_str_t *name);
+static ngx_int_t ngx_http_twofa_secret_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *file, size_t min, ngx_str_t *secret);
 static ngx_int_t ngx_http_twofa_redis_password(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *password);
 static ngx_int_t ngx_http_twofa_redis_param(ngx_conf_t *cf,
@@ -286,18 +288,18 @@ ngx_http_twofa_redis_service(ngx_str_t *name)
 }
 
 
-/* a password file, wiped from memory with the configuration */
+/*
+ * A secret's file (a password, a bearer token) of directive name: at
+ * least min bytes, wiped from memory with the configuration.
+ */
 
 static ngx_int_t
-ngx_http_twofa_redis_password(ngx_conf_t *cf, ngx_str_t *file,
-    ngx_str_t *password)
+ngx_http_twofa_secret_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *file,
+    size_t min, ngx_str_t *secret)
 {
-    ngx_str_t            name;
     ngx_pool_cleanup_t  *cln;
 
-    ngx_str_set(&name, "twofa_redis");
-
-    if (ngx_http_twofa_conf_read_file(cf, &name, file, 1, 4096, 0, password)
+    if (ngx_http_twofa_conf_read_file(cf, name, file, min, 4096, 0, secret)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -309,9 +311,23 @@ ngx_http_twofa_redis_password(ngx_conf_t *cf, ngx_str_t *file,
     }
 
     cln->handler = ngx_http_twofa_wipe_str;
-    cln->data = password;
+    cln->data = secret;
 
     return NGX_OK;
+}
+
+
+/* a Redis or Sentinel password file */
+
+static ngx_int_t
+ngx_http_twofa_redis_password(ngx_conf_t *cf, ngx_str_t *file,
+    ngx_str_t *password)
+{
+    ngx_str_t  name;
+
+    ngx_str_set(&name, "twofa_redis");
+
+    return ngx_http_twofa_secret_file(cf, &name, file, 1, password);
 }
 
 
@@ -604,8 +620,7 @@ ngx_http_twofa_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     char  *p = conf;
 
-    ngx_str_t           *value, *token;
-    ngx_pool_cleanup_t  *cln;
+    ngx_str_t  *value, *token;
 
     token = (ngx_str_t *) (p + cmd->offset);
 
@@ -617,20 +632,11 @@ ngx_http_twofa_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     /* a bearer token shorter than 16 bytes is guessable */
 
-    if (ngx_http_twofa_conf_read_file(cf, &value[0], &value[1], 16, 4096, 0,
-                                      token)
+    if (ngx_http_twofa_secret_file(cf, &value[0], &value[1], 16, token)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
-
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    cln->handler = ngx_http_twofa_wipe_str;
-    cln->data = token;
 
     return NGX_CONF_OK;
 }
