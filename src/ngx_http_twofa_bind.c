@@ -168,8 +168,7 @@ ngx_http_twofa_bind_session(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    if (resp == NULL && ngx_http_twofa_bind_check(r, lcf) != NGX_OK)
-    {
+    if (resp == NULL && ngx_http_twofa_bind_check(r, lcf) != NGX_OK) {
         return NGX_OK;
     }
 
