@@ -22,14 +22,7 @@ my $sp = TwofaStandin->start($t);
 my $loc = \&TwofaTest::Client::location;
 my $set = \&TwofaStandin::set_cookies;
 
-# the stand-in signals a passed login with its 302 (fixation modes set no
-# cookie at all, so a cookie cannot be the signal)
-my $http = <<'END';
-    map $upstream_status $standin_passed {
-        302      1;
-        default  0;
-    }
-END
+my $http = $TwofaStandin::PASSED_MAP;
 
 my $server = <<"END";
         location = /login {
@@ -155,25 +148,13 @@ $t->redis('HSET', 'twofa:org:default', 'require', '1');
 # ---- helpers -------------------------------------------------------------
 
 # what the logs got since log_mark()
-my ($mark, $amark) = (0, 0);
+my $mark = 0;
 sub log_mark {
     $mark = length $t->error_log;
-    $amark = length $t->read_file('access.log');
+    $t->access_mark;
 }
 sub log_new { substr($t->error_log, $mark) }
-
-# the access log's last line since log_mark() for a request, once nginx
-# wrote it
-sub access_line {
-    my ($re) = @_;
-    my $deadline = time + 3;
-    while (1) {
-        my ($line) = reverse grep { /$re/ } split /\n/,
-                     substr($t->read_file('access.log'), $amark);
-        return $line if defined $line || time > $deadline;
-        sleep 0.05;
-    }
-}
+sub access_line { $t->access_line(@_) }
 
 # the holds in Redis (their keys); the ones that are new since a list
 sub holds {

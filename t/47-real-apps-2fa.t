@@ -55,20 +55,8 @@ $t->redis('HSET', 'twofa:org:wiki', 'require', '1');
 my $loc = \&TwofaTest::Client::location;
 my $set = \&TwofaStandin::set_cookies;
 
-my $amark = 0;
-sub log_mark { $amark = length $t->read_file('access.log') }
-
-# the access log's last line since log_mark() for a request
-sub access_line {
-    my ($re) = @_;
-    my $deadline = time + 3;
-    while (1) {
-        my ($line) = reverse grep { /$re/ } split /\n/,
-                     substr($t->read_file('access.log'), $amark);
-        return $line if defined $line || time > $deadline;
-        sleep 0.05;
-    }
-}
+sub log_mark { $t->access_mark }
+sub access_line { $t->access_line(@_) }
 
 # signed_in with every combination of the values of NAMES the client was
 # ever sent (and none): nobody is signed in

@@ -22,12 +22,7 @@ my $sp = TwofaStandin->start($t);
 my $loc = \&TwofaTest::Client::location;
 my $set = \&TwofaStandin::set_cookies;
 
-my $http = <<'END';
-    map $upstream_status $standin_passed {
-        302      1;
-        default  0;
-    }
-END
+my $http = $TwofaStandin::PASSED_MAP;
 
 # the app's session cookie is bound on every location of the server
 my $server = <<"END";
@@ -79,18 +74,8 @@ END
 $t->start_nginx(http => $http, server => $server);
 $t->redis('HSET', 'twofa:org:default', 'require', '1');
 
-my $amark = 0;
-sub access_mark { $amark = length $t->read_file('access.log') }
-sub access_line {
-    my ($re) = @_;
-    my $deadline = time + 3;
-    while (1) {
-        my ($line) = reverse grep { /$re/ } split /\n/,
-                     substr($t->read_file('access.log'), $amark);
-        return $line if defined $line || time > $deadline;
-        sleep 0.05;
-    }
-}
+sub access_mark { $t->access_mark }
+sub access_line { $t->access_line(@_) }
 
 sub home { my ($c) = @_; my $r = $c->get('/home'); return $r }
 sub signed_in_as {

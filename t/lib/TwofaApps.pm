@@ -509,22 +509,12 @@ use warnings;
 
 our @ISA = ('TwofaTest::Client');
 
-# paths are relative to base (default: the test's nginx); every cookie
-# value the client is sent is remembered (seen), deletions included
+# paths are relative to base (default: the test's nginx)
 sub request {
     my ($self, $method, $path, %o) = @_;
     $path = $self->{base} . $path if $self->{base} && $path !~ m{^http};
-    my $res = $self->SUPER::request($method, $path, %o);
-    for my $c (TwofaTest::all_headers($res, 'set-cookie')) {
-        my ($name, $value) = $c =~ /^([^=;\s]+)=([^;]*)/ or next;
-        push @{ $self->{seen}{$name} }, $value
-            unless grep { $_ eq $value } @{ $self->{seen}{$name} // [] };
-    }
-    return $res;
+    return $self->SUPER::request($method, $path, %o);
 }
-
-# every value of cookie NAME the client was ever sent, in order
-sub seen { @{ $_[0]{seen}{$_[1]} // [] } }
 
 sub app { $_[0]{app} }
 

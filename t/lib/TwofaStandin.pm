@@ -18,6 +18,16 @@ use warnings;
 use JSON::PP;
 use TwofaTest;
 
+# For http{}: $standin_passed is 1 when the app's answer says the
+# password passed (its 302: the fixation modes set no cookie at all, so a
+# cookie cannot be the signal)
+our $PASSED_MAP = <<'END';
+    map $upstream_status $standin_passed {
+        302      1;
+        default  0;
+    }
+END
+
 sub start {
     my ($class, $t) = @_;
     my $port = TwofaTest::free_port();
@@ -81,19 +91,6 @@ use JSON::PP;
 
 our @ISA = ('TwofaTest::Client');
 
-# every cookie value this client was ever sent, deletions included
-sub request {
-    my ($self, @args) = @_;
-    my $res = $self->SUPER::request(@args);
-    for my $c (TwofaTest::all_headers($res, 'set-cookie')) {
-        my ($name, $value) = $c =~ /^([^=;\s]+)=([^;]*)/ or next;
-        push @{ $self->{seen}{$name} }, $value
-            unless grep { $_ eq $value } @{ $self->{seen}{$name} // [] };
-    }
-    return $res;
-}
-
-sub seen { @{ $_[0]{seen}{$_[1]} // [] } }
 
 # a POST of a body as given (the client's cookies go along)
 sub post_raw {

@@ -384,6 +384,20 @@ sub reload_nginx {
 
 sub error_log { $_[0]->read_file('error.log') }
 
+# The access log from here on (access_mark), and its last line for a
+# request that matches, once nginx wrote it (within 3 s), or undef.
+sub access_mark { $_[0]{access_mark} = length $_[0]->read_file('access.log') }
+sub access_line {
+    my ($self, $re) = @_;
+    my $deadline = Time::HiRes::time() + 3;
+    while (1) {
+        my ($line) = reverse grep { /$re/ } split /\n/,
+            substr($self->read_file('access.log'), $self->{access_mark} // 0);
+        return $line if defined $line || Time::HiRes::time() > $deadline;
+        Time::HiRes::sleep(0.05);
+    }
+}
+
 # With TWOFA_VALGRIND=1: stop nginx (its exit hooks run), then one test
 # that memcheck found nothing.  Without it, nothing.
 sub memcheck_ok {
@@ -509,6 +523,9 @@ sub request {
         my ($name, $value) = $c =~ /^([^=]+)=([^;]*)/ or next;
         if ($c =~ /Max-Age=0\b/i) { delete $self->{jar}{$name} }
         else { $self->{jar}{$name} = $value }
+        # every value ever sent, deletions included (seen)
+        push @{ $self->{seen}{$name} }, $value
+            unless grep { $_ eq $value } @{ $self->{seen}{$name} // [] };
     }
 
     return $res;
@@ -519,6 +536,9 @@ sub escape {
     $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
     return $s;
 }
+
+# every value of cookie NAME the client was ever sent, in order
+sub seen { @{ $_[0]{seen}{$_[1]} // [] } }
 
 sub get { my ($self, $path, %o) = @_; $self->request('GET', $path, %o) }
 sub post { my ($self, $path, %o) = @_; $self->request('POST', $path, %o) }
