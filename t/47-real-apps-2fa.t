@@ -243,6 +243,26 @@ my %dw;
     is($c->signed_in, 'alice', 'dokuwiki: "ALICE" signs in alice');
 }
 {
+    # a Unicode user: DokuWiki's пётр (its names fold case: "Пётр" too)
+    my $logged = join '', map { sprintf '\\x%02X', ord }
+                 split //, TwofaApps::utf8_bytes('пётр');
+    my $c = $dw->client(base => $dw_base);
+    log_mark();
+    my $r = $c->login('Пётр', password => $dw->password('пётр'));
+    is($r->{status}, 303, 'dokuwiki: "Пётр" is held');
+    is($loc->($r), '/2fa/enroll', 'dokuwiki: for enrollment');
+    like(access_line(qr{^POST /doku\.php HTTP/1\.1 303 }) // '',
+         qr/user=\Q$logged\E org=wiki result=held/,
+         'dokuwiki: $twofa_user is пётр (escaped in the access log)');
+    no_session($c, 'dokuwiki: пётр held', 'DokuWiki', $DW);
+    my $e = TwofaStandin::enroll_held($c);
+    like($e->{page}, qr/\Q${\ TwofaApps::utf8_bytes('пётр')}\E/,
+         'dokuwiki: the enrollment page names пётр');
+    is($e->{res}{status}, 302, 'dokuwiki: пётр released');
+    is($c->signed_in, TwofaApps::utf8_bytes('пётр'),
+       'dokuwiki: пётр sees the page');
+}
+{
     # another door (u and p in the query string): no identity in the body,
     # the password passed: refused
     my $c = $dw->client(base => $dw_base);
@@ -297,8 +317,11 @@ my %dw;
     ok($live->($r), 'dokuwiki: DokuWiki re-checked and set its cookie again '
        . '(passed through: no login)');
 }
-is($t->redis('--scan', '--pattern', 'twofa:user:wiki:*'),
-   'twofa:user:wiki:alice', 'dokuwiki: one enrollment, alice\'s');
+is(join(' ', sort split /\n/,
+        $t->redis('--scan', '--pattern', 'twofa:user:wiki:*')),
+   join(' ', sort 'twofa:user:wiki:alice',
+        'twofa:user:wiki:' . TwofaApps::utf8_bytes('пётр')),
+   'dokuwiki: two enrollments, alice\'s and пётр\'s ("ALICE" met alice\'s)');
 
 {
     # the maps tested here are the example's (its cookie name is port 443's)
