@@ -77,7 +77,7 @@ $t->write_file('sentinel-pass', "sentinel-pw\n");
     }
 
     my ($rc, $out) = $t->nginx_t($t->conf(twofa =>
-        "    twofa_redis sentinel=127.0.0.1:26379,localhost:26380 "
+        "    twofa_redis sentinel=127.0.0.1:26379,[::1]:26380 "
         . "service=twofa sentinel_password_file=$d/sentinel-pass "
         . "password_file=$d/redis-pass db=0 timeout=500ms "
         . "replica_wait=100ms prefix=twofa:;\n    $key\n"));
