@@ -7,6 +7,8 @@
  *                               per-worker state
  *   ngx_http_twofa_conf.c       configuration made, merged, checked
  *   ngx_http_twofa_directive.c  the directives' parsers
+ *   ngx_http_twofa_directive_redis.c  twofa_redis: a Redis or a Sentinel
+ *                               service
  *   ngx_http_twofa_variables.c  $twofa_user, $twofa_org, $twofa_result,
  *                               $twofa_amr, $twofa_form_NAME
  * the request handlers
@@ -510,8 +512,11 @@ void *ngx_http_twofa_create_loc_conf(ngx_conf_t *cf);
 char *ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child);
 
 
-/* ngx_http_twofa_directive.c */
+/* ngx_http_twofa_directive_redis.c */
 char *ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+
+/* ngx_http_twofa_directive.c */
 char *ngx_http_twofa_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_token_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_handler_slot(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -523,6 +528,10 @@ char *ngx_http_twofa_app_cookie(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_twofa_cookie(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_twofa_skew(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_uint_t ngx_http_twofa_param(ngx_str_t *arg, const char *name,
+    ngx_str_t *value);
+ngx_int_t ngx_http_twofa_secret_file(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *file, size_t min, ngx_str_t *secret);
 extern ngx_conf_post_t  ngx_http_twofa_url_post;      /* twofa_*_url */
 extern ngx_conf_post_t  ngx_http_twofa_issuer_post;   /* twofa_issuer */
 char *ngx_http_twofa_value_slot(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
