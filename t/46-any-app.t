@@ -178,6 +178,19 @@ sub refused {
     is_deeply(new_holds($before), [], "$name: nothing held in Redis");
 }
 
+# a fresh client, with the app's anonymous session, posts a login the
+# module must refuse (refused() checks it); the client, for more checks
+sub post_refused {
+    my ($what, $type, $body, $query) = @_;
+    my $c = TwofaStandin->client($t);
+    $c->get('/login');
+    my $before = holds();
+    log_mark();
+    my $r = $c->post_raw('/login' . ($query // ''), $type, $body);
+    refused($r, $what, $before);
+    return $c;
+}
+
 # every sid value the client was ever sent, on its own with the client's
 # other cookies: none opens the app
 sub no_app_session {
@@ -422,12 +435,7 @@ for my $case (
       "user=$big&password=pw-$big" ])
 {
     my ($what, $type, $body, $query) = @$case;
-    my $c = TwofaStandin->client($t);
-    $c->get('/login');
-    my $before = holds();
-    log_mark();
-    my $r = $c->post_raw('/login' . ($query // ''), $type, $body);
-    refused($r, $what, $before);
+    my $c = post_refused($what, $type, $body, $query);
     my @warn = grep { /\[warn\].*twofa_form_user/ } split /\n/, log_new();
     ok(@warn, "$what: a [warn] line names twofa_form_user") or diag(log_new());
     like($warn[0] // '', $REASON, "$what: with a reason") if @warn;
@@ -447,12 +455,7 @@ for my $case (
     [ 'no body', undef, '', '?user=alice&password=pw-alice' ])
 {
     my ($what, $type, $body, $query) = @$case;
-    my $c = TwofaStandin->client($t);
-    $c->get('/login');
-    my $before = holds();
-    log_mark();
-    my $r = $c->post_raw('/login' . ($query // ''), $type, $body);
-    refused($r, $what, $before);
+    my $c = post_refused($what, $type, $body, $query);
     like(log_new(), qr/\[(warn|error|crit)\]/, "$what: an error-log line");
 }
 

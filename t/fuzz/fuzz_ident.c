@@ -32,12 +32,29 @@ fuzz_hex(uint8_t c)
 }
 
 
+/* Two upper-case hex digits as a byte; aborts on anything else. */
+
+static uint8_t
+fuzz_hex_pair(const char *p)
+{
+    int  hi, lo;
+
+    hi = fuzz_hex((uint8_t) p[0]);
+    lo = fuzz_hex((uint8_t) p[1]);
+
+    if (hi < 0 || lo < 0) {
+        abort();
+    }
+
+    return (uint8_t) (hi << 4 | lo);
+}
+
+
 /* The key escape decoded; aborts on anything the escape cannot make. */
 
 static size_t
 fuzz_key_unescape(const char *s, size_t len, char *out)
 {
-    int       hi, lo;
     size_t    i, n;
     uint8_t   c;
 
@@ -57,14 +74,7 @@ fuzz_key_unescape(const char *s, size_t len, char *out)
                 abort();
             }
 
-            hi = fuzz_hex((uint8_t) s[i + 1]);
-            lo = fuzz_hex((uint8_t) s[i + 2]);
-
-            if (hi < 0 || lo < 0) {
-                abort();
-            }
-
-            c = (uint8_t) (hi << 4 | lo);
+            c = fuzz_hex_pair(s + i + 1);
             i += 2;
 
             /* only what must be escaped is: one spelling per identity */
@@ -89,7 +99,6 @@ fuzz_key_unescape(const char *s, size_t len, char *out)
 static size_t
 fuzz_log_unescape(const char *s, size_t len, char *out)
 {
-    int       hi, lo;
     size_t    i, n;
     uint8_t   c;
 
@@ -109,14 +118,7 @@ fuzz_log_unescape(const char *s, size_t len, char *out)
                 abort();
             }
 
-            hi = fuzz_hex((uint8_t) s[i + 2]);
-            lo = fuzz_hex((uint8_t) s[i + 3]);
-
-            if (hi < 0 || lo < 0) {
-                abort();
-            }
-
-            c = (uint8_t) (hi << 4 | lo);
+            c = fuzz_hex_pair(s + i + 2);
             i += 3;
         }
 
