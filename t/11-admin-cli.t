@@ -7,6 +7,7 @@
 use strict;
 use warnings;
 use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use Encode ();
@@ -14,6 +15,7 @@ use File::Temp qw(tempdir);
 use IO::Socket::IP;
 use POSIX qw(strftime WNOHANG);
 use Time::HiRes qw(time sleep);
+use TwofaTest ();
 use Time::Local qw(timegm);
 use Digest::SHA qw(sha1_hex);
 use Sys::Hostname qw(hostname);
@@ -67,14 +69,7 @@ unless ($have) {
     exit 1;
 }
 
-sub free_port {
-    my $s = IO::Socket::IP->new(LocalHost => '127.0.0.1', LocalPort => 0,
-                                Listen => 1, ReuseAddr => 1)
-        or die "cannot bind: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
-}
+sub free_port { TwofaTest::free_port() }
 
 # redis-cli against one of our servers: its output, chomped
 sub rcli {

@@ -12,6 +12,10 @@ use utf8;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+
+# test names carry Unicode identities (use utf8 above)
+binmode(Test::More->builder->$_, ':encoding(UTF-8)')
+    for qw(output failure_output todo_output);
 use MIME::Base64 ();
 use Time::HiRes qw(sleep time);
 use TwofaTest;

@@ -79,13 +79,30 @@ sub random_text {
     return join '', map { $c[ord($_) % @c] } split //, $raw;
 }
 
+# A port for one of our servers.  Below the kernel's ephemeral range, so
+# that no outgoing connection (a client, nginx to Redis) can take it between
+# this check and the server's bind, and never the same one twice in a test.
+my %GIVEN;
+my ($EPHEMERAL_LOW) = do {
+    open my $fh, '<', '/proc/sys/net/ipv4/ip_local_port_range';
+    my $range = $fh ? <$fh> : '';
+    $range =~ /^(\d+)/ ? $1 : 32768;
+};
+
 sub free_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1)
-        or die "no free port: $!";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    my $high = $EPHEMERAL_LOW < 32768 ? $EPHEMERAL_LOW : 32768;
+    my $low = $high > 12000 ? $high - 12000 : 0;
+    for (1 .. 200) {
+        my $port = $low ? $low + int(rand($high - $low)) : 0;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                      LocalPort => $port, Proto => 'tcp',
+                                      Listen => 1, ReuseAddr => 1)
+            or next;
+        $port = $s->sockport;
+        close $s;
+        return $port unless $GIVEN{$port}++;
+    }
+    die "no free port: $!";
 }
 
 sub write_file {
@@ -432,6 +449,12 @@ sub client {
 sub totp {
     my ($secret, $offset) = @_;
     $secret =~ s/\s+//g;
+    # a code of a past step is refused once the next step begins: not
+    # made in the last moments of a step, or the server may see it later
+    if (defined $offset && $offset < 0) {
+        my $into = time() - 30 * int(time() / 30);
+        sleep(30.05 - $into) if $into > 28.5;
+    }
     my @at = defined $offset ? ('-N', '@' . (time() + $offset)) : ();
     my $code = `oathtool --totp -b @at $secret`;
     die "oathtool failed" if $?;

@@ -33,7 +33,6 @@ use TwofaTest;
 
 my @ALL;
 my $SEQ = 0;
-my %PORTS;          # handed out by this process: never twice
 
 # A sentinel's periods in tests (SENTINEL DEBUG); see above.  PING every
 # 250 ms: by default a sentinel pings every min(1000 ms, down-after), and
@@ -45,14 +44,8 @@ my @SENTINEL_DEBUG = ('info-period', 1000, 'publish-period', 500,
 
 sub addr { "127.0.0.1:$_[0]" }
 
-# TwofaTest::free_port closes the port it found, so two calls may give
-# the same one: a topology asks for a dozen, so we remember them
-sub free_port {
-    while (1) {
-        my $port = TwofaTest::free_port();
-        return $port unless $PORTS{$port}++;
-    }
-}
+# TwofaTest::free_port never gives the same port twice in a test
+sub free_port { TwofaTest::free_port() }
 
 sub port_of {
     my ($addr) = @_;
@@ -136,10 +129,6 @@ sub _init {
         nodes => {},        # port => { name, dir, port, bus (cluster) }
         %o,
     }, $class;
-
-    # the test's own ports (nginx, the app, its redis) are taken too
-    $PORTS{ $self->{host}{$_} }++
-        for grep { $self->{host}{$_} } qw(port app_port redis_port);
 
     push @ALL, $self;
     return $self;
