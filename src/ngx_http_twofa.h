@@ -16,9 +16,12 @@
  *                               decide, hold or pass
  *   ngx_http_twofa_gate.c       the step-up gate
  *   ngx_http_twofa_pages.c      the pages' routes and their life cycle
- *   ngx_http_twofa_admin.c      the admin JSON API
+ *   ngx_http_twofa_admin.c      the admin JSON API: its operations and
+ *                               answers
  *   ngx_http_twofa_metrics.c    the counters as a Prometheus page
  * their parts
+ *   ngx_http_twofa_admin_request.c  what an admin request asks: path,
+ *                               query, body
  *   ngx_http_twofa_capture.c    the login's filters (capture, guard)
  *   ngx_http_twofa_identity.c   who logs in, the password's verdict,
  *                               $twofa_form_*, the app's session cookies
@@ -320,6 +323,37 @@ typedef struct {
     ngx_str_t                   user;          /* empty: any */
     ngx_uint_t                  limit;         /* entries at most */
 } ngx_http_twofa_audit_query_t;
+
+
+#define NGX_HTTP_TWOFA_ADMIN_SEGMENTS  5
+
+
+/* The admin API's operations. */
+typedef enum {
+    NGX_HTTP_TWOFA_ADMIN_ORG_GET = 0,
+    NGX_HTTP_TWOFA_ADMIN_ORG_PUT,
+    NGX_HTTP_TWOFA_ADMIN_USER_GET,
+    NGX_HTTP_TWOFA_ADMIN_USER_RESET,
+    NGX_HTTP_TWOFA_ADMIN_INIT,
+    NGX_HTTP_TWOFA_ADMIN_AUDIT
+} ngx_http_twofa_admin_op_e;
+
+
+#define NGX_HTTP_TWOFA_AUDIT_LIMIT      100     /* entries, by default */
+#define NGX_HTTP_TWOFA_AUDIT_LIMIT_MAX  1000
+
+
+/* What an admin request asks (ngx_http_twofa_admin_request.c). */
+typedef struct {
+    ngx_http_twofa_admin_op_e   op;
+    const char                 *error;      /* why the route failed */
+    const char                 *message;
+    ngx_str_t                   org;
+    ngx_str_t                   user;
+    ngx_uint_t                  require;
+    ngx_uint_t                  token;      /* authenticated by token */
+    ngx_http_twofa_audit_query_t audit;     /* what GET audit asks */
+} ngx_http_twofa_admin_t;
 
 
 /*
@@ -720,6 +754,12 @@ ngx_int_t ngx_http_twofa_gate_handler(ngx_http_request_t *r);
 
 /* ngx_http_twofa_admin.c */
 ngx_int_t ngx_http_twofa_admin_handler(ngx_http_request_t *r);
+
+/* ngx_http_twofa_admin_request.c */
+ngx_int_t ngx_http_twofa_admin_route(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm);
+ngx_int_t ngx_http_twofa_admin_parse(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_twofa_admin_t *adm, ngx_str_t *err);
 
 
 /* ngx_http_twofa_metrics.c */

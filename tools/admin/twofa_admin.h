@@ -17,8 +17,8 @@
  * core in include/):
  *
  *   main.c      entry: the command table, the order of the steps
- *   options.c   the command line: options, the command and its values,
- *               usage and --help
+ *   options.c   the command line: options, the command and its values
+ *   help.c      the usage message and --help
  *   password.c  the password files
  *   sentinel.c  --redis "sentinel=... service=...": the primary, asked of
  *               the sentinels in turn, checked with ROLE
@@ -182,6 +182,9 @@ int twofa_admin_options(twofa_admin_t *adm, int argc, char **argv,
     int *next);
 int twofa_admin_command_line(twofa_admin_t *adm,
     const twofa_admin_command_t *commands, int argc, char **argv);
+
+/* help.c */
+int twofa_admin_usage(const char *fmt, const char *arg);
 void twofa_admin_help(void);
 
 /* options.c: also for sentinel.c */
