@@ -584,6 +584,8 @@ ngx_int_t ngx_http_twofa_add_variables(ngx_conf_t *cf);
 
 /* ngx_http_twofa_http.c */
 ngx_http_twofa_ctx_t *ngx_http_twofa_get_ctx(ngx_http_request_t *r);
+void ngx_http_twofa_set_result(ngx_http_request_t *r,
+    ngx_http_twofa_result_e result);
 void *ngx_http_twofa_new_page(ngx_http_request_t *r, size_t size);
 const twofa_key_t *ngx_http_twofa_keys(ngx_http_request_t *r, size_t *n);
 ngx_table_elt_t *ngx_http_twofa_push_header(ngx_http_request_t *r,

@@ -20,7 +20,7 @@
 static ngx_int_t ngx_http_twofa_admin_segments(ngx_http_request_t *r,
     u_char **seg, size_t *len, ngx_uint_t *nseg);
 static ngx_int_t ngx_http_twofa_admin_ident(ngx_http_request_t *r,
-    ngx_str_t *value);
+    ngx_http_twofa_admin_t *adm, ngx_str_t *value, const char *refusal);
 static ngx_int_t ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm);
 static ngx_int_t ngx_http_twofa_admin_query_arg(ngx_http_request_t *r,
@@ -136,11 +136,13 @@ ngx_http_twofa_admin_segments(ngx_http_request_t *r, u_char **seg,
  * An org or user of a path or query, in the spelling the module keeps
  * (NFKC, white space at the ends removed, as twofa_ident_canonical()
  * without case folding: an identity typed decomposed still names the
- * one a login stored), in the pool.  NGX_DECLINED: not an identity.
+ * one a login stored), in the pool.  Not an identity: 400, and the
+ * refusal is the message.
  */
 
 static ngx_int_t
-ngx_http_twofa_admin_ident(ngx_http_request_t *r, ngx_str_t *value)
+ngx_http_twofa_admin_ident(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
+    ngx_str_t *value, const char *refusal)
 {
     u_char                *p;
     size_t                 len;
@@ -151,17 +153,18 @@ ngx_http_twofa_admin_ident(ngx_http_request_t *r, ngx_str_t *value)
                                (char *) out, sizeof(out), &len);
 
     if (st == TWOFA_IDENT_NO_MEMORY) {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (st != TWOFA_IDENT_OK || !twofa_ident_valid((const char *) out, len))
     {
-        return NGX_DECLINED;
+        adm->message = refusal;
+        return NGX_HTTP_BAD_REQUEST;
     }
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_memcpy(p, out, len);
@@ -241,31 +244,24 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
     adm->org.data = seg[1];
     adm->org.len = len[1];
 
-    rc = ngx_http_twofa_admin_ident(r, &adm->org);
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
+    rc = ngx_http_twofa_admin_ident(r, adm, &adm->org,
+                                    "an org name is 1 to 128 bytes of UTF-8 "
+                                    "without control characters, "
+                                    "percent-encoded in the path");
     if (rc != NGX_OK) {
-        adm->message = "an org name is 1 to 128 bytes of UTF-8 without "
-                       "control characters, percent-encoded in the path";
-        return NGX_HTTP_BAD_REQUEST;
+        return rc;
     }
 
     if (n >= 4) {
         adm->user.data = seg[3];
         adm->user.len = len[3];
 
-        rc = ngx_http_twofa_admin_ident(r, &adm->user);
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
+        rc = ngx_http_twofa_admin_ident(r, adm, &adm->user,
+                                        "a user name is 1 to 128 bytes of "
+                                        "UTF-8 without control characters, "
+                                        "percent-encoded in the path");
         if (rc != NGX_OK) {
-            adm->message = "a user name is 1 to 128 bytes of UTF-8 "
-                           "without control characters, percent-encoded "
-                           "in the path";
-            return NGX_HTTP_BAD_REQUEST;
+            return rc;
         }
     }
 
@@ -428,17 +424,18 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
     for (i = 0; i < 2; i++) {
         filter = i ? &q->user : &q->org;
 
-        rc = filter->len ? ngx_http_twofa_admin_ident(r, filter) : NGX_OK;
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        if (filter->len == 0) {
+            continue;
         }
 
+        rc = ngx_http_twofa_admin_ident(r, adm, filter,
+                                        i ? "user= is 1 to 128 bytes of "
+                                            "UTF-8 without control characters"
+                                          : "org= is 1 to 128 bytes of "
+                                            "UTF-8 without control "
+                                            "characters");
         if (rc != NGX_OK) {
-            adm->message = i ? "user= is 1 to 128 bytes of UTF-8 without "
-                               "control characters"
-                             : "org= is 1 to 128 bytes of UTF-8 without "
-                               "control characters";
-            return NGX_HTTP_BAD_REQUEST;
+            return rc;
         }
     }
 

@@ -325,15 +325,12 @@ static ngx_int_t
 ngx_http_twofa_enroll_enabled(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply)
 {
-    ngx_http_twofa_ctx_t  *ctx;
-
     if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
         /* the pending secret changed or TOTP went on meanwhile */
         return ngx_http_twofa_go(r, pg, "enroll");
     }
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    ctx->result = NGX_HTTP_TWOFA_RESULT_ENROLLED;
+    ngx_http_twofa_set_result(r, NGX_HTTP_TWOFA_RESULT_ENROLLED);
 
     ngx_http_twofa_count(NGX_HTTP_TWOFA_M_CODE_VALID);
     ngx_http_twofa_count(NGX_HTTP_TWOFA_M_ENROLLMENTS);
@@ -390,15 +387,13 @@ static ngx_int_t
 ngx_http_twofa_taken(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     ngx_http_twofa_store_reply_t *reply)
 {
-    twofa_amr_t            amr;
-    ngx_http_twofa_ctx_t  *ctx;
+    twofa_amr_t  amr;
 
     if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
         return ngx_http_twofa_show_expired(r, pg);
     }
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
+    ngx_http_twofa_set_result(r, NGX_HTTP_TWOFA_RESULT_VERIFIED);
 
     ngx_http_twofa_count(NGX_HTTP_TWOFA_M_LOGIN_RELEASED);
 
@@ -482,15 +477,13 @@ static ngx_int_t
 ngx_http_twofa_verify_accepted(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg, ngx_http_twofa_store_reply_t *reply)
 {
-    ngx_str_t              to;
-    ngx_http_twofa_ctx_t  *ctx;
+    ngx_str_t  to;
 
     if (reply->outcome != NGX_HTTP_TWOFA_DONE) {
         return ngx_http_twofa_go(r, pg, "enroll");
     }
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    ctx->result = NGX_HTTP_TWOFA_RESULT_VERIFIED;
+    ngx_http_twofa_set_result(r, NGX_HTTP_TWOFA_RESULT_VERIFIED);
 
     ngx_http_twofa_count(NGX_HTTP_TWOFA_M_CODE_VALID);
 
@@ -596,10 +589,7 @@ ngx_http_twofa_disable_done(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
 static ngx_int_t
 ngx_http_twofa_failed(ngx_http_request_t *r, ngx_http_twofa_page_t *pg)
 {
-    ngx_http_twofa_ctx_t  *ctx;
-
-    ctx = ngx_http_twofa_get_ctx(r);
-    ctx->result = NGX_HTTP_TWOFA_RESULT_FAILED;
+    ngx_http_twofa_set_result(r, NGX_HTTP_TWOFA_RESULT_FAILED);
 
     ngx_http_twofa_count(NGX_HTTP_TWOFA_M_CODE_INVALID);
 

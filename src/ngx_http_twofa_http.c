@@ -42,6 +42,21 @@ ngx_http_twofa_get_ctx(ngx_http_request_t *r)
 }
 
 
+/* What $twofa_result will say of this request. */
+
+void
+ngx_http_twofa_set_result(ngx_http_request_t *r,
+    ngx_http_twofa_result_e result)
+{
+    ngx_http_twofa_ctx_t  *ctx;
+
+    ctx = ngx_http_twofa_get_ctx(r);
+    if (ctx != NULL) {
+        ctx->result = result;
+    }
+}
+
+
 /* A handler's own state, zeroed, kept as ctx->page: NULL, no memory. */
 
 void *
