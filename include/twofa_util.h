@@ -32,6 +32,13 @@ typedef int (*twofa_util_digit_pt)(int arg, unsigned char c);
 size_t twofa_util_put_uint(char *out, uint64_t v);
 
 /*
+ * The text of entry i of a table of n (a status's reason), or unknown
+ * when i is past its end.
+ */
+const char *twofa_util_text(const char *const *table, size_t n, unsigned i,
+    const char *unknown);
+
+/*
  * The bytes spelled by the len characters of in, each a digit of width
  * (1 to 8) bits as digit() says, most significant bit first.  out must
  * hold len * width / 8 bytes; the caller checks that, and the length.

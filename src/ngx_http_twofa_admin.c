@@ -153,7 +153,7 @@ ngx_http_twofa_admin_body(ngx_http_request_t *r)
 
     rc = ngx_http_twofa_body(r);
 
-    if (rc == NGX_DECLINED) {
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
         ngx_http_finalize_request(r,
                      ngx_http_twofa_admin_error(r,
                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -162,7 +162,7 @@ ngx_http_twofa_admin_body(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_finalize_request(r, rc);
         return;
     }
 

@@ -186,8 +186,15 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
     u_char      *seg[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
     size_t       len[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
     ngx_int_t    rc;
-    ngx_str_t    allow;
-    ngx_uint_t   n;
+    ngx_str_t    allow, *id;
+    ngx_uint_t   n, i;
+
+    static const char  *refusal[2] = {
+        "an org name is 1 to 128 bytes of UTF-8 without control "
+        "characters, percent-encoded in the path",
+        "a user name is 1 to 128 bytes of UTF-8 without control "
+        "characters, percent-encoded in the path"
+    };
 
     adm->error = "not_found";
     adm->message = "no such resource";
@@ -241,25 +248,14 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
 
     adm->error = "bad_request";
 
-    adm->org.data = seg[1];
-    adm->org.len = len[1];
+    /* the org in segment 1, the user in segment 3 */
 
-    rc = ngx_http_twofa_admin_ident(r, adm, &adm->org,
-                                    "an org name is 1 to 128 bytes of UTF-8 "
-                                    "without control characters, "
-                                    "percent-encoded in the path");
-    if (rc != NGX_OK) {
-        return rc;
-    }
+    for (i = 0; i < 2 && 1 + 2 * i < n; i++) {
+        id = i ? &adm->user : &adm->org;
+        id->data = seg[1 + 2 * i];
+        id->len = len[1 + 2 * i];
 
-    if (n >= 4) {
-        adm->user.data = seg[3];
-        adm->user.len = len[3];
-
-        rc = ngx_http_twofa_admin_ident(r, adm, &adm->user,
-                                        "a user name is 1 to 128 bytes of "
-                                        "UTF-8 without control characters, "
-                                        "percent-encoded in the path");
+        rc = ngx_http_twofa_admin_ident(r, adm, id, refusal[i]);
         if (rc != NGX_OK) {
             return rc;
         }

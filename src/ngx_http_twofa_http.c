@@ -457,7 +457,10 @@ ngx_http_twofa_with_body(ngx_http_request_t *r, ngx_uint_t read, size_t max,
 }
 
 
-/* The body just read, as one string in ctx->body; NGX_DECLINED: too big. */
+/*
+ * The body just read, as one string in ctx->body: NGX_OK, or the status
+ * to answer (413 too big, 500).
+ */
 
 ngx_int_t
 ngx_http_twofa_body(ngx_http_request_t *r)
@@ -470,7 +473,7 @@ ngx_http_twofa_body(ngx_http_request_t *r)
 
     ctx = ngx_http_twofa_get_ctx(r);
     if (ctx == NULL) {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_str_null(&ctx->body);
@@ -485,7 +488,7 @@ ngx_http_twofa_body(ngx_http_request_t *r)
         b = cl->buf;
 
         if (b->in_file) {
-            return NGX_DECLINED;
+            return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
         }
 
         if (ngx_buf_in_memory(b)) {
@@ -494,12 +497,12 @@ ngx_http_twofa_body(ngx_http_request_t *r)
     }
 
     if (len > ctx->body_max) {
-        return NGX_DECLINED;
+        return NGX_HTTP_REQUEST_ENTITY_TOO_LARGE;
     }
 
     p = ngx_pnalloc(r->pool, len + 1);
     if (p == NULL) {
-        return NGX_ERROR;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ctx->body.data = p;

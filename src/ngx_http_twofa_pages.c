@@ -217,14 +217,8 @@ ngx_http_twofa_pages_posted(ngx_http_request_t *r)
     pg = ctx->page;
 
     rc = ngx_http_twofa_body(r);
-
-    if (rc == NGX_DECLINED) {
-        ngx_http_twofa_done(r, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE);
-        return;
-    }
-
     if (rc != NGX_OK) {
-        ngx_http_twofa_done(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_twofa_done(r, rc);
         return;
     }
 

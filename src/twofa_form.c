@@ -14,6 +14,7 @@
 #include <unistr.h>
 
 #include "twofa_form.h"
+#include "twofa_util.h"
 #include "twofa_multipart.h"
 
 
@@ -44,7 +45,7 @@ typedef struct {
 } twofa_form_ctx_t;
 
 
-static const char  *twofa_form_reasons[] = {
+static const char  *const twofa_form_reasons[] = {
     "found",
     "absent",
     "field given more than once, or under a variant name",
@@ -58,11 +59,10 @@ static const char  *twofa_form_reasons[] = {
 const char *
 twofa_form_reason(twofa_form_status_t st)
 {
-    if ((unsigned) st > TWOFA_FORM_NO_MEMORY) {
-        return "unknown form status";
-    }
-
-    return twofa_form_reasons[st];
+    return twofa_util_text(twofa_form_reasons,
+                           sizeof(twofa_form_reasons)
+                           / sizeof(twofa_form_reasons[0]),
+                           (unsigned) st, "unknown form status");
 }
 
 

@@ -14,6 +14,7 @@
 #include <unistr.h>
 
 #include "twofa_ident.h"
+#include "twofa_util.h"
 
 
 /*
@@ -28,7 +29,7 @@
 #define TWOFA_IDENT_BUF_SIZE   (TWOFA_IDENT_MAX + 64)
 
 
-static const char  *twofa_ident_reasons[] = {
+static const char  *const twofa_ident_reasons[] = {
     "valid",
     "empty",
     "longer than 256 bytes",
@@ -43,11 +44,10 @@ static const char   twofa_ident_hex[] = "0123456789ABCDEF";
 const char *
 twofa_ident_reason(twofa_ident_status_t st)
 {
-    if ((unsigned) st > TWOFA_IDENT_NO_MEMORY) {
-        return "unknown identity status";
-    }
-
-    return twofa_ident_reasons[st];
+    return twofa_util_text(twofa_ident_reasons,
+                           sizeof(twofa_ident_reasons)
+                           / sizeof(twofa_ident_reasons[0]),
+                           (unsigned) st, "unknown identity status");
 }
 
 

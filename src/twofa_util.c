@@ -67,3 +67,11 @@ twofa_util_unpack(const char *in, size_t len, unsigned width,
 
     return (int) n;
 }
+
+
+const char *
+twofa_util_text(const char *const *table, size_t n, unsigned i,
+    const char *unknown)
+{
+    return i < n ? table[i] : unknown;
+}

@@ -1,7 +1,8 @@
 /*
  * The shared low level: decimal numbers at their edges, and digits of
  * several widths unpacked, passed over, refused and held to canonical
- * trailing bits (base32 and base64 test the same through their decoders).
+ * trailing bits (base32 and base64 test the same through their decoders),
+ * and a status's text looked up.
  */
 
 #include <stdint.h>
@@ -114,11 +115,25 @@ test_unpack(void)
 }
 
 
+static void
+test_text(void)
+{
+    static const char *const  texts[] = { "zero", "one" };
+
+    is_str(twofa_util_text(texts, 2, 0, "?"), "zero", "text: the first");
+    is_str(twofa_util_text(texts, 2, 1, "?"), "one", "text: the last");
+    is_str(twofa_util_text(texts, 2, 2, "?"), "?", "text: past the end");
+    is_str(twofa_util_text(texts, 2, (unsigned) -1, "?"), "?",
+           "text: a negative status cast");
+}
+
+
 int
 main(void)
 {
     test_put_uint();
     test_unpack();
+    test_text();
 
     return done();
 }
