@@ -200,6 +200,76 @@ is(join(' ', sort split /\n/,
         'twofa:user:django:' . TwofaApps::utf8_bytes('пётр')),
    'django: two enrollments, alice\'s and пётр\'s');
 
+# ==== Django with twofa_bind (conf-examples/django.conf) ================
+#
+# The same Django behind a third nginx whose server binds Django's
+# sessionid to the edge's session: a sessionid got through another door
+# reaches nothing, and a signed-in user who logs in again as herself
+# (Django keeps her sessionid) is held like any other login.
+
+my $bind_port = TwofaTest::free_port();
+my $bind_base = "http://127.0.0.1:$bind_port";
+$t->start_nginx(name => 'nginx3', port => $bind_port,
+                server => <<"END" . $pages . $dj->twofa_location(<<"END2"));
+        twofa_app_cookie ${\ join ' ', $dj->session_cookies};
+        twofa_bind on;
+END
+            twofa_login on;
+            twofa_org djbind;
+            twofa_user \$twofa_form_$dj->{fields}{user};
+            twofa_login_success ${\ $dj->login_success};
+END2
+$t->redis('HSET', 'twofa:org:djbind', 'require', '1');
+{
+    my $c = $dj->client(base => $bind_base);
+    my $r = $c->login('alice');
+    is($loc->($r), '/2fa/enroll', 'django, bound: alice is held to enroll');
+    no_session($c, 'django, bound: held', 'sessionid', 'csrftoken');
+    my $e = TwofaStandin::enroll_held($c);
+    is($e->{res}{status}, 302, 'django, bound: released');
+    ok($set->($e->{res}, 'twofa_session_bind'),
+       'django, bound: with a bind cookie');
+    is($c->signed_in, 'alice', 'django, bound: the admin greets alice');
+
+    # another door: Django's own port, as a proxy that skips the edge or
+    # a second login view would give
+    my $door = $dj->client(base => 'http://' . $dj->upstream);
+    $r = $door->login('alice');
+    is($r->{status}, 302, 'django, bound: a login at Django itself passes');
+    my $stolen = $door->cookie('sessionid');
+    ok($stolen, 'django, bound: ... and gives a sessionid');
+    my $thief = $dj->client(base => $bind_base);
+    $thief->cookie(sessionid => $stolen);
+    log_mark();
+    is($thief->signed_in, undef,
+       'django, bound: that sessionid reaches nothing through the edge');
+    like(access_line(qr{^GET /admin/ HTTP/1\.1 }) // '', qr/result=unbound/,
+         'django, bound: $twofa_result is unbound');
+    is($door->signed_in, 'alice',
+       'django, bound: (the session itself is valid at Django)');
+
+    # alice, signed in, logs in again as herself: Django keeps her
+    # sessionid, and the login is held (not refused as "unsafe")
+    my $kept = $c->cookie('sessionid');
+    log_mark();
+    $r = $c->login('alice');
+    is($r->{status}, 303, 'django, bound: alice logs in again: held');
+    is($loc->($r), '/2fa/verify', 'django, bound: for a code');
+    $r = TwofaStandin::verify_held($c, $e->{secret});
+    is($r->{status}, 302, 'django, bound: the code releases it');
+    is($c->cookie('sessionid'), $kept, 'django, bound: the same sessionid');
+    is($c->signed_in, 'alice', 'django, bound: alice is in the admin');
+
+    # Django's logout deletes sessionid: the edge's session ends with it
+    $r = $c->post('/admin/logout/',
+                  form => { csrfmiddlewaretoken => $c->cookie('csrftoken') });
+    ok(!$c->cookie('twofa_session'),
+       'django, bound: the logout ends the edge\'s session too');
+    is($c->signed_in, undef, 'django, bound: alice is signed out');
+    $r = $c->login('alice');
+    is($loc->($r), '/2fa/verify', 'django, bound: the next login asks a code');
+}
+
 # ==== DokuWiki ==========================================================
 
 my $live = sub { grep { !/^\Q$DW\E=(deleted)?;/ } $set->($_[0], $DW) };
@@ -336,7 +406,8 @@ is(join(' ', sort split /\n/,
        'dokuwiki: the re-check map is conf-examples/dokuwiki.conf\'s');
 }
 
-ok($t->running('nginx') && $t->running('nginx2'), 'both nginx still run');
+ok($t->running('nginx') && $t->running('nginx2') && $t->running('nginx3'),
+   'the three nginx still run');
 unlike($t->error_log, qr/\[alert\]|\[emerg\]|signal/,
        'no [alert] and no worker died on a signal');
 
