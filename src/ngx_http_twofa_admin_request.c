@@ -17,6 +17,18 @@
 #include <jansson.h>
 
 
+/* A resource of the admin API and one operation on it. */
+typedef struct {
+    const char                 *path[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
+    ngx_uint_t                  methods;    /* NGX_HTTP_GET|... */
+    ngx_http_twofa_admin_op_e   op;
+    const char                 *allow;      /* the resource's methods */
+} ngx_http_twofa_admin_route_t;
+
+
+static ngx_uint_t ngx_http_twofa_admin_matches(
+    ngx_http_twofa_admin_route_t *rt, u_char **seg, size_t *len,
+    ngx_uint_t n);
 static ngx_int_t ngx_http_twofa_admin_segments(ngx_http_request_t *r,
     u_char **seg, size_t *len, ngx_uint_t *nseg);
 static ngx_int_t ngx_http_twofa_admin_ident(ngx_http_request_t *r,
@@ -176,18 +188,43 @@ ngx_http_twofa_admin_ident(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
 
 
 /*
- * init, audit, orgs/{org}, orgs/{org}/users/{user},
- * orgs/{org}/users/{user}/totp
+ * The admin API's resources: a path of segments ("*" is an identity: the
+ * org, then the user), the methods each operation takes, and what a 405
+ * answers in Allow.  The first row whose path matches names the resource;
+ * its rows are tried in order for the method.
  */
+
+static ngx_http_twofa_admin_route_t  ngx_http_twofa_admin_routes[] = {
+
+    { { "init", NULL }, NGX_HTTP_POST,
+      NGX_HTTP_TWOFA_ADMIN_INIT, "POST" },
+
+    { { "audit", NULL }, NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_HTTP_TWOFA_ADMIN_AUDIT, "GET, HEAD" },
+
+    { { "orgs", "*", NULL }, NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_HTTP_TWOFA_ADMIN_ORG_GET, "GET, HEAD, PUT" },
+
+    { { "orgs", "*", NULL }, NGX_HTTP_PUT,
+      NGX_HTTP_TWOFA_ADMIN_ORG_PUT, "GET, HEAD, PUT" },
+
+    { { "orgs", "*", "users", "*", NULL }, NGX_HTTP_GET|NGX_HTTP_HEAD,
+      NGX_HTTP_TWOFA_ADMIN_USER_GET, "GET, HEAD" },
+
+    { { "orgs", "*", "users", "*", "totp" }, NGX_HTTP_DELETE,
+      NGX_HTTP_TWOFA_ADMIN_USER_RESET, "DELETE" }
+};
+
 
 ngx_int_t
 ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
 {
-    u_char      *seg[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
-    size_t       len[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
-    ngx_int_t    rc;
-    ngx_str_t    allow, *id;
-    ngx_uint_t   n, i;
+    u_char                        *seg[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
+    size_t                         len[NGX_HTTP_TWOFA_ADMIN_SEGMENTS];
+    ngx_int_t                      rc;
+    ngx_str_t                      allow, *id;
+    ngx_uint_t                     n, i;
+    ngx_http_twofa_admin_route_t  *rt, *last, *found;
 
     static const char  *refusal[2] = {
         "an org name is 1 to 128 bytes of UTF-8 without control "
@@ -213,40 +250,57 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa admin: %ui segments, method %ui", n, r->method);
 
-    if (n == 1 && len[0] == 4
-        && ngx_strncmp(seg[0], "init", 4) == 0)
-    {
-        if (r->method == NGX_HTTP_POST) {
-            adm->op = NGX_HTTP_TWOFA_ADMIN_INIT;
-            return NGX_OK;
+    found = NULL;
+    rt = ngx_http_twofa_admin_routes;
+    last = rt + sizeof(ngx_http_twofa_admin_routes)
+                / sizeof(ngx_http_twofa_admin_routes[0]);
+
+    /* the resource's rows, in order, until one takes the method */
+
+    for ( /* void */ ; rt < last; rt++) {
+
+        if (!ngx_http_twofa_admin_matches(rt, seg, len, n)) {
+            if (found) {
+                break;
+            }
+
+            continue;
         }
 
-        ngx_str_set(&allow, "POST");
-        goto not_allowed;
-    }
+        found = rt;
 
-    if (n == 1 && len[0] == 5
-        && ngx_strncmp(seg[0], "audit", 5) == 0)
-    {
-        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-            adm->op = NGX_HTTP_TWOFA_ADMIN_AUDIT;
-            adm->error = "bad_request";
-            return ngx_http_twofa_admin_audit_query(r, adm);
+        if (r->method & rt->methods) {
+            break;
         }
-
-        ngx_str_set(&allow, "GET, HEAD");
-        goto not_allowed;
     }
 
-    if (n < 2 || n == 3 || len[0] != 4
-        || ngx_strncmp(seg[0], "orgs", 4) != 0
-        || (n >= 4 && (len[2] != 5 || ngx_strncmp(seg[2], "users", 5) != 0))
-        || (n == 5 && (len[4] != 4 || ngx_strncmp(seg[4], "totp", 4) != 0)))
-    {
+    if (found == NULL) {
         return NGX_HTTP_NOT_FOUND;
     }
 
+    if (!(r->method & found->methods)) {
+        allow.data = (u_char *) found->allow;
+        allow.len = ngx_strlen(found->allow);
+
+        if (ngx_http_twofa_push_header(r, "Allow", &allow) == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        adm->error = "method_not_allowed";
+        adm->message = "method not allowed here";
+
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    adm->op = found->op;
     adm->error = "bad_request";
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa admin: operation %ui", (ngx_uint_t) adm->op);
+
+    if (adm->op == NGX_HTTP_TWOFA_ADMIN_AUDIT) {
+        return ngx_http_twofa_admin_audit_query(r, adm);
+    }
 
     /* the org in segment 1, the user in segment 3 */
 
@@ -261,51 +315,39 @@ ngx_http_twofa_admin_route(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm)
         }
     }
 
-    switch (n) {
+    return NGX_OK;
+}
 
-    case 2:
-        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-            adm->op = NGX_HTTP_TWOFA_ADMIN_ORG_GET;
-            return NGX_OK;
+
+/* n segments of the path against a route's: "*" takes any one */
+
+static ngx_uint_t
+ngx_http_twofa_admin_matches(ngx_http_twofa_admin_route_t *rt, u_char **seg,
+    size_t *len, ngx_uint_t n)
+{
+    size_t       plen;
+    ngx_uint_t   i;
+    const char  *want;
+
+    for (i = 0; i < NGX_HTTP_TWOFA_ADMIN_SEGMENTS; i++) {
+        want = rt->path[i];
+
+        if (want == NULL || i == n) {
+            return want == NULL && i == n;
         }
 
-        if (r->method == NGX_HTTP_PUT) {
-            adm->op = NGX_HTTP_TWOFA_ADMIN_ORG_PUT;
-            return NGX_OK;
+        if (want[0] == '*' && want[1] == '\0') {
+            continue;
         }
 
-        ngx_str_set(&allow, "GET, HEAD, PUT");
-        break;
+        plen = ngx_strlen(want);
 
-    case 4:
-        if (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)) {
-            adm->op = NGX_HTTP_TWOFA_ADMIN_USER_GET;
-            return NGX_OK;
+        if (len[i] != plen || ngx_strncmp(seg[i], want, plen) != 0) {
+            return 0;
         }
-
-        ngx_str_set(&allow, "GET, HEAD");
-        break;
-
-    default: /* 5 */
-        if (r->method == NGX_HTTP_DELETE) {
-            adm->op = NGX_HTTP_TWOFA_ADMIN_USER_RESET;
-            return NGX_OK;
-        }
-
-        ngx_str_set(&allow, "DELETE");
-        break;
     }
 
-not_allowed:
-
-    if (ngx_http_twofa_push_header(r, "Allow", &allow) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    adm->error = "method_not_allowed";
-    adm->message = "method not allowed here";
-
-    return NGX_HTTP_NOT_ALLOWED;
+    return n == NGX_HTTP_TWOFA_ADMIN_SEGMENTS;
 }
 
 

@@ -123,6 +123,24 @@ my $loc = \&TwofaTest::Client::location;
     is($r->{status}, 405, 'wrong method: 405');
     is($r->{headers}{allow}, 'GET, HEAD, PUT', 'with Allow');
 
+    # every resource of the route table: its methods, and paths beside it
+    for my $case (['GET', 'init', 'POST'], ['POST', 'audit', 'GET, HEAD'],
+                  ['PUT', 'orgs/acme/users/bob', 'GET, HEAD'],
+                  ['GET', 'orgs/acme/users/bob/totp', 'DELETE'])
+    {
+        my ($method, $path, $allow) = @$case;
+        $r = $c->request($method, "/twofa-admin/$path", headers => \%auth);
+        is($r->{status}, 405, "$method $path: 405");
+        is($r->{headers}{allow}, $allow, "... Allow: $allow");
+    }
+    for my $path ('', 'orgs', 'orgs/acme/users', 'init/x', 'audit/x',
+                  'orgs/acme/users/bob/otp', 'orgs/acme/users/bob/totp/x',
+                  'orgs/acme/members/bob', 'ORGS/acme')
+    {
+        $r = $c->get("/twofa-admin/$path", headers => \%auth);
+        is($r->{status}, 404, "GET /$path: 404");
+    }
+
     $t->stop('redis');
     $r = $c->get('/twofa-admin/orgs/acme', headers => \%auth);
     is($r->{status}, 503, 'Redis down: 503');
