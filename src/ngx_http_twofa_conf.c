@@ -12,6 +12,8 @@
 #include "twofa_scripts.h"
 
 
+static ngx_int_t ngx_http_twofa_check_conflicts(ngx_conf_t *cf,
+    ngx_http_twofa_loc_conf_t *conf);
 static ngx_int_t ngx_http_twofa_check_location(ngx_conf_t *cf,
     ngx_http_twofa_loc_conf_t *conf);
 static ngx_int_t ngx_http_twofa_check_place(ngx_conf_t *cf,
@@ -288,16 +290,13 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
 
 /*
- * What a location that uses the module needs, and what must not meet in
- * one location: each refusal names the directives concerned.
+ * Directives that must not meet in one location: each refusal names
+ * them both.
  */
 
 static ngx_int_t
-ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
+ngx_http_twofa_check_conflicts(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
 {
-    ngx_http_core_loc_conf_t    *clcf;
-    ngx_http_twofa_main_conf_t  *tmcf;
-
     if (conf->bind && conf->app_cookies == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"twofa_bind on\" needs \"twofa_app_cookie\" "
@@ -325,6 +324,25 @@ ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
                            "\"twofa_gate\" cannot protect the location of "
                            "\"%s\"",
                            conf->pages ? "twofa_pages" : "twofa_admin");
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * What a location that uses the module needs: each refusal names the
+ * directive and what it lacks.
+ */
+
+static ngx_int_t
+ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    if (ngx_http_twofa_check_conflicts(cf, conf) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -53,6 +53,30 @@ twofa_qr_dark(const QRcode *qr, int x, int y)
 }
 
 
+/* Horizontal runs of dark modules: one path segment each. */
+
+static size_t
+twofa_qr_runs(const QRcode *qr)
+{
+    int     x, y;
+    size_t  runs;
+
+    runs = 0;
+
+    for (y = 0; y < qr->width; y++) {
+        for (x = 0; x < qr->width; x++) {
+            if (twofa_qr_dark(qr, x, y)
+                && (x == 0 || !twofa_qr_dark(qr, x - 1, y)))
+            {
+                runs++;
+            }
+        }
+    }
+
+    return runs;
+}
+
+
 char *
 twofa_qr_svg(const char *text, size_t len, const char *id, size_t *svg_len)
 {
@@ -73,18 +97,7 @@ twofa_qr_svg(const char *text, size_t len, const char *id, size_t *svg_len)
         return NULL;
     }
 
-    runs = 0;
-
-    for (y = 0; y < qr->width; y++) {
-        for (x = 0; x < qr->width; x++) {
-            if (twofa_qr_dark(qr, x, y)
-                && (x == 0 || !twofa_qr_dark(qr, x - 1, y)))
-            {
-                runs++;
-            }
-        }
-    }
-
+    runs = twofa_qr_runs(qr);
     size = qr->width + 2 * TWOFA_QR_QUIET;
 
     /* Fixed markup, the id, and every run at its longest. */

@@ -18,6 +18,8 @@
 
 
 static int twofa_admin_sentinel_ask(twofa_admin_t *adm, const char *addr);
+static int twofa_admin_sentinel_answer(twofa_admin_t *adm, const char *addr,
+    redisReply *reply);
 
 
 int
@@ -50,11 +52,10 @@ static int
 twofa_admin_sentinel_ask(twofa_admin_t *adm, const char *addr)
 {
     int              rc, port;
-    long             p;
     char             host[TWOFA_ADMIN_HOST_MAX + 1];
     size_t           lens[3];
     const char      *argv[3];
-    redisReply      *reply, *ip, *pr;
+    redisReply      *reply;
     redisContext    *c;
     struct timeval   tv;
 
@@ -120,39 +121,7 @@ twofa_admin_sentinel_ask(twofa_admin_t *adm, const char *addr)
         goto done;
     }
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[1]->type != REDIS_REPLY_STRING)
-    {
-        fprintf(stderr, "twofa-admin: sentinel %s: no primary of \"%s\"%s"
-                "%s\n", addr, adm->service,
-                reply->type == REDIS_REPLY_ERROR ? ": " : "",
-                reply->type == REDIS_REPLY_ERROR ? reply->str : "");
-        goto done;
-    }
-
-    ip = reply->element[0];
-    pr = reply->element[1];
-
-    if (ip->len == 0 || ip->len > TWOFA_ADMIN_HOST_MAX
-        || strlen(pr->str) != (size_t) pr->len
-        || twofa_admin_parse_long(pr->str, 1, 65535, &p) != 0)
-    {
-        fprintf(stderr, "twofa-admin: sentinel %s: an invalid address for "
-                "\"%s\"\n", addr, adm->service);
-        goto done;
-    }
-
-    memcpy(adm->host, ip->str, ip->len);
-    adm->host[ip->len] = '\0';
-    adm->port = (int) p;
-
-    snprintf(adm->primary, sizeof(adm->primary),
-             strchr(adm->host, ':') ? "[%s]:%d" : "%s:%d",
-             adm->host, adm->port);
-    adm->addr = adm->primary;
-
-    rc = TWOFA_ADMIN_OK;
+    rc = twofa_admin_sentinel_answer(adm, addr, reply);
 
 done:
 
@@ -200,4 +169,49 @@ twofa_admin_sentinel_role(twofa_admin_t *adm)
     freeReplyObject(reply);
 
     return rc;
+}
+
+
+/* SENTINEL get-master-addr-by-name's answer: the primary's address */
+
+static int
+twofa_admin_sentinel_answer(twofa_admin_t *adm, const char *addr,
+    redisReply *reply)
+{
+    long         p;
+    redisReply  *ip, *pr;
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING)
+    {
+        fprintf(stderr, "twofa-admin: sentinel %s: no primary of \"%s\"%s"
+                "%s\n", addr, adm->service,
+                reply->type == REDIS_REPLY_ERROR ? ": " : "",
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "");
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    ip = reply->element[0];
+    pr = reply->element[1];
+
+    if (ip->len == 0 || ip->len > TWOFA_ADMIN_HOST_MAX
+        || strlen(pr->str) != (size_t) pr->len
+        || twofa_admin_parse_long(pr->str, 1, 65535, &p) != 0)
+    {
+        fprintf(stderr, "twofa-admin: sentinel %s: an invalid address for "
+                "\"%s\"\n", addr, adm->service);
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    memcpy(adm->host, ip->str, ip->len);
+    adm->host[ip->len] = '\0';
+    adm->port = (int) p;
+
+    snprintf(adm->primary, sizeof(adm->primary),
+             strchr(adm->host, ':') ? "[%s]:%d" : "%s:%d",
+             adm->host, adm->port);
+    adm->addr = adm->primary;
+
+    return TWOFA_ADMIN_OK;
 }
