@@ -138,8 +138,15 @@ async function text(page, selector) {
 
 // --- the module's pages -----------------------------------------------------
 
-// oathtool's code for KEY at now + offset seconds
+// oathtool's code for KEY at now + offset seconds.  A code of a past step
+// is refused once the next step begins, so none is made in the last
+// seconds of a step: the browser still has to type and send it.
 function totp(key, offset) {
+    const into = (Date.now() / 1000) % 30;
+    if (offset < 0 && into > 27) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0,
+                     Math.ceil((30 - into) * 1000) + 50);
+    }
     const at = Math.floor(Date.now() / 1000) + offset;
     return execFileSync('oathtool', ['--totp', '-b', '-N', `@${at}`, key],
                         { encoding: 'utf8' }).trim();
