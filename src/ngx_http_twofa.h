@@ -36,7 +36,12 @@
  *   ngx_http_twofa_http.c       ctx, headers, cookies, bodies, responses
  *   ngx_http_twofa_sentinel.c   the primary found through Redis Sentinel,
  *                               found again after a failover
- *   ngx_http_twofa_redis.c      hiredis on nginx's event loop
+ *   ngx_http_twofa_redis.c      commands on a Redis connection: timers,
+ *                               WAIT after replay guards
+ *   ngx_http_twofa_redis_conn.c  a Redis connection's life: connect,
+ *                               setup, ROLE, backoff, stall check
+ *   ngx_http_twofa_redis_event.c  hiredis's event hooks on nginx's
+ *                               (private header: ngx_http_twofa_redis.h)
  *   ngx_http_twofa_counters.c   the counters, in shared memory
  *   ngx_http_twofa_file.c       files read at configuration time
  */
@@ -820,7 +825,7 @@ ngx_http_twofa_list_next(ngx_http_twofa_list_walk_t *w, size_t size)
 }
 
 
-/* ngx_http_twofa_redis.c */
+/* ngx_http_twofa_redis.c and ngx_http_twofa_redis_conn.c */
 
 /* reply is NULL when the command failed: connection lost or timed out. */
 typedef void (*ngx_http_twofa_redis_reply_pt)(void *data,
