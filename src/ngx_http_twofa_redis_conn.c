@@ -8,7 +8,9 @@
  * carries the events and is returned to the free list in the cleanup
  * hook, the one place hiredis tells us the context is going away.
  *
- * In Sentinel mode (conf->sentinels) a client has no address of its own:
+ * In Sentinel mode (conf->sentinels), and likewise in Cluster mode
+ * (conf->cluster: the slot map names the nodes, ngx_http_twofa_cluster.c),
+ * a client has no address of its own:
  * ngx_http_twofa_redis_use() gives it the one a sentinel named, ROLE must
  * say "master" before it takes commands, and when the connection is lost,
  * refused, stalled or answered READONLY or MASTERDOWN it forgets the
@@ -91,7 +93,10 @@ ngx_http_twofa_redis_subscriber(ngx_cycle_t *cycle,
     rd->log = cycle->log;
     rd->backoff = NGX_HTTP_TWOFA_REDIS_BACKOFF_MIN;
 
-    /* in Sentinel mode, the address comes with ngx_http_twofa_redis_use() */
+    /*
+     * in Sentinel and Cluster modes, the address comes with
+     * ngx_http_twofa_redis_use()
+     */
 
     rd->addr = conf->addr;
     rd->host = conf->host;
@@ -113,7 +118,7 @@ ngx_http_twofa_redis_subscriber(ngx_cycle_t *cycle,
     rd->watch.log = cycle->log;
     rd->watch.cancelable = 1;
 
-    if (conf->sentinels == NULL) {
+    if (conf->sentinels == NULL && conf->cluster == NULL) {
         ngx_http_twofa_redis_connect(rd);
     }
 
@@ -187,6 +192,15 @@ ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
                    "twofa redis: using \"%V\"", &rd->addr);
 
     ngx_http_twofa_redis_connect(rd);
+}
+
+
+/* 1 when the connection takes commands now */
+
+ngx_uint_t
+ngx_http_twofa_redis_ready(ngx_http_twofa_redis_t *rd)
+{
+    return rd->ac && rd->state == NGX_HTTP_TWOFA_REDIS_CONNECTED;
 }
 
 
@@ -791,7 +805,7 @@ ngx_http_twofa_redis_cleanup(void *data)
 static void
 ngx_http_twofa_redis_retry(ngx_http_twofa_redis_t *rd)
 {
-    if (rd->conf->sentinels == NULL) {
+    if (rd->conf->sentinels == NULL && rd->conf->cluster == NULL) {
         ngx_http_twofa_redis_schedule(rd);
         return;
     }

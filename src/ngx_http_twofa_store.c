@@ -4,10 +4,14 @@
  * of lua/ (one round trip, atomic, so two edges can never both accept one
  * code or both release one hold), sent as EVALSHA and, after NOSCRIPT
  * (a restarted or flushed Redis), once as EVAL, which loads it again.
- * Each reply is parsed into the operation's own outcome.  The scripts
- * that start from a hold read its owner from the hold itself; they name
- * keys at run time, which a single Redis (or a primary with replicas)
- * allows and Redis Cluster does not.
+ * Each reply is parsed into the operation's own outcome.
+ *
+ * In a Redis Cluster every key of one operation lives in one slot: the
+ * keys' prefix holds the hash tag of the slot of the org (README, "Redis"),
+ * a hold token carries that slot too, and the command goes to the slot's
+ * primary (ngx_http_twofa_cluster.c).  The one script that names keys at
+ * run time (state, from a hold's owner) builds them from that prefix, so
+ * they stay in the slot.
  */
 
 #include <ngx_config.h>
@@ -17,6 +21,7 @@
 #include "ngx_http_twofa.h"
 #include "twofa_keys.h"
 #include "twofa_scripts.h"
+#include "twofa_slot.h"
 
 
 typedef struct {
@@ -27,6 +32,7 @@ typedef struct {
     int                                argc;
     const char                       **argv;     /* EVALSHA sha1 n ... */
     size_t                            *lens;
+    unsigned                           slot;     /* in a cluster */
     unsigned                           loaded:1; /* sent as EVAL once */
     unsigned                           acked:1;  /* a replica must have it */
 } ngx_http_twofa_store_op_t;
@@ -56,7 +62,20 @@ static ngx_int_t ngx_http_twofa_store_code_step(ngx_http_request_t *r,
 static void ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on);
 static ngx_int_t ngx_http_twofa_store_user_keys(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *keys);
+static ngx_int_t ngx_http_twofa_store_at(ngx_http_request_t *r,
+    ngx_str_t *org, ngx_str_t *token);
 static ngx_str_t  ngx_http_twofa_store_nobody = ngx_null_string;
+
+
+/*
+ * The operation being built: the prefix of its keys and, in a cluster,
+ * their slot.  Set by ngx_http_twofa_store_at() first thing in each
+ * operation, read while the same call builds its keys and sends it; a
+ * worker builds one operation at a time, and nothing here lasts past
+ * that call (a resend after NOSCRIPT keeps its slot in the op).
+ */
+static ngx_str_t  ngx_http_twofa_store_prefix;
+static unsigned   ngx_http_twofa_store_slot;
 
 
 static ngx_int_t ngx_http_twofa_store_audit(ngx_http_request_t *r,
@@ -77,6 +96,10 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
 {
     ngx_str_t                   args[14];
     ngx_http_twofa_srv_conf_t  *tscf;
+
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
@@ -125,10 +148,7 @@ ngx_int_t
 ngx_http_twofa_store_state(ngx_http_request_t *r,
     ngx_http_twofa_state_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                    args[6], empty;
-    ngx_http_twofa_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+    ngx_str_t  args[8], empty;
 
     ngx_str_null(&empty);
 
@@ -137,10 +157,10 @@ ngx_http_twofa_store_state(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        args[1] = q->hold;
-        args[2] = empty;
-        args[3] = empty;
+        args[3] = q->hold;
+        args[4] = empty;
         args[5] = empty;
+        args[7] = empty;
 
     } else {
         if (ngx_http_twofa_store_check(r, &q->org, &q->user, NULL) != NGX_OK)
@@ -148,18 +168,36 @@ ngx_http_twofa_store_state(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        args[1] = empty;
-        args[2] = q->org;
-        args[3] = q->user;
-        args[5] = q->bind;
+        args[3] = empty;
+        args[4] = q->org;
+        args[5] = q->user;
+        args[7] = q->bind;
     }
 
-    args[0] = tmcf->prefix;
+    if (ngx_http_twofa_store_at(r, q->hold.len ? NULL : &q->org,
+                                q->hold.len ? &q->hold : NULL)
+        != NGX_OK
+        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT,
+                                    NULL, NULL)
+           != NGX_OK
+        || (q->hold.len
+            ? ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_HOLD, &q->hold,
+                                       NULL)
+            : ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_USER, &q->org,
+                                       &q->user))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-    ngx_http_twofa_store_flag(&args[4], q->want_response);
+    /* the keys, for a cluster's redirects; the script names its own */
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_STATE, 0,
-                                     args, 6,
+    args[2] = ngx_http_twofa_store_prefix;
+
+    ngx_http_twofa_store_flag(&args[6], q->want_response);
+
+    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_STATE, 2,
+                                     args, 8,
                                      ngx_http_twofa_store_parse_state,
                                      handler);
 }
@@ -171,6 +209,10 @@ ngx_http_twofa_store_fail(ngx_http_request_t *r, ngx_str_t *org,
     ngx_http_twofa_store_handler_pt handler)
 {
     ngx_str_t  args[5];
+
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
                                        &args[1], &args[4])
@@ -198,6 +240,10 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t                   args[6];
     ngx_uint_t                  has_hold;
     ngx_http_twofa_srv_conf_t  *tscf;
+
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
@@ -243,6 +289,10 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     ngx_uint_t                  has_hold;
     ngx_http_twofa_srv_conf_t  *tscf;
 
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     has_hold = (hold_token && hold_token->len);
@@ -285,6 +335,10 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
 {
     ngx_str_t  args[8], window;
 
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
                                        &args[2], &args[5])
         != NGX_OK
@@ -324,6 +378,10 @@ ngx_http_twofa_store_take_hold(ngx_http_request_t *r, ngx_str_t *org,
 {
     ngx_str_t  args[3];
 
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
         || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_HOLD,
                                     hold_token, NULL)
@@ -348,6 +406,10 @@ ngx_http_twofa_store_disable(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, uint64_t step, ngx_http_twofa_store_handler_pt handler)
 {
     ngx_str_t  args[9], window;
+
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[8]) != NGX_OK
@@ -378,6 +440,10 @@ ngx_http_twofa_store_org_get(ngx_http_request_t *r, ngx_str_t *org,
 {
     ngx_str_t  args[1];
 
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
         || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK)
@@ -396,6 +462,10 @@ ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
     ngx_uint_t require, ngx_http_twofa_store_handler_pt handler)
 {
     ngx_str_t  args[4];
+
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
         || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_ORG, org, NULL)
@@ -425,6 +495,10 @@ ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
 {
     ngx_str_t  args[8];
 
+    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
         || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
         || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLDS, org, user)
@@ -450,6 +524,10 @@ ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler)
 {
     ngx_str_t  args[3];
+
+    if (ngx_http_twofa_store_at(r, NULL, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT, NULL, NULL)
         != NGX_OK
@@ -480,6 +558,12 @@ ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
     ngx_str_t  args[6];
+
+    if (ngx_http_twofa_store_at(r, q->org.len ? &q->org : NULL, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_AUDIT, NULL, NULL)
         != NGX_OK
@@ -571,6 +655,8 @@ static ngx_int_t
 ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
     ngx_str_t *argv, ngx_str_t *org, ngx_str_t *user)
 {
+    ngx_http_twofa_main_conf_t  *tmcf;
+
     if (ngx_http_twofa_store_key(r, key, TWOFA_KEY_REVOCATIONS, NULL, NULL)
         != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &argv[0], (uint64_t) ngx_time())
@@ -580,7 +666,19 @@ ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
         return NGX_ERROR;
     }
 
-    argv[2] = *key;
+    /* the channel: one name for every slot (a cluster's PUBLISH reaches
+     * every node) */
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    argv[2].len = tmcf->prefix.len + sizeof("revocations") - 1;
+    argv[2].data = ngx_pnalloc(r->pool, argv[2].len);
+    if (argv[2].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(argv[2].data, tmcf->prefix.data, tmcf->prefix.len),
+               "revocations", sizeof("revocations") - 1);
 
     return NGX_OK;
 }
@@ -747,6 +845,7 @@ ngx_http_twofa_store_eval(ngx_http_request_t *r, twofa_script_id_t id,
     op->script = &twofa_scripts[id];
     op->argc = (int) (3 + nargs);
     op->acked = ngx_http_twofa_store_guards(id);
+    op->slot = ngx_http_twofa_store_slot;
 
     op->argv[0] = "EVALSHA";
     op->lens[0] = 7;
@@ -780,12 +879,22 @@ ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op)
     r = op->r;
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    rc = ngx_http_twofa_redis_command_flags(tmcf->client, r->pool,
+    if (tmcf->cluster) {
+        rc = ngx_http_twofa_cluster_command(tmcf->cluster, op->slot, r->pool,
                                             r->connection->log,
                                             ngx_http_twofa_store_reply, op,
                                             op->argc, op->argv, op->lens,
                                             op->acked
                                             ? NGX_HTTP_TWOFA_REDIS_ACKED : 0);
+
+    } else {
+        rc = ngx_http_twofa_redis_command_flags(tmcf->client, r->pool,
+                                            r->connection->log,
+                                            ngx_http_twofa_store_reply, op,
+                                            op->argc, op->argv, op->lens,
+                                            op->acked
+                                            ? NGX_HTTP_TWOFA_REDIS_ACKED : 0);
+    }
 
     if (rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -894,16 +1003,75 @@ ngx_http_twofa_store_reply(void *data, redisReply *reply)
 }
 
 
+/*
+ * Where the operation's keys live: with one Redis (or Sentinel) the
+ * configured prefix; in a cluster the prefix and the tag of the slot of
+ * the org, or of the slot a hold token carries.  An operation of no org
+ * (init, the whole audit trail) has no slot of its own in a cluster:
+ * slot 0's, and its callers say so.
+ */
+
 static ngx_int_t
-ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_str_t *key,
-    twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b)
+ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_str_t *org,
+    ngx_str_t *token)
 {
+    int                          slot;
+    u_char                      *p;
     ngx_http_twofa_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
+    ngx_http_twofa_store_prefix = tmcf->prefix;
+    ngx_http_twofa_store_slot = 0;
+
+    if (tmcf->cluster == NULL) {
+        return NGX_OK;
+    }
+
+    slot = 0;
+
+    if (org) {
+        slot = (int) twofa_slot_of_org((const char *) org->data, org->len);
+
+    } else if (token) {
+        slot = twofa_slot_of_token((const char *) token->data, token->len);
+    }
+
+    if (slot < 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "twofa store: a hold token of no slot");
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(r->pool, tmcf->prefix.len + TWOFA_KEY_CLUSTER_EXTRA);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_twofa_store_prefix.data = p;
+    ngx_http_twofa_store_prefix.len =
+        twofa_key_cluster_prefix((char *) p, (const char *) tmcf->prefix.data,
+                                 tmcf->prefix.len, (unsigned) slot);
+    ngx_http_twofa_store_slot = (unsigned) slot;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa store: slot %d, keys \"%V...\"", slot,
+                   &ngx_http_twofa_store_prefix);
+
+    return ngx_http_twofa_store_prefix.len ? NGX_OK : NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_str_t *key,
+    twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b)
+{
+    ngx_str_t  *prefix;
+
+    prefix = &ngx_http_twofa_store_prefix;
+
     key->data = ngx_pnalloc(r->pool,
-                            twofa_key_len(kind, tmcf->prefix.len,
+                            twofa_key_len(kind, prefix->len,
                                           a ? (const char *) a->data : NULL,
                                           a ? a->len : 0,
                                           b ? (const char *) b->data : NULL,
@@ -913,7 +1081,7 @@ ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     key->len = twofa_key((char *) key->data, kind,
-                         (const char *) tmcf->prefix.data, tmcf->prefix.len,
+                         (const char *) prefix->data, prefix->len,
                          a ? (const char *) a->data : NULL, a ? a->len : 0,
                          b ? (const char *) b->data : NULL, b ? b->len : 0);
 

@@ -32,7 +32,11 @@ twofa_admin_user_show(twofa_admin_t *adm)
     redisReply          *reply;
     twofa_admin_args_t   args;
 
+    /* the keys, for a cluster's redirects; the script names its own */
+
     memset(&args, 0, sizeof(twofa_admin_args_t));
+    twofa_admin_key_arg(adm, &args, TWOFA_KEY_DEPLOYMENT, NULL, NULL);
+    twofa_admin_key_arg(adm, &args, TWOFA_KEY_USER, adm->org, adm->user);
     twofa_admin_arg(&args, adm->prefix, adm->prefix_len);
     twofa_admin_arg(&args, "", 0);                 /* no hold */
     twofa_admin_arg(&args, adm->org, strlen(adm->org));
