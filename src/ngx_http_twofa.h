@@ -30,6 +30,8 @@
  *   ngx_http_twofa_templates.c  templates loaded and rendered
  *   ngx_http_twofa_session.c    the session and hold cookies
  *   ngx_http_twofa_store.c      typed operations over Redis (lua/)
+ *   ngx_http_twofa_store_send.c  their scripts sent (EVALSHA, NOSCRIPT,
+ *                               WAIT, the cluster's slot)
  *   ngx_http_twofa_store_reply.c  their replies into outcomes
  *   ngx_http_twofa_revoke.c     revoked sessions, per worker
  * the shared low level
@@ -948,6 +950,16 @@ ngx_int_t ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
 /* ngx_http_twofa_store_reply.c: a reply into its outcome */
 typedef ngx_int_t ngx_http_twofa_store_parse_t(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
+
+/*
+ * ngx_http_twofa_store_send.c: script id (twofa_script_id_t) with its
+ * keys and arguments, to the Redis of slot; revoke: NULL, or the key,
+ * field and stamp a cluster copies a revocation to once it is done.
+ */
+ngx_int_t ngx_http_twofa_store_script(ngx_http_request_t *r, ngx_uint_t id,
+    unsigned slot, ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_str_t *revoke, ngx_http_twofa_store_parse_t *parse,
+    ngx_http_twofa_store_handler_pt handler);
 
 ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_outcome;
 ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_reset;

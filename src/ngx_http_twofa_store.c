@@ -4,7 +4,8 @@
  * of lua/ (one round trip, atomic, so two edges can never both accept one
  * code or both release one hold), sent as EVALSHA and, after NOSCRIPT
  * (a restarted or flushed Redis), once as EVAL, which loads it again.
- * Each reply is parsed into the operation's own outcome.
+ * Each reply is parsed into the operation's own outcome
+ * (ngx_http_twofa_store_send.c sends them).
  *
  * In a Redis Cluster every key of one operation lives in one slot: the
  * keys' prefix holds the hash tag of the slot of the org (README, "Redis"),
@@ -24,20 +25,6 @@
 #include "twofa_slot.h"
 
 
-typedef struct {
-    ngx_http_request_t                *r;
-    ngx_http_twofa_store_handler_pt    handler;
-    ngx_http_twofa_store_parse_t      *parse;
-    twofa_script_t                    *script;
-    int                                argc;
-    const char                       **argv;     /* EVALSHA sha1 n ... */
-    size_t                            *lens;
-    unsigned                           slot;     /* in a cluster */
-    unsigned                           loaded:1; /* sent as EVAL once */
-    unsigned                           acked:1;  /* a replica must have it */
-} ngx_http_twofa_store_op_t;
-
-
 static ngx_int_t ngx_http_twofa_store_eval(ngx_http_request_t *r,
     twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
     ngx_uint_t nargs, ngx_http_twofa_store_parse_t *parse,
@@ -47,9 +34,6 @@ static ngx_int_t ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
     ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
     ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler);
-static ngx_int_t ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op);
-static ngx_uint_t ngx_http_twofa_store_guards(twofa_script_id_t id);
-static void ngx_http_twofa_store_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_store_key(ngx_http_request_t *r,
     ngx_str_t *key, twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b);
 static ngx_int_t ngx_http_twofa_store_check(ngx_http_request_t *r,
@@ -76,6 +60,10 @@ static ngx_str_t  ngx_http_twofa_store_nobody = ngx_null_string;
  */
 static ngx_str_t  ngx_http_twofa_store_prefix;
 static unsigned   ngx_http_twofa_store_slot;
+
+/* a cluster's reset or disable: the revocation copied where every worker
+ * reads them (key, field, stamp), or empty */
+static ngx_str_t  ngx_http_twofa_store_revoke[3];
 
 
 static ngx_int_t ngx_http_twofa_store_audit(ngx_http_request_t *r,
@@ -680,6 +668,18 @@ ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
     ngx_memcpy(ngx_cpymem(argv[2].data, tmcf->prefix.data, tmcf->prefix.len),
                "revocations", sizeof("revocations") - 1);
 
+    /*
+     * The script writes the revocation in its own slot; a worker that
+     * (re)subscribes reads the hash named as the channel, in a slot of
+     * its own: in a cluster it is copied there once the script is done.
+     */
+
+    if (tmcf->cluster) {
+        ngx_http_twofa_store_revoke[0] = argv[2];
+        ngx_http_twofa_store_revoke[1] = argv[1];
+        ngx_http_twofa_store_revoke[2] = argv[0];
+    }
+
     return NGX_OK;
 }
 
@@ -816,190 +816,19 @@ ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
 }
 
 
+/* the script, in the slot and with the revocation of this operation */
+
 static ngx_int_t
 ngx_http_twofa_store_eval(ngx_http_request_t *r, twofa_script_id_t id,
     ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler)
 {
-    u_char                     *nk;
-    ngx_uint_t                  i;
-    ngx_http_twofa_store_op_t  *op;
-
-    op = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_store_op_t));
-    if (op == NULL) {
-        return NGX_ERROR;
-    }
-
-    op->argv = ngx_palloc(r->pool, (3 + nargs) * sizeof(const char *));
-    op->lens = ngx_palloc(r->pool, (3 + nargs) * sizeof(size_t));
-    nk = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-
-    if (op->argv == NULL || op->lens == NULL || nk == NULL) {
-        return NGX_ERROR;
-    }
-
-    op->r = r;
-    op->handler = handler;
-    op->parse = parse;
-    op->script = &twofa_scripts[id];
-    op->argc = (int) (3 + nargs);
-    op->acked = ngx_http_twofa_store_guards(id);
-    op->slot = ngx_http_twofa_store_slot;
-
-    op->argv[0] = "EVALSHA";
-    op->lens[0] = 7;
-    op->argv[1] = op->script->sha1;
-    op->lens[1] = 40;
-    op->argv[2] = (const char *) nk;
-    op->lens[2] = ngx_sprintf(nk, "%ui", nkeys) - nk;
-
-    for (i = 0; i < nargs; i++) {
-        op->argv[3 + i] = args[i].data ? (const char *) args[i].data : "";
-        op->lens[3 + i] = args[i].len;
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twofa store: %s (%ui arguments)", op->script->name,
-                   nargs);
-
-    return ngx_http_twofa_store_send(op);
-}
-
-
-/* NGX_OK, NGX_DECLINED (no connection: as no answer), NGX_ERROR */
-
-static ngx_int_t
-ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op)
-{
-    ngx_int_t                    rc;
-    ngx_http_request_t          *r;
-    ngx_http_twofa_main_conf_t  *tmcf;
-
-    r = op->r;
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
-
-    if (tmcf->cluster) {
-        rc = ngx_http_twofa_cluster_command(tmcf->cluster, op->slot, r->pool,
-                                            r->connection->log,
-                                            ngx_http_twofa_store_reply, op,
-                                            op->argc, op->argv, op->lens,
-                                            op->acked
-                                            ? NGX_HTTP_TWOFA_REDIS_ACKED : 0);
-
-    } else {
-        rc = ngx_http_twofa_redis_command_flags(tmcf->client, r->pool,
-                                            r->connection->log,
-                                            ngx_http_twofa_store_reply, op,
-                                            op->argc, op->argv, op->lens,
-                                            op->acked
-                                            ? NGX_HTTP_TWOFA_REDIS_ACKED : 0);
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "twofa store: %s: redis \"%V\" is not connected",
-                      op->script->name, &tmcf->redis->addr);
-    }
-
-    return rc;
-}
-
-
-/*
- * The writes that guard against replay: a used TOTP step (accept, enable,
- * disable), a consumed recovery code (accept), a hold taken (take).  Lost
- * in a failover, they would let the same code or the same hold through
- * twice; so they are answered only once a replica has them (twofa_redis
- * replica_wait=).
- */
-
-static ngx_uint_t
-ngx_http_twofa_store_guards(twofa_script_id_t id)
-{
-    switch (id) {
-
-    case TWOFA_SCRIPT_ACCEPT:
-    case TWOFA_SCRIPT_TAKE:
-    case TWOFA_SCRIPT_ENABLE:
-    case TWOFA_SCRIPT_DISABLE:
-        return 1;
-
-    default:
-        return 0;
-    }
-}
-
-
-/*
- * Called on the event loop, outside any request handler: hand the result
- * to the request, then run what it posted, as upstream does.  A Redis
- * that does not know the script (restarted, SCRIPT FLUSH) gets it once
- * as EVAL, which loads it; the request waits one more round trip.
- */
-
-static void
-ngx_http_twofa_store_reply(void *data, redisReply *reply)
-{
-    ngx_http_twofa_store_op_t *op = data;
-
-    ngx_int_t                      rc;
-    ngx_connection_t              *c;
-    ngx_http_request_t            *r;
-    ngx_http_twofa_store_reply_t   out;
-
-    r = op->r;
-    c = r->connection;
-
-    ngx_memzero(&out, sizeof(ngx_http_twofa_store_reply_t));
-
-    if (reply && reply->type == REDIS_REPLY_ERROR && !op->loaded
-        && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-    {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "twofa store: %s: NOSCRIPT, sent as EVAL",
-                       op->script->name);
-
-        op->loaded = 1;
-        op->argv[0] = "EVAL";
-        op->lens[0] = 4;
-        op->argv[1] = op->script->text;
-        op->lens[1] = op->script->len;
-
-        rc = ngx_http_twofa_store_send(op);
-        if (rc == NGX_OK) {
-            return;
-        }
-
-        reply = NULL;
-    }
-
-    if (reply == NULL) {
-        out.rc = NGX_ERROR;
-
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "twofa store: %s: redis error: %*s", op->script->name,
-                      (size_t) reply->len, reply->str);
-        out.rc = NGX_ABORT;
-
-    } else if (op->parse(r, reply, &out) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "twofa store: %s: unexpected reply from redis",
-                      op->script->name);
-        out.rc = NGX_ABORT;
-
-    } else {
-        out.rc = NGX_OK;
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "twofa store: %s done rc:%i outcome:%d", op->script->name,
-                   out.rc, (int) out.outcome);
-
-    op->handler(r, &out);
-
-    ngx_http_run_posted_requests(c);
+    return ngx_http_twofa_store_script(r, id, ngx_http_twofa_store_slot,
+                                       nkeys, args, nargs,
+                                       ngx_http_twofa_store_revoke[0].len
+                                       ? ngx_http_twofa_store_revoke : NULL,
+                                       parse, handler);
 }
 
 
@@ -1023,6 +852,7 @@ ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_str_t *org,
 
     ngx_http_twofa_store_prefix = tmcf->prefix;
     ngx_http_twofa_store_slot = 0;
+    ngx_str_null(&ngx_http_twofa_store_revoke[0]);
 
     if (tmcf->cluster == NULL) {
         return NGX_OK;

@@ -313,6 +313,15 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
     ok(TwofaTopology::poll(5, sub {
         $rc->get('/step-up/report')->{status} == 303
     }), 'her session is revoked (the cluster publishes to every node)');
+    is(get_key('HLEN', 'twofa:revocations'), 1,
+       'and the revocation copied where workers read them after a reconnect');
+    $c->node_cli($_, 'CLIENT', 'KILL', 'TYPE', 'pubsub') for $c->live_addrs;
+    ok(TwofaTopology::poll(10, sub {
+        $t->error_log =~ /connection to "[\d.:]+" lost/
+    }), 'the workers\' subscriptions cut');
+    sleep 1;
+    is($rc->get('/step-up/report')->{status}, 303,
+       'her session stays revoked after the workers read them again');
 
     my ($cr, $out) = cli('org', 'require', 'globex', 'off');
     is($cr, 0, 'the CLI switches globex off');
