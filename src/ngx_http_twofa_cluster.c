@@ -31,7 +31,8 @@
 
 
 #define NGX_HTTP_TWOFA_CLUSTER_NODES        64
-#define NGX_HTTP_TWOFA_CLUSTER_REDIRECTS    5
+#define NGX_HTTP_TWOFA_CLUSTER_REDIRECTS    5    /* MOVED, per command */
+#define NGX_HTTP_TWOFA_CLUSTER_ASKS         32   /* ASK, TRYAGAIN between */
 #define NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MIN  50
 #define NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MAX  500
 #define NGX_HTTP_TWOFA_CLUSTER_PERIOD       5000
@@ -82,6 +83,7 @@ typedef struct {
     ngx_uint_t                      flags;
     ngx_msec_t                      started;
     ngx_uint_t                      redirects;
+    ngx_uint_t                      asks;
     ngx_uint_t                      node;      /* ASK: index + 1; or 0 */
     ngx_msec_t                      wait;      /* the next TRYAGAIN's */
     ngx_event_t                     timer;     /* sends it again */
@@ -365,7 +367,15 @@ ngx_http_twofa_cluster_redirect(ngx_http_twofa_cluster_cmd_t *cc,
 
     cl = cc->cl;
 
-    if (++cc->redirects > NGX_HTTP_TWOFA_CLUSTER_REDIRECTS) {
+    /*
+     * During a migration ASK and TRYAGAIN alternate until the slot has
+     * moved (the timeout bounds that); MOVED goes round only if the
+     * cluster disagrees with itself.
+     */
+
+    if (ask ? ++cc->asks > NGX_HTTP_TWOFA_CLUSTER_ASKS
+            : ++cc->redirects > NGX_HTTP_TWOFA_CLUSTER_REDIRECTS)
+    {
         ngx_log_error(NGX_LOG_ERR, cc->log, 0,
                       "twofa cluster: too many redirects for slot %ui",
                       cc->slot);

@@ -38,6 +38,7 @@ static void ngx_http_twofa_redis_deliver(ngx_http_twofa_redis_cmd_t *cmd,
 static ngx_uint_t ngx_http_twofa_redis_demoted(ngx_http_twofa_redis_t *rd,
     redisReply *reply);
 static void ngx_http_twofa_redis_done(ngx_http_twofa_redis_cmd_t *cmd);
+static ngx_uint_t ngx_http_twofa_redis_failed(redisReply *reply);
 static redisReply *ngx_http_twofa_redis_reply_copy(redisReply *reply);
 static void ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
@@ -206,18 +207,13 @@ ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     rd = cmd->client;
 
     /*
-     * A late reply was counted as a timeout already.  NOSCRIPT is the
-     * expected answer of a Redis that has not seen a script yet (the
-     * store sends it again as EVAL): an answer, not an error.  The
-     * counters are the data's: the sentinels' questions are not counted.
+     * A late reply was counted as a timeout already.  The counters are
+     * the data's: the sentinels' questions are not counted.
      */
 
     if (!cmd->timed_out && !rd->conf->sentinel_node) {
         ngx_http_twofa_counters_redis(
-            (reply == NULL
-             || (reply->type == REDIS_REPLY_ERROR
-                 && (reply->len < 8
-                     || ngx_strncmp(reply->str, "NOSCRIPT", 8) != 0)))
+            ngx_http_twofa_redis_failed(reply)
             ? NGX_HTTP_TWOFA_M_REDIS_ERROR : NGX_HTTP_TWOFA_M_REDIS_OK,
             ngx_http_twofa_redis_now_us() - cmd->sent_us);
     }
@@ -293,6 +289,42 @@ ngx_http_twofa_redis_wait_reply(redisAsyncContext *ac, void *r,
     }
 
     ngx_http_twofa_redis_done(cmd);
+}
+
+
+/*
+ * For the counters: no reply, or an error reply that is not an answer.
+ * NOSCRIPT is the expected answer of a Redis that has not seen a script
+ * yet (the store sends it again as EVAL); MOVED, ASK and TRYAGAIN are a
+ * cluster's directions (ngx_http_twofa_cluster.c follows them).
+ */
+
+static ngx_uint_t
+ngx_http_twofa_redis_failed(redisReply *reply)
+{
+    ngx_uint_t          i;
+    static ngx_str_t    answers[] = {
+        ngx_string("NOSCRIPT "), ngx_string("MOVED "), ngx_string("ASK "),
+        ngx_string("TRYAGAIN ")
+    };
+
+    if (reply == NULL) {
+        return 1;
+    }
+
+    if (reply->type != REDIS_REPLY_ERROR) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(answers) / sizeof(ngx_str_t); i++) {
+        if ((size_t) reply->len >= answers[i].len
+            && ngx_strncmp(reply->str, answers[i].data, answers[i].len) == 0)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -592,18 +592,34 @@ ngx_http_twofa_redis_role(ngx_http_twofa_redis_t *rd)
 }
 
 
-/* the connection gauges count the data connections, not the sentinels */
+/*
+ * The connection gauges count the data connections, not the sentinels:
+ * one per worker, or in a cluster one per primary, so each connection
+ * adds itself once up and takes itself away once down.
+ */
 
 static void
 ngx_http_twofa_redis_gauge(ngx_http_twofa_redis_t *rd, uint64_t up)
 {
-    if (rd->conf->sentinel_node) {
+    ngx_http_twofa_metric_e  m;
+
+    if (rd->conf->sentinel_node || rd->up == up
+        || ngx_http_twofa_counters == NULL)
+    {
         return;
     }
 
-    ngx_http_twofa_gauge(rd->channel.len
-                         ? NGX_HTTP_TWOFA_M_REDIS_UP_SUBSCRIBER
-                         : NGX_HTTP_TWOFA_M_REDIS_UP_COMMAND, up);
+    rd->up = up ? 1 : 0;
+
+    m = rd->channel.len ? NGX_HTTP_TWOFA_M_REDIS_UP_SUBSCRIBER
+                        : NGX_HTTP_TWOFA_M_REDIS_UP_COMMAND;
+
+    if (up) {
+        ngx_http_twofa_counters[m]++;
+
+    } else if (ngx_http_twofa_counters[m]) {
+        ngx_http_twofa_counters[m]--;
+    }
 }
 
 
