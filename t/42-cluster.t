@@ -177,6 +177,16 @@ sub get_key {
     is(get_key('HGET', "'" . org_key('acme', 'org:acme') . "'", 'require'),
        1, 'written in the slot of acme\'s tag: ' . org_key('acme', 'org:acme'));
 
+    ($rc, $out) = cli('org', 'show', 'acme');
+    like($out, qr/^key:\s+\Q@{[ org_key('acme', 'org:acme') ]}\E$/m,
+         'org show names the key, for redis-cli');
+    my ($host, $port) = split /:/, ($c->live_addrs)[0];
+    my $flip = `redis-cli -c -h $host -p $port HSET "\$($admin --redis $spec org show globex | sed -n 's/^key: *//p')" require 1 2>&1`;
+    is(get_key('HGET', "'" . org_key('globex', 'org:globex') . "'",
+               'require'), 1, 'the README\'s redis-cli one-liner flips globex')
+        or diag($flip);
+    get_key('HSET', "'" . org_key('globex', 'org:globex') . "'", 'require', 0);
+
     ($rc, $out) = cli('audit');
     is($rc, 2, 'audit without --org: a usage error with a cluster');
     like($out, qr/give --org/, 'which says so');

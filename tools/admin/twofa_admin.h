@@ -149,6 +149,7 @@ struct twofa_admin_s {
     char                          base_prefix[TWOFA_ADMIN_PREFIX_MAX + 1];
     char                          tagged[TWOFA_ADMIN_PREFIX_MAX
                                          + TWOFA_KEY_CLUSTER_EXTRA];
+    const char                   *key_org;       /* org show's, shown */
     const char                   *prefix;
     size_t                        prefix_len;
     long                          timeout;       /* ms */
