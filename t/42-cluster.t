@@ -10,7 +10,8 @@
 # kill -9 of a primary under a login load with a code in flight: 503, not
 # released; every login held or 503; logins decided again once the
 # replica took over (the gap measured); a code accepted and a hold
-# released just before it are refused after it.  No alert in the log.
+# released just before it are refused after it.  redis-cli --cluster
+# reshard under a login load.  No alert in the log.
 
 use strict;
 use warnings;
@@ -333,7 +334,20 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
     is($rc->get('/step-up/report')->{status}, 303,
        'her session stays revoked after the workers read them again');
 
-    my ($cr, $out) = cli('org', 'require', 'globex', 'off');
+    # the same from the CLI
+    my $e3 = $t->client->enroll('tess', org => 'acme', enroll_offset => -30);
+    my $tc = $t->client;
+    $tc->verify('tess', $e3->{secret}, org => 'acme', offset => 0);
+    is($tc->get('/step-up/report')->{status}, 200, 'tess has a session');
+    my ($cr, $out) = cli('user', 'reset', 'acme', 'tess');
+    is($cr, 0, 'twofa-admin user reset on the cluster') or diag($out);
+    ok(TwofaTopology::poll(5, sub {
+        $tc->get('/step-up/report')->{status} == 303
+    }), 'her session is revoked on the edge');
+    is(get_key('HLEN', 'twofa:revocations'), 2,
+       'and the CLI copied the revocation too');
+
+    ($cr, $out) = cli('org', 'require', 'globex', 'off');
     is($cr, 0, 'the CLI switches globex off');
     is($t->client->login('sam', org => 'globex')->{status}, 303,
        'and the next globex login passes');
@@ -410,9 +424,38 @@ sub load_stop {
     ok(($status->{303} // 0) > 10, 'logins were decided while it moved');
     ok(defined $first, 'and after it, on the new primary');
     is($c->primary_of($slot), $to, 'the slot is on its new primary');
+    my $asking = TwofaTopology::fields(
+        $c->node_cli($to, 'INFO', 'commandstats'))->{cmdstat_asking} // '';
+    like($asking, qr/^calls=[1-9]/,
+         "the module sent ASKING to the importing node ($asking)");
 
     my $r = $t->client->verify('alice', $secret, org => 'acme', offset => 30);
     is($loc->($r), '/home', 'alice verifies a code on the new primary');
+}
+
+# ---- redis-cli --cluster reshard under a login load ------------------------
+
+{
+    # an org among the first slots of a primary: reshard moves those first
+    my ($from, $to) = ($c->primaries)[0, 1];
+    my ($first_slot) = map { $_->{slots}[0][0] }
+                       grep { $_->{addr} eq $from } $c->nodes;
+    my ($org) = grep { my $s = slot_of_org($_);
+                       $s >= $first_slot && $s < $first_slot + 50 }
+                map { "org$_" } 1 .. 100000;
+    cli('org', 'require', $org, 'on');
+    my $load = load_start($org, 2);
+    sleep 0.5;
+    $c->reshard(from => $from, to => $to, slots => 100);
+    my $done = time;
+    sleep 0.5;
+    my ($status, $bad, $first) = load_stop($load, $done);
+    note("load of $org (slot " . slot_of_org($org) . ') during the reshard: '
+         . join(', ', map { "$_ x $status->{$_}" } sort keys %$status));
+    is($c->primary_of(slot_of_org($org)), $to,
+       "redis-cli --cluster reshard moved ${org}'s slot to $to");
+    is_deeply($bad, [], 'every login during the reshard held or refused');
+    ok(defined $first, 'and logins decided on the new primary after it');
 }
 
 # ---- kill -9 of acme's primary under a login load --------------------------

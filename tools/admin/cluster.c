@@ -450,3 +450,63 @@ twofa_admin_cluster_mark(twofa_admin_t *adm, int node, const char *now,
 
     return rc;
 }
+
+
+/*
+ * A reset's revocation, written by reset.lua in the org's slot and
+ * published, copied into the hash the module's workers read after they
+ * (re)subscribe: key (the prefix's "revocations"), in a slot of its own.
+ */
+
+int
+twofa_admin_cluster_revocation(twofa_admin_t *adm, const char *key,
+    const char *subject, time_t now)
+{
+    int          rc, tries;
+    long         waited;
+    unsigned     slot;
+    redisReply  *reply;
+
+    slot = twofa_slot(key, strlen(key));
+
+    if (adm->slots[slot] == 0
+        || twofa_admin_cluster_open(adm, adm->slots[slot] - 1)
+           != TWOFA_ADMIN_OK)
+    {
+        goto failed;
+    }
+
+    tries = 0;
+    waited = 0;
+
+    for ( ;; ) {
+        reply = redisCommand(adm->c, "HSET %s %s %lld", key, subject,
+                             (long long) now);
+
+        rc = twofa_admin_cluster_redirect(adm, reply, &tries, &waited);
+        if (rc == 0) {
+            break;
+        }
+
+        freeReplyObject(reply);
+
+        if (rc < 0) {
+            goto failed;
+        }
+    }
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        freeReplyObject(reply);
+        return TWOFA_ADMIN_OK;
+    }
+
+    freeReplyObject(reply);
+
+failed:
+
+    fprintf(stderr, "twofa-admin: the reset is done and published, but its "
+            "revocation could not be copied to %s: a worker that "
+            "reconnects meanwhile may miss it; run the reset again\n", key);
+
+    return TWOFA_ADMIN_EREDIS;
+}

@@ -224,6 +224,8 @@ int twofa_admin_cluster_redirect(twofa_admin_t *adm, redisReply *reply,
     int *tries, long *waited);
 int twofa_admin_cluster_init(twofa_admin_t *adm, const char *now,
     const char *by, long *created);
+int twofa_admin_cluster_revocation(twofa_admin_t *adm, const char *key,
+    const char *subject, time_t now);
 
 /* init.c, org.c, user.c: the commands */
 int twofa_admin_init(twofa_admin_t *adm);
