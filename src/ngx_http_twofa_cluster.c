@@ -56,6 +56,8 @@ struct ngx_http_twofa_cluster_s {
     ngx_uint_t                      nnodes;
     u_char                         *slots;     /* node index + 1; 0: none */
     u_char                         *fresh;     /* the map being read */
+    u_char                          fresh_primary[
+                                        NGX_HTTP_TWOFA_CLUSTER_NODES];
     ngx_array_t                     clients;   /* subscribers, any node */
     ngx_event_t                     refresh;   /* timer: ask for the map */
     ngx_msec_t                      backoff;
@@ -652,7 +654,13 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
         return;
     }
 
+    /* the map and its primaries change together, once it is whole */
+
     ngx_memcpy(cl->slots, cl->fresh, TWOFA_SLOTS);
+
+    for (i = 0; i < cl->nnodes; i++) {
+        cl->nodes[i].primary = cl->fresh_primary[i];
+    }
 
     ngx_http_twofa_cluster_connect(cl);
 
@@ -689,7 +697,7 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
 
 /*
  * CLUSTER SLOTS: [[first, last, [ip, port, ...], replicas...], ...] into
- * cl->fresh, and the primaries marked.  An empty ip is the node asked's.
+ * cl->fresh and cl->fresh_primary.  An empty ip is the node asked's.
  */
 
 static ngx_int_t
@@ -699,7 +707,7 @@ ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl, redisReply *reply,
     u_char       *host;
     size_t        i, len;
     ngx_int_t     n, first, last;
-    ngx_uint_t    k, covered;
+    ngx_uint_t    covered;
     redisReply   *range, *who;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
@@ -707,11 +715,8 @@ ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl, redisReply *reply,
     }
 
     ngx_memzero(cl->fresh, TWOFA_SLOTS);
+    ngx_memzero(cl->fresh_primary, NGX_HTTP_TWOFA_CLUSTER_NODES);
     covered = 0;
-
-    for (k = 0; k < cl->nnodes; k++) {
-        cl->nodes[k].primary = 0;
-    }
 
     for (i = 0; i < reply->elements; i++) {
         range = reply->element[i];
@@ -749,7 +754,7 @@ ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl, redisReply *reply,
             continue;
         }
 
-        cl->nodes[n].primary = 1;
+        cl->fresh_primary[n] = 1;
 
         ngx_memset(&cl->fresh[first], (int) (n + 1), last - first + 1);
         covered += last - first + 1;
