@@ -25,51 +25,52 @@
 #include "twofa_slot.h"
 
 
+/*
+ * Where an operation's keys live: their prefix and, in a cluster, their
+ * slot (the tag of the org's slot follows the prefix); and a cluster's
+ * reset or disable: the revocation to copy where every worker reads them
+ * (key, field, stamp), or an empty key.
+ */
+typedef struct {
+    ngx_str_t                   prefix;
+    unsigned                    slot;
+    ngx_str_t                   revoke[3];
+} ngx_http_twofa_store_at_t;
+
+
 static ngx_int_t ngx_http_twofa_store_eval(ngx_http_request_t *r,
-    twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
-    ngx_uint_t nargs, ngx_http_twofa_store_parse_t *parse,
+    ngx_http_twofa_store_at_t *at, twofa_script_id_t id, ngx_uint_t nkeys,
+    ngx_str_t *args, ngx_uint_t nargs, ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler);
 static ngx_int_t ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
-    twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
-    ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_store_at_t *at, twofa_script_id_t id, ngx_uint_t nkeys,
+    ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
     ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler);
 static ngx_int_t ngx_http_twofa_store_key(ngx_http_request_t *r,
-    ngx_str_t *key, twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *key, twofa_key_kind_t kind,
+    ngx_str_t *a, ngx_str_t *b);
 static ngx_int_t ngx_http_twofa_store_check(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *token);
 static ngx_int_t ngx_http_twofa_store_uint_arg(ngx_http_request_t *r,
     ngx_str_t *arg, uint64_t n);
 static ngx_int_t ngx_http_twofa_store_code_step(ngx_http_request_t *r,
-    ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
-    ngx_str_t *hold_key, ngx_str_t *has_hold);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
+    ngx_str_t *hold_token, ngx_str_t *hold_key, ngx_str_t *has_hold);
 static void ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on);
 static ngx_int_t ngx_http_twofa_store_user_keys(ngx_http_request_t *r,
-    ngx_str_t *org, ngx_str_t *user, ngx_str_t *keys);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
+    ngx_str_t *keys);
 static ngx_int_t ngx_http_twofa_store_at(ngx_http_request_t *r,
-    ngx_str_t *org, ngx_str_t *token);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *token);
 static ngx_str_t  ngx_http_twofa_store_nobody = ngx_null_string;
 
 
-/*
- * The operation being built: the prefix of its keys and, in a cluster,
- * their slot.  Set by ngx_http_twofa_store_at() first thing in each
- * operation, read while the same call builds its keys and sends it; a
- * worker builds one operation at a time, and nothing here lasts past
- * that call (a resend after NOSCRIPT keeps its slot in the op).
- */
-static ngx_str_t  ngx_http_twofa_store_prefix;
-static unsigned   ngx_http_twofa_store_slot;
-
-/* a cluster's reset or disable: the revocation copied where every worker
- * reads them (key, field, stamp), or empty */
-static ngx_str_t  ngx_http_twofa_store_revoke[3];
-
-
 static ngx_int_t ngx_http_twofa_store_audit(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_str_t *argv);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *key, ngx_str_t *argv);
 static ngx_int_t ngx_http_twofa_store_revocation(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_str_t *argv, ngx_str_t *org, ngx_str_t *user);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *key, ngx_str_t *argv,
+    ngx_str_t *org, ngx_str_t *user);
 static ngx_int_t ngx_http_twofa_store_subject(ngx_http_request_t *r,
     ngx_str_t *out, ngx_str_t *org, ngx_str_t *user);
 static ngx_int_t ngx_http_twofa_store_window(ngx_http_request_t *r,
@@ -84,25 +85,27 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
 {
     ngx_str_t                   args[14];
     ngx_http_twofa_srv_conf_t  *tscf;
+    ngx_http_twofa_store_at_t   at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT,
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_DEPLOYMENT,
                                     NULL, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_ORG,
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_ORG,
                                     org, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_USER, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_HOLD,
+        || ngx_http_twofa_store_key(r, &at, &args[3], TWOFA_KEY_HOLD,
                                     hold_token, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[4], TWOFA_KEY_HOLDS, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[4], TWOFA_KEY_HOLDS, org,
+                                    user)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[8],
                                          (uint64_t) tscf->hold_ttl * 1000)
@@ -113,7 +116,8 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
         || ngx_http_twofa_store_uint_arg(r, &args[10],
                                          NGX_HTTP_TWOFA_HOLDS_PER_USER)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[11], TWOFA_KEY_HOLD, NULL, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[11], TWOFA_KEY_HOLD, NULL,
+                                    NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -125,7 +129,7 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
     args[12] = *hold_token;
     ngx_http_twofa_store_flag(&args[13], !holdable);
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_LOGIN, 5,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_LOGIN, 5,
                                      args, 14,
                                      ngx_http_twofa_store_parse_login,
                                      handler);
@@ -136,7 +140,8 @@ ngx_int_t
 ngx_http_twofa_store_state(ngx_http_request_t *r,
     ngx_http_twofa_state_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[8], empty;
+    ngx_str_t                  args[8], empty;
+    ngx_http_twofa_store_at_t  at;
 
     ngx_str_null(&empty);
 
@@ -162,17 +167,17 @@ ngx_http_twofa_store_state(ngx_http_request_t *r,
         args[7] = q->bind;
     }
 
-    if (ngx_http_twofa_store_at(r, q->hold.len ? NULL : &q->org,
+    if (ngx_http_twofa_store_at(r, &at, q->hold.len ? NULL : &q->org,
                                 q->hold.len ? &q->hold : NULL)
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT,
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_DEPLOYMENT,
                                     NULL, NULL)
            != NGX_OK
         || (q->hold.len
-            ? ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_HOLD, &q->hold,
-                                       NULL)
-            : ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_USER, &q->org,
-                                       &q->user))
+            ? ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_HOLD,
+                                       &q->hold, NULL)
+            : ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_USER,
+                                       &q->org, &q->user))
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -180,11 +185,11 @@ ngx_http_twofa_store_state(ngx_http_request_t *r,
 
     /* the keys, for a cluster's redirects; the script names its own */
 
-    args[2] = ngx_http_twofa_store_prefix;
+    args[2] = at.prefix;
 
     ngx_http_twofa_store_flag(&args[6], q->want_response);
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_STATE, 2,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_STATE, 2,
                                      args, 8,
                                      ngx_http_twofa_store_parse_state,
                                      handler);
@@ -196,23 +201,24 @@ ngx_http_twofa_store_fail(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *hold_token,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[5];
+    ngx_str_t                  args[5];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
                                        &args[1], &args[4])
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_FAIL, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
         || ngx_http_twofa_store_window(r, &args[2], &args[3]) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_FAIL, 2,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_FAIL, 2,
                                              args, 5,
                                              org, user,
                                              ngx_http_twofa_store_parse_fail,
@@ -228,8 +234,9 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t                   args[6];
     ngx_uint_t                  has_hold;
     ngx_http_twofa_srv_conf_t  *tscf;
+    ngx_http_twofa_store_at_t   at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -237,13 +244,13 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
 
     has_hold = (hold_token && hold_token->len);
 
-    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
                                        &args[2], &args[5])
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_PENDING,
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_PENDING,
                                     has_hold ? hold_token : bind, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_USER, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_USER, org, user)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4],
                                          (uint64_t) tscf->hold_ttl * 1000)
@@ -260,7 +267,7 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
 
     args[3] = *sealed_secret;
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_PENDING, 3,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_PENDING, 3,
                                      args, 6,
                                      ngx_http_twofa_store_parse_pending,
                                      handler);
@@ -276,8 +283,9 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t                   args[12], window;
     ngx_uint_t                  has_hold;
     ngx_http_twofa_srv_conf_t  *tscf;
+    ngx_http_twofa_store_at_t   at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -285,11 +293,11 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
 
     has_hold = (hold_token && hold_token->len);
 
-    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
                                        &args[3], &args[8])
         != NGX_OK
-        || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_PENDING,
+        || ngx_http_twofa_store_user_keys(r, &at, org, user, args) != NGX_OK
+        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_PENDING,
                                     has_hold ? hold_token : bind, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], step) != NGX_OK
@@ -307,7 +315,7 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     args[6] = *recovery;
     args[9] = *sealed_codes;
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ENABLE, 4,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_ENABLE, 4,
                                              args, 12,
                                              org, user,
                                              ngx_http_twofa_store_parse_outcome,
@@ -321,16 +329,17 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *hold_token, twofa_amr_t amr,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[8], window;
+    ngx_str_t                  args[8], window;
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
                                        &args[2], &args[5])
         != NGX_OK
-        || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
+        || ngx_http_twofa_store_user_keys(r, &at, org, user, args) != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[7]) != NGX_OK)
     {
         return NGX_ERROR;
@@ -351,7 +360,7 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     args[6].data = (u_char *) twofa_amr_name(amr);
     args[6].len = ngx_strlen(args[6].data);
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ACCEPT, 3,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_ACCEPT, 3,
                                              args, 8,
                                              org, user,
                                              ngx_http_twofa_store_parse_outcome,
@@ -364,17 +373,19 @@ ngx_http_twofa_store_take_hold(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *hold_token,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[3];
+    ngx_str_t                  args[3];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_HOLD,
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_HOLD,
                                     hold_token, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_HOLDS, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_HOLDS, org,
+                                    user)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -382,7 +393,7 @@ ngx_http_twofa_store_take_hold(ngx_http_request_t *r, ngx_str_t *org,
 
     args[2] = *hold_token;
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_TAKE,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_TAKE,
                                      2, args, 3,
                                      ngx_http_twofa_store_parse_outcome,
                                      handler);
@@ -393,28 +404,30 @@ ngx_int_t
 ngx_http_twofa_store_disable(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, uint64_t step, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[9], window;
+    ngx_str_t                  args[9], window;
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[8]) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_ORG, org, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_FAIL, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_revocation(r, &args[3], &args[5], org, user)
+        || ngx_http_twofa_store_revocation(r, &at, &args[3], &args[5], org,
+                                           user)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4], step) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_DISABLE, 4,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_DISABLE, 4,
                                              args, 9,
                                              org, user,
                                              ngx_http_twofa_store_parse_outcome,
@@ -426,20 +439,21 @@ ngx_int_t
 ngx_http_twofa_store_org_get(ngx_http_request_t *r, ngx_str_t *org,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[1];
+    ngx_str_t                  args[1];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_ORG, org, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_ORG_GET, 1, args, 1,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_ORG_GET, 1, args, 1,
                                      ngx_http_twofa_store_parse_org,
                                      handler);
 }
@@ -449,16 +463,17 @@ ngx_int_t
 ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
     ngx_uint_t require, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[4];
+    ngx_str_t                  args[4];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_ORG, org, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_DEPLOYMENT,
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_DEPLOYMENT,
                                     NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[3], (uint64_t) ngx_time())
@@ -469,7 +484,7 @@ ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
 
     ngx_http_twofa_store_flag(&args[2], require);
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ORG_SET, 2,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_ORG_SET, 2,
                                              args, 4,
                                              org, &ngx_http_twofa_store_nobody,
                                              ngx_http_twofa_store_parse_org,
@@ -481,25 +496,29 @@ ngx_int_t
 ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[8];
+    ngx_str_t                  args[8];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_at(r, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
-        || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLDS, org, user)
+        || ngx_http_twofa_store_user_keys(r, &at, org, user, args) != NGX_OK
+        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_HOLDS, org,
+                                    user)
            != NGX_OK
-        || ngx_http_twofa_store_revocation(r, &args[3], &args[5], org, user)
+        || ngx_http_twofa_store_revocation(r, &at, &args[3], &args[5], org,
+                                           user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[4], TWOFA_KEY_HOLD, NULL, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[4], TWOFA_KEY_HOLD, NULL,
+                                    NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_RESET, 4,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_RESET, 4,
                                              args, 8,
                                              org, user,
                                              ngx_http_twofa_store_parse_reset,
@@ -511,13 +530,15 @@ ngx_int_t
 ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[3];
+    ngx_str_t                  args[3];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_at(r, NULL, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_at(r, &at, NULL, NULL) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT, NULL, NULL)
+    if (ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_DEPLOYMENT,
+                                 NULL, NULL)
         != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[1], (uint64_t) ngx_time())
            != NGX_OK)
@@ -527,7 +548,7 @@ ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
 
     args[2] = *by;
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_INIT, 1,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_INIT, 1,
                                              args, 3,
                                              &ngx_http_twofa_store_nobody,
                                              &ngx_http_twofa_store_nobody,
@@ -545,15 +566,16 @@ ngx_int_t
 ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[6];
+    ngx_str_t                  args[6];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_at(r, q->org.len ? &q->org : NULL, NULL)
+    if (ngx_http_twofa_store_at(r, &at, q->org.len ? &q->org : NULL, NULL)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    if (ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_AUDIT, NULL, NULL)
+    if (ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_AUDIT, NULL, NULL)
         != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4], q->limit) != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], TWOFA_AUDIT_READ_MOST)
@@ -566,7 +588,8 @@ ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     args[2] = q->org;
     args[3] = q->user;
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_AUDIT_READ, 1, args, 6,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_AUDIT_READ, 1,
+                                     args, 6,
                                      ngx_http_twofa_store_parse_audit,
                                      handler);
 }
@@ -579,9 +602,9 @@ ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
  */
 
 static ngx_int_t
-ngx_http_twofa_store_code_step(ngx_http_request_t *r, ngx_str_t *org,
-    ngx_str_t *user, ngx_str_t *hold_token, ngx_str_t *hold_key,
-    ngx_str_t *has_hold)
+ngx_http_twofa_store_code_step(ngx_http_request_t *r,
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
+    ngx_str_t *hold_token, ngx_str_t *hold_key, ngx_str_t *has_hold)
 {
     ngx_str_t   none;
     ngx_uint_t  held;
@@ -591,7 +614,7 @@ ngx_http_twofa_store_code_step(ngx_http_request_t *r, ngx_str_t *org,
 
     if (ngx_http_twofa_store_check(r, org, user, held ? hold_token : NULL)
         != NGX_OK
-        || ngx_http_twofa_store_key(r, hold_key, TWOFA_KEY_HOLD,
+        || ngx_http_twofa_store_key(r, at, hold_key, TWOFA_KEY_HOLD,
                                     held ? hold_token : &none, NULL)
            != NGX_OK)
     {
@@ -610,12 +633,13 @@ ngx_http_twofa_store_code_step(ngx_http_request_t *r, ngx_str_t *org,
  */
 
 static ngx_int_t
-ngx_http_twofa_store_user_keys(ngx_http_request_t *r, ngx_str_t *org,
-    ngx_str_t *user, ngx_str_t *keys)
+ngx_http_twofa_store_user_keys(ngx_http_request_t *r,
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
+    ngx_str_t *keys)
 {
-    if (ngx_http_twofa_store_key(r, &keys[0], TWOFA_KEY_USER, org, user)
+    if (ngx_http_twofa_store_key(r, at, &keys[0], TWOFA_KEY_USER, org, user)
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &keys[1], TWOFA_KEY_FAIL, org, user)
+        || ngx_http_twofa_store_key(r, at, &keys[1], TWOFA_KEY_FAIL, org, user)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -640,12 +664,13 @@ ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on)
  */
 
 static ngx_int_t
-ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_str_t *argv, ngx_str_t *org, ngx_str_t *user)
+ngx_http_twofa_store_revocation(ngx_http_request_t *r,
+    ngx_http_twofa_store_at_t *at, ngx_str_t *key, ngx_str_t *argv,
+    ngx_str_t *org, ngx_str_t *user)
 {
     ngx_http_twofa_main_conf_t  *tmcf;
 
-    if (ngx_http_twofa_store_key(r, key, TWOFA_KEY_REVOCATIONS, NULL, NULL)
+    if (ngx_http_twofa_store_key(r, at, key, TWOFA_KEY_REVOCATIONS, NULL, NULL)
         != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &argv[0], (uint64_t) ngx_time())
            != NGX_OK
@@ -675,9 +700,9 @@ ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
      */
 
     if (tmcf->cluster) {
-        ngx_http_twofa_store_revoke[0] = argv[2];
-        ngx_http_twofa_store_revoke[1] = argv[1];
-        ngx_http_twofa_store_revoke[2] = argv[0];
+        at->revoke[0] = argv[2];
+        at->revoke[1] = argv[1];
+        at->revoke[2] = argv[0];
     }
 
     return NGX_OK;
@@ -691,8 +716,8 @@ ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
  */
 
 static ngx_int_t
-ngx_http_twofa_store_audit(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_str_t *argv)
+ngx_http_twofa_store_audit(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
+    ngx_str_t *key, ngx_str_t *argv)
 {
     ngx_http_twofa_ctx_t        *ctx;
     ngx_http_twofa_main_conf_t  *tmcf;
@@ -701,7 +726,7 @@ ngx_http_twofa_store_audit(ngx_http_request_t *r, ngx_str_t *key,
     ctx = ngx_http_twofa_get_ctx(r);
 
     if (ctx == NULL
-        || ngx_http_twofa_store_key(r, key, TWOFA_KEY_AUDIT, NULL, NULL)
+        || ngx_http_twofa_store_key(r, at, key, TWOFA_KEY_AUDIT, NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &argv[0], tmcf->audit_max_len)
            != NGX_OK)
@@ -786,9 +811,10 @@ ngx_http_twofa_store_now_ms(void)
  */
 
 static ngx_int_t
-ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
-    ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org,
-    ngx_str_t *user, ngx_http_twofa_store_parse_t *parse,
+ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
+    ngx_http_twofa_store_at_t *at, twofa_script_id_t id, ngx_uint_t nkeys,
+    ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler)
 {
     ngx_str_t  *all, audit[4];
@@ -800,7 +826,7 @@ ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
 
     ngx_memcpy(all, args, nkeys * sizeof(ngx_str_t));
 
-    if (ngx_http_twofa_store_audit(r, &all[nkeys], audit) != NGX_OK) {
+    if (ngx_http_twofa_store_audit(r, at, &all[nkeys], audit) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -811,23 +837,21 @@ ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
     all[nargs + 2] = *user;
     ngx_memcpy(&all[nargs + 3], audit, 4 * sizeof(ngx_str_t));
 
-    return ngx_http_twofa_store_eval(r, id, nkeys + 1, all, nargs + 7, parse,
-                                     handler);
+    return ngx_http_twofa_store_eval(r, at, id, nkeys + 1, all, nargs + 7,
+                                     parse, handler);
 }
 
 
 /* the script, in the slot and with the revocation of this operation */
 
 static ngx_int_t
-ngx_http_twofa_store_eval(ngx_http_request_t *r, twofa_script_id_t id,
-    ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
+ngx_http_twofa_store_eval(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
+    twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler)
 {
-    return ngx_http_twofa_store_script(r, id, ngx_http_twofa_store_slot,
-                                       nkeys, args, nargs,
-                                       ngx_http_twofa_store_revoke[0].len
-                                       ? ngx_http_twofa_store_revoke : NULL,
+    return ngx_http_twofa_store_script(r, id, at->slot, nkeys, args, nargs,
+                                       at->revoke[0].len ? at->revoke : NULL,
                                        parse, handler);
 }
 
@@ -841,8 +865,8 @@ ngx_http_twofa_store_eval(ngx_http_request_t *r, twofa_script_id_t id,
  */
 
 static ngx_int_t
-ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_str_t *org,
-    ngx_str_t *token)
+ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
+    ngx_str_t *org, ngx_str_t *token)
 {
     int                          slot;
     u_char                      *p;
@@ -850,9 +874,9 @@ ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_str_t *org,
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    ngx_http_twofa_store_prefix = tmcf->prefix;
-    ngx_http_twofa_store_slot = 0;
-    ngx_str_null(&ngx_http_twofa_store_revoke[0]);
+    at->prefix = tmcf->prefix;
+    at->slot = 0;
+    ngx_str_null(&at->revoke[0]);
 
     if (tmcf->cluster == NULL) {
         return NGX_OK;
@@ -878,27 +902,27 @@ ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_str_t *org,
         return NGX_ERROR;
     }
 
-    ngx_http_twofa_store_prefix.data = p;
-    ngx_http_twofa_store_prefix.len =
+    at->prefix.data = p;
+    at->prefix.len =
         twofa_key_cluster_prefix((char *) p, (const char *) tmcf->prefix.data,
                                  tmcf->prefix.len, (unsigned) slot);
-    ngx_http_twofa_store_slot = (unsigned) slot;
+    at->slot = (unsigned) slot;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa store: slot %d, keys \"%V...\"", slot,
-                   &ngx_http_twofa_store_prefix);
+                   &at->prefix);
 
-    return ngx_http_twofa_store_prefix.len ? NGX_OK : NGX_ERROR;
+    return at->prefix.len ? NGX_OK : NGX_ERROR;
 }
 
 
 static ngx_int_t
-ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_str_t *key,
-    twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b)
+ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
+    ngx_str_t *key, twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b)
 {
     ngx_str_t  *prefix;
 
-    prefix = &ngx_http_twofa_store_prefix;
+    prefix = &at->prefix;
 
     key->data = ngx_pnalloc(r->pool,
                             twofa_key_len(kind, prefix->len,

@@ -26,7 +26,8 @@ typedef struct {
     const char                       **argv;     /* EVALSHA sha1 n ... */
     size_t                            *lens;
     unsigned                           slot;     /* in a cluster */
-    ngx_str_t                         *revoke;   /* key, field, stamp */
+    ngx_str_t                         *revoke;   /* NULL, or revoked: */
+    ngx_str_t                          revoked[3]; /* key, field, stamp */
     ngx_http_twofa_store_reply_t       out;      /* while it is copied */
     const char                        *copy_argv[4];
     size_t                             copy_lens[4];
@@ -73,7 +74,13 @@ ngx_http_twofa_store_script(ngx_http_request_t *r, ngx_uint_t id,
     op->argc = (int) (3 + nargs);
     op->acked = ngx_http_twofa_store_guards(id);
     op->slot = slot;
-    op->revoke = revoke;
+
+    /* the caller's array may not outlive this call; its strings do */
+
+    if (revoke) {
+        ngx_memcpy(op->revoked, revoke, 3 * sizeof(ngx_str_t));
+        op->revoke = op->revoked;
+    }
 
     op->argv[0] = "EVALSHA";
     op->lens[0] = 7;
