@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "tap.h"
+#include "twofa_keys.h"
 #include "twofa_slot.h"
 
 
@@ -273,6 +274,12 @@ test_layout(void)
     is_int(twofa_slot_of_org("foo", 3), 12182, "org foo: CRC16 of foo");
     is_int(twofa_slot_of_org("{a}b", 4), twofa_crc16("{a}b", 4) & 16383,
            "an org's braces are plain bytes to its slot");
+
+    memset(key, 0, sizeof(key));
+    is_int((long long) twofa_key_cluster_prefix(key, "twofa:", 6, 11304), 11,
+           "the cluster prefix of slot 11304: 11 bytes");
+    is_str(key, "twofa:{a14}", "twofa:{a14}, the tag of acme's slot");
+    is_int(twofa_slot_of_org("acme", 4), 11304, "acme is in slot 11304");
 
     is_int(twofa_slot_of_token("A*A", 3), -1, "not base64url: -1");
     is_int(twofa_slot_of_token("AB", 2), -1, "too short: -1");
