@@ -22,6 +22,10 @@ static char *ngx_http_twofa_redis_cluster(ngx_conf_t *cf,
     ngx_http_twofa_main_conf_t *tmcf, ngx_http_twofa_redis_conf_t *rcf,
     ngx_str_t *seeds);
 static ngx_int_t ngx_http_twofa_redis_service(ngx_str_t *name);
+static ngx_int_t ngx_http_twofa_redis_sentinel_param(ngx_conf_t *cf,
+    ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *arg);
+static ngx_int_t ngx_http_twofa_redis_wait(ngx_conf_t *cf,
+    ngx_http_twofa_redis_conf_t *rcf);
 static ngx_int_t ngx_http_twofa_redis_password(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *password);
 static ngx_int_t ngx_http_twofa_redis_param(ngx_conf_t *cf,
@@ -45,7 +49,7 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_int_t                     rc;
     ngx_str_t                    *value, v, sentinels;
     ngx_uint_t                    i;
-    ngx_http_twofa_redis_conf_t  *rcf, *node;
+    ngx_http_twofa_redis_conf_t  *rcf;
 
     if (tmcf->redis) {
         return "is duplicate";
@@ -93,35 +97,13 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        if (sentinels.len
-            && ngx_http_twofa_param(&value[i], "service", &v))
-        {
-            if (ngx_http_twofa_redis_service(&v) != NGX_OK) {
-                goto invalid;
-            }
+        rc = sentinels.len
+             ? ngx_http_twofa_redis_sentinel_param(cf, rcf, &value[i])
+             : NGX_DECLINED;
 
-            rcf->service = v;
-            continue;
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_twofa_redis_param(cf, tmcf, rcf, &value[i]);
         }
-
-        if (sentinels.len
-            && ngx_http_twofa_param(&value[i], "sentinel_password_file", &v))
-        {
-            if (v.len == 0) {
-                goto invalid;
-            }
-
-            if (ngx_http_twofa_redis_password(cf, &v,
-                                              &rcf->sentinel_password)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        rc = ngx_http_twofa_redis_param(cf, tmcf, rcf, &value[i]);
 
         if (rc == NGX_ERROR) {
             return NGX_CONF_ERROR;
@@ -147,36 +129,14 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        /*
-         * The replay guards are waited for by default: well under the
-         * command timeout, so that a missing ack is told apart from a
-         * primary that does not answer.
-         */
-
-        if (rcf->replica_wait == NGX_CONF_UNSET_MSEC) {
-            rcf->replica_wait = ngx_min(200, rcf->timeout / 2);
-        }
-
         if (ngx_http_twofa_redis_sentinels(cf, rcf, &sentinels) != NGX_OK)
         {
             return NGX_CONF_ERROR;
         }
     }
 
-    if (rcf->replica_wait && rcf->replica_wait >= rcf->timeout) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"twofa_redis\" \"replica_wait=\" must be "
-                           "shorter than \"timeout=\" (%Mms)",
-                           rcf->timeout);
+    if (ngx_http_twofa_redis_wait(cf, rcf) != NGX_OK) {
         return NGX_CONF_ERROR;
-    }
-
-    if (rcf->sentinels) {
-        node = rcf->sentinels->elts;
-
-        for (i = 0; i < rcf->sentinels->nelts; i++) {
-            node[i].timeout = rcf->timeout;
-        }
     }
 
     tmcf->redis = rcf;
@@ -216,6 +176,7 @@ ngx_http_twofa_redis_sentinels(ngx_conf_t *cf,
 
     for (i = 0; i < rcf->sentinels->nelts; i++) {
         node[i].password = rcf->sentinel_password;
+        node[i].timeout = rcf->timeout;
         node[i].sentinel_node = 1;
     }
 
@@ -300,15 +261,7 @@ ngx_http_twofa_redis_cluster(ngx_conf_t *cf, ngx_http_twofa_main_conf_t *tmcf,
 
     /* a cluster primary has a replica: wait for it, as with Sentinel */
 
-    if (rcf->replica_wait == NGX_CONF_UNSET_MSEC) {
-        rcf->replica_wait = ngx_min(200, rcf->timeout / 2);
-    }
-
-    if (rcf->replica_wait && rcf->replica_wait >= rcf->timeout) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"twofa_redis\" \"replica_wait=\" must be "
-                           "shorter than \"timeout=\" (%Mms)",
-                           rcf->timeout);
+    if (ngx_http_twofa_redis_wait(cf, rcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -389,6 +342,71 @@ ngx_http_twofa_redis_nodes(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *list,
     }
 
     return nodes;
+}
+
+
+/*
+ * service= and sentinel_password_file=, the Sentinel form's own:
+ * NGX_OK, NGX_DECLINED (not one of them), NGX_ERROR (logged).
+ */
+
+static ngx_int_t
+ngx_http_twofa_redis_sentinel_param(ngx_conf_t *cf,
+    ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *arg)
+{
+    ngx_str_t  v;
+
+    if (ngx_http_twofa_param(arg, "service", &v)) {
+        if (ngx_http_twofa_redis_service(&v) != NGX_OK) {
+            goto invalid;
+        }
+
+        rcf->service = v;
+        return NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "sentinel_password_file", &v)) {
+        if (v.len == 0) {
+            goto invalid;
+        }
+
+        return ngx_http_twofa_redis_password(cf, &v, &rcf->sentinel_password);
+    }
+
+    return NGX_DECLINED;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"twofa_redis\" has an invalid parameter \"%V\"",
+                       arg);
+    return NGX_ERROR;
+}
+
+
+/*
+ * replica_wait=: where replicas are expected (Sentinel, Cluster), the
+ * replay guards are waited for by default, well under the command
+ * timeout, so that a missing ack is told apart from a primary that does
+ * not answer.
+ */
+
+static ngx_int_t
+ngx_http_twofa_redis_wait(ngx_conf_t *cf, ngx_http_twofa_redis_conf_t *rcf)
+{
+    if (rcf->replica_wait == NGX_CONF_UNSET_MSEC) {
+        rcf->replica_wait = ngx_min(200, rcf->timeout / 2);
+    }
+
+    if (rcf->replica_wait && rcf->replica_wait >= rcf->timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_redis\" \"replica_wait=\" must be "
+                           "shorter than \"timeout=\" (%Mms)",
+                           rcf->timeout);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
