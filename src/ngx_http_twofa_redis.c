@@ -31,6 +31,8 @@
 #include "ngx_http_twofa_redis.h"
 
 
+static void ngx_http_twofa_redis_wait(ngx_http_twofa_redis_t *rd,
+    ngx_http_twofa_redis_cmd_t *cmd, ngx_log_t *log);
 static void ngx_http_twofa_redis_wait_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_twofa_redis_deliver(ngx_http_twofa_redis_cmd_t *cmd,
@@ -84,9 +86,6 @@ ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
     void *data, int argc, const char **argv, const size_t *argvlen,
     ngx_uint_t flags)
 {
-    size_t                       lens[3];
-    u_char                       ms[NGX_INT_T_LEN];
-    const char                  *wait[3];
     ngx_pool_cleanup_t          *cln;
     ngx_http_twofa_redis_cmd_t  *cmd;
 
@@ -157,30 +156,7 @@ ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
      */
 
     if ((flags & NGX_HTTP_TWOFA_REDIS_ACKED) && rd->conf->replica_wait) {
-        cmd->acked = 1;
-
-        wait[0] = "WAIT";
-        lens[0] = 4;
-        wait[1] = "1";
-        lens[1] = 1;
-        wait[2] = (const char *) ms;
-        lens[2] = ngx_sprintf(ms, "%M", rd->conf->replica_wait) - ms;
-
-        if (redisAsyncCommandArgv(rd->ac, ngx_http_twofa_redis_wait_reply,
-                                  cmd, 3, wait, lens)
-            == REDIS_OK)
-        {
-            cmd->pending = 2;
-            rd->outstanding++;
-
-        } else {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "twofa redis: cannot queue WAIT after a command");
-        }
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "twofa redis: WAIT 1 %Mms follows",
-                       rd->conf->replica_wait);
+        ngx_http_twofa_redis_wait(rd, cmd, log);
     }
 
     if (cln) {
@@ -192,6 +168,47 @@ ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
     ngx_add_timer(&cmd->timer, rd->conf->timeout);
 
     return NGX_OK;
+}
+
+
+/*
+ * WAIT 1 replica_wait, pipelined right behind a replay guard: the record
+ * then waits for both callbacks.  If it cannot be queued, the command
+ * fails when it is answered.
+ */
+
+static void
+ngx_http_twofa_redis_wait(ngx_http_twofa_redis_t *rd,
+    ngx_http_twofa_redis_cmd_t *cmd, ngx_log_t *log)
+{
+    size_t       lens[3];
+    u_char       ms[NGX_INT_T_LEN];
+    const char  *wait[3];
+
+    cmd->acked = 1;
+
+    wait[0] = "WAIT";
+    lens[0] = 4;
+    wait[1] = "1";
+    lens[1] = 1;
+    wait[2] = (const char *) ms;
+    lens[2] = ngx_sprintf(ms, "%M", rd->conf->replica_wait) - ms;
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_twofa_redis_wait_reply, cmd,
+                              3, wait, lens)
+        != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "twofa redis: cannot queue WAIT after a command");
+        return;
+    }
+
+    cmd->pending = 2;
+    rd->outstanding++;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "twofa redis: WAIT 1 %Mms follows",
+                   rd->conf->replica_wait);
 }
 
 
