@@ -118,6 +118,22 @@ static ngx_uint_t ngx_http_twofa_cluster_is(redisReply *reply,
     const char *word);
 
 
+/*
+ * What a command gets when a redirect or TRYAGAIN led nowhere within its
+ * timeout: an error reply, as the cluster's own would be.  Never freed:
+ * hiredis does not own it.
+ */
+
+static char  ngx_http_twofa_cluster_unserved_text[] =
+    "TRYAGAIN the slot was not served within the timeout";
+
+static redisReply  ngx_http_twofa_cluster_unserved = {
+    .type = REDIS_REPLY_ERROR,
+    .len = sizeof(ngx_http_twofa_cluster_unserved_text) - 1,
+    .str = ngx_http_twofa_cluster_unserved_text
+};
+
+
 ngx_http_twofa_cluster_t *
 ngx_http_twofa_cluster_create(ngx_cycle_t *cycle,
     ngx_http_twofa_redis_conf_t *conf)
@@ -347,8 +363,12 @@ ngx_http_twofa_cluster_reply(void *data, redisReply *reply)
     }
 
     if (rc != NGX_OK) {
-        /* no answer: closed, as for a node that is down */
-        cc->handler(cc->data, NULL);
+        /*
+         * The cluster did answer, "elsewhere" or "later", and nothing
+         * came of it: an error reply, which always fails closed (NULL,
+         * no answer, may be let through by twofa_on_redis_error open).
+         */
+        cc->handler(cc->data, reply);
     }
 }
 
@@ -488,7 +508,7 @@ ngx_http_twofa_cluster_timer_handler(ngx_event_t *ev)
     }
 
     if (rc != NGX_OK) {
-        cc->handler(cc->data, NULL);
+        cc->handler(cc->data, &ngx_http_twofa_cluster_unserved);
     }
 }
 

@@ -140,7 +140,7 @@ my $spec = $c->spec;
 
 # the tags, checked against Redis itself
 for my $slot (0, 5061, 12182, 16383, slot_of_org('acme')) {
-    is($c->node_cli(($c->live_addrs)[0], 'CLUSTER', 'KEYSLOT',
+    is($c->node_cli(($c->answering_addrs)[0], 'CLUSTER', 'KEYSLOT',
                     "x{" . tag_of($slot) . "}y"), $slot,
        "the tag of slot $slot is in slot $slot");
 }
@@ -154,7 +154,7 @@ sub cli {
 # where a key is, asked of any node with redirects followed
 sub get_key {
     my (@cmd) = @_;
-    my ($host, $port) = split /:/, ($c->live_addrs)[0];
+    my ($host, $port) = split /:/, ($c->answering_addrs)[0];
     my $out = `redis-cli -c -h $host -p $port @cmd 2>&1`;
     chomp $out;
     return $out;
@@ -181,7 +181,7 @@ sub get_key {
     ($rc, $out) = cli('org', 'show', 'acme');
     like($out, qr/^key:\s+\Q@{[ org_key('acme', 'org:acme') ]}\E$/m,
          'org show names the key, for redis-cli');
-    my ($host, $port) = split /:/, ($c->live_addrs)[0];
+    my ($host, $port) = split /:/, ($c->answering_addrs)[0];
     my $flip = `redis-cli -c -h $host -p $port HSET "\$($admin --redis $spec org show globex | sed -n 's/^key: *//p')" require 1 2>&1`;
     is(get_key('HGET', "'" . org_key('globex', 'org:globex') . "'",
                'require'), 1, 'the README\'s redis-cli one-liner flips globex')
@@ -203,6 +203,18 @@ $t->start_nginx(workers => 2, log_level => 'notice', twofa => <<"END");
     twofa_redis $spec timeout=1s replica_wait=300ms;
     twofa_key_file $d/key;
 END
+
+# a second nginx that lets logins through when Redis gives no answer
+# (twofa_on_redis_error open): a slot in migration is an answer, and
+# must still fail closed there
+my $open_port = TwofaTest::free_port();
+$t->start_nginx(name => 'nginx-open', port => $open_port, workers => 1,
+                log_level => 'notice', http => '    twofa_on_redis_error open;',
+                twofa => <<"END");
+    twofa_redis $spec timeout=1s replica_wait=300ms;
+    twofa_key_file $d/key;
+END
+my $open_edge = bless { port => $open_port }, 'TwofaTest';
 
 sub held {
     my ($r) = @_;
@@ -359,7 +371,7 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
 
 my $load_n = 0;
 sub load_start {
-    my ($org, $n) = @_;
+    my ($org, $n, $edge) = @_;
     $load_n++;
     unlink "$d/stop-load";
     my @pids;
@@ -368,7 +380,8 @@ sub load_start {
         if ($pid == 0) {
             open my $out, '>', "$d/load.$load_n.$i" or POSIX::_exit(1);
             select((select($out), $| = 1)[0]);
-            my $cl = $t->client;
+            my $cl = $edge ? TwofaTest::Client->new(test => $edge)
+                           : $t->client;
             my $stop = time + 90;
             while (time < $stop && !-e "$d/stop-load") {
                 my $r = $cl->login("load$i", org => $org);
@@ -409,6 +422,7 @@ sub load_stop {
     my $from = $c->primary_of($slot);
     my ($to) = grep { $_ ne $from } $c->primaries;
     my $load = load_start('acme', 2);
+    my $open_load = load_start('acme', 1, $open_edge);
     sleep 0.5;
     my $began = time;
     my $moved = $c->move_slot($slot, $to, pause => 0.4, batch => 2);
@@ -416,11 +430,17 @@ sub load_stop {
     ok($moved >= 5, "slot $slot of acme moved from $from to $to "
                     . "($moved keys, in batches of two)");
     sleep 0.5;
+    my ($open_status, $open_bad) = load_stop($open_load);
     my ($status, $bad, $first) = load_stop($load, $done);
     note('load during the move: '
-         . join(', ', map { "$_ x $status->{$_}" } sort keys %$status));
+         . join(', ', map { "$_ x $status->{$_}" } sort keys %$status)
+         . '; on the edge with twofa_on_redis_error open: '
+         . join(', ', map { "$_ x $open_status->{$_}" }
+                      sort keys %$open_status));
     is_deeply($bad, [], 'every login during the move held or refused: '
                         . 'none let through');
+    is_deeply($open_bad, [], 'none either with twofa_on_redis_error open: '
+                             . 'a migration is an answer, not a silence');
     ok(($status->{303} // 0) > 10, 'logins were decided while it moved');
     ok(defined $first, 'and after it, on the new primary');
     is($c->primary_of($slot), $to, 'the slot is on its new primary');
