@@ -597,6 +597,19 @@ ok(TwofaTopology::poll(20, sub {
     like($out, qr/enrolled:\s+yes/, 'and alice on it');
 }
 
+# ---- a reload: new workers find the map, the old ones leave --------------
+
+{
+    my $before = () = $t->error_log =~ /gracefully shutting down/g;
+    $t->reload_nginx;
+    ok(TwofaTopology::poll(10, sub {
+        (() = $t->error_log =~ /gracefully shutting down/g) > $before
+    }), 'nginx -s reload: the old workers shut down');
+    ok(TwofaTopology::poll(10, sub {
+        held($t->client->login('reloaded', org => 'acme'))
+    }), 'the new workers decide logins');
+}
+
 # ---- the error log ------------------------------------------------------
 
 {
