@@ -884,6 +884,7 @@ void ngx_http_twofa_redis_set_lost(ngx_http_twofa_redis_t *rd,
 void ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
     in_port_t port);
 ngx_uint_t ngx_http_twofa_redis_ready(ngx_http_twofa_redis_t *rd);
+void ngx_http_twofa_redis_leave(ngx_http_twofa_redis_t *rd);
 
 
 /* ngx_http_twofa_sentinel.c: the primary, found through Redis Sentinel */

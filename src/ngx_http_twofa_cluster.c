@@ -99,7 +99,8 @@ static void ngx_http_twofa_cluster_ask_next(ngx_http_twofa_cluster_t *cl);
 static void ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl,
     redisReply *reply, ngx_http_twofa_cluster_node_t *asked);
-static void ngx_http_twofa_cluster_connect(ngx_http_twofa_cluster_t *cl);
+static void ngx_http_twofa_cluster_connect(ngx_http_twofa_cluster_t *cl,
+    ngx_uint_t seeds);
 static ngx_int_t ngx_http_twofa_cluster_node(ngx_http_twofa_cluster_t *cl,
     u_char *host, size_t len, ngx_int_t port);
 static void ngx_http_twofa_cluster_lost(void *data,
@@ -215,7 +216,7 @@ ngx_http_twofa_cluster_attach(ngx_http_twofa_cluster_t *cl,
     *slot = rd;
 
     ngx_http_twofa_redis_set_lost(rd, ngx_http_twofa_cluster_lost, cl);
-    ngx_http_twofa_cluster_connect(cl);
+    ngx_http_twofa_cluster_connect(cl, 0);
 }
 
 
@@ -637,7 +638,7 @@ ngx_http_twofa_cluster_ask_next(ngx_http_twofa_cluster_t *cl)
                    "twofa cluster: no node answered, again in %Mms",
                    cl->backoff);
 
-    ngx_http_twofa_cluster_connect(cl);
+    ngx_http_twofa_cluster_connect(cl, 1);
     ngx_http_twofa_cluster_schedule(cl, cl->backoff);
 
     cl->backoff *= 2;
@@ -682,7 +683,7 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
         cl->nodes[i].primary = cl->fresh_primary[i];
     }
 
-    ngx_http_twofa_cluster_connect(cl);
+    ngx_http_twofa_cluster_connect(cl, 0);
 
     /* every primary ready: all is well, the next look in a while */
 
@@ -796,13 +797,16 @@ ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl, redisReply *reply,
 
 
 /*
- * Every primary of the map (and, before there is a map, every seed) gets
- * its connection made again if it lost it; attached clients go to the
- * primary of the first slot served.
+ * Every primary of the map (and the seeds, before there is a map or when
+ * no primary answered) gets its connection made again if it lost it; a
+ * node the map does not name is left, so that a worker keeps one
+ * connection per primary; attached clients go to the primary of the
+ * first slot served.
  */
 
 static void
-ngx_http_twofa_cluster_connect(ngx_http_twofa_cluster_t *cl)
+ngx_http_twofa_cluster_connect(ngx_http_twofa_cluster_t *cl,
+    ngx_uint_t seeds)
 {
     ngx_uint_t                       i, mapped;
     ngx_http_twofa_redis_t         **rd;
@@ -817,8 +821,11 @@ ngx_http_twofa_cluster_connect(ngx_http_twofa_cluster_t *cl)
     for (i = 0; i < cl->nnodes; i++) {
         node = &cl->nodes[i];
 
-        if (node->primary || (!mapped && node->seed)) {
+        if (node->primary || (node->seed && (seeds || !mapped))) {
             ngx_http_twofa_redis_use(node->rd, &node->host, node->port);
+
+        } else if (mapped) {
+            ngx_http_twofa_redis_leave(node->rd);
         }
     }
 

@@ -72,6 +72,7 @@ struct ngx_http_twofa_redis_s {
     unsigned                        switching:1; /* use(): not lost */
     unsigned                        exiting:1;
     unsigned                        up:1;       /* counted in the gauge */
+    unsigned                        leaving:1;  /* leave(): not lost */
 };
 
 

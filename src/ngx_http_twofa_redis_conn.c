@@ -195,6 +195,34 @@ ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
 }
 
 
+/*
+ * Cluster mode: a node the map does not name (a seed that is a replica,
+ * a primary demoted) is left: its connection closed, without telling
+ * the lost handler, and no address kept until use() gives one.  Inside
+ * one of its own callbacks hiredis frees the context once it returns:
+ * the flag waits for the cleanup hook.
+ */
+
+void
+ngx_http_twofa_redis_leave(ngx_http_twofa_redis_t *rd)
+{
+    rd->host.len = 0;
+
+    if (rd->ac == NULL || rd->exiting) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "twofa redis: leaving \"%V\", not in the map",
+                   &rd->addr);
+
+    rd->leaving = 1;
+    rd->state = NGX_HTTP_TWOFA_REDIS_DISCONNECTED;
+
+    redisAsyncFree(rd->ac);
+}
+
+
 /* 1 when the connection takes commands now */
 
 ngx_uint_t
@@ -802,6 +830,12 @@ ngx_http_twofa_redis_cleanup(void *data)
 
         /* stale events of this fd must see a closed connection */
         c->fd = (ngx_socket_t) -1;
+    }
+
+    if (rd->leaving) {
+        /* left on purpose (a node out of the map): nothing was lost */
+        rd->leaving = 0;
+        return;
     }
 
     if (!rd->exiting && !ngx_exiting && !ngx_terminate && !ngx_quit

@@ -199,7 +199,9 @@ sub get_key {
 
 # ---- nginx on the cluster -------------------------------------------------
 
-$t->start_nginx(workers => 2, log_level => 'notice', twofa => <<"END");
+$t->start_nginx(workers => 2, log_level => 'notice',
+                server_extra => '        location = /metrics { twofa_metrics; }',
+                twofa => <<"END");
     twofa_redis $spec timeout=1s replica_wait=300ms;
     twofa_key_file $d/key;
 END
@@ -225,6 +227,18 @@ sub held {
 ok(TwofaTopology::poll(10, sub {
     held($t->client->login('zed', org => 'acme'))
 }), 'logins are decided once the workers have the slot map');
+
+# one connection per primary per worker (the seeds that are replicas
+# left once the map is known), and a subscriber each
+sub connections {
+    my %m = map { /^twofa_redis_connections\{mode="(\w+)"\} (\d+)$/ ? ($1 => $2) : () }
+            split /\n/, $t->client->get('/metrics')->{content};
+    return "command $m{command}, subscriber $m{subscriber}";
+}
+ok(TwofaTopology::poll(10, sub {
+    connections() eq 'command 6, subscriber 2'
+}), 'two workers, three primaries: six command connections, two '
+    . 'subscribers (' . connections() . ')');
 
 my $e = $t->client->enroll('alice', org => 'acme', enroll_offset => -30);
 is($e->{res}{status}, 303, 'alice enrolled on the cluster');
