@@ -204,7 +204,7 @@ memcheck: deps-test $(MODULE) $(ADMIN)
 	TWOFA_VALGRIND=1 TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) \
 	    TWOFA_NGINX=$(NGINX) prove t/10-redis.t t/20-login.t t/21-flows.t \
 	        t/24-security.t t/26-audit.t t/27-metrics.t t/28-utf8-identities.t \
-	        t/41-sentinel.t t/46-any-app.t t/48-bind.t
+	        t/41-sentinel.t t/42-cluster.t t/46-any-app.t t/48-bind.t
 
 demo: deps-demo $(MODULE) $(ADMIN)
 	TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) TWOFA_NGINX=$(NGINX) demo/run

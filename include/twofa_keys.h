@@ -54,4 +54,16 @@ size_t twofa_key(char *out, twofa_key_kind_t kind, const char *prefix,
     size_t prefix_len, const char *a, size_t a_len, const char *b,
     size_t b_len);
 
+/*
+ * Redis Cluster: the prefix of every key of one slot, "{prefix}{TAG}"
+ * with the slot's tag (twofa_slot_tag()), so that the keys of one org
+ * (and its holds, its deployment mark, its audit stream) share a slot.
+ * out holds at least prefix_len + TWOFA_KEY_CLUSTER_EXTRA bytes; returns
+ * the length, or 0 if the tags could not be made.
+ */
+#define TWOFA_KEY_CLUSTER_EXTRA  8
+
+size_t twofa_key_cluster_prefix(char *out, const char *prefix,
+    size_t prefix_len, unsigned slot);
+
 #endif /* TWOFA_KEYS_H */

@@ -45,4 +45,31 @@ unsigned twofa_slot(const char *key, size_t len);
  */
 int twofa_slot_tags(char (*tags)[TWOFA_SLOT_TAG_MAX + 1]);
 
+/*
+ * The tag of one slot, from a table of all of them made at the first
+ * call (80 KiB, about 0.2 ms, once per process).  NULL if the table could
+ * not be made (it can, see twofa_slot_tags()).
+ */
+const char *twofa_slot_tag(unsigned slot);
+
+/*
+ * Redis Cluster layout (issue 12): the slot an org's keys live in is the
+ * CRC16 of the org as it is (not of its key escape: one org, one slot,
+ * whatever it holds, braces included).
+ */
+unsigned twofa_slot_of_org(const char *org, size_t len);
+
+/*
+ * A hold token carries the slot of its org in its first three characters
+ * (base64url, 18 bits for the 14 of a slot), so that a request holding
+ * only the token finds the slot of the hold, and of its owner's keys.
+ * twofa_slot_mark_token() writes them over the token's first three;
+ * twofa_slot_of_token() reads them back: -1 for a token too short or not
+ * base64url there, or a value over the last slot.
+ */
+#define TWOFA_SLOT_TOKEN_CHARS  3
+
+void twofa_slot_mark_token(char *token, unsigned slot);
+int twofa_slot_of_token(const char *token, size_t len);
+
 #endif /* TWOFA_SLOT_H */

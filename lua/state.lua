@@ -1,6 +1,10 @@
 -- Everything a page (or an admin's look) needs, in one step; writes
 -- nothing.  From a hold, its owner is read from the hold itself.
 --
+-- KEYS: deployment, the hold (or the user without a hold): named for a
+--       Redis Cluster's redirects only; the keys are built from the prefix
+--       (in a cluster it holds the slot's hash tag, and a hold's token
+--       carries its org's slot, so the owner's keys are in the same slot)
 -- ARGV: prefix, hold token or '', org, user (without a hold), '1' to
 --       return the hold's sealed response, pending binding (without a
 --       hold)

@@ -7,8 +7,8 @@
  *                               per-worker state
  *   ngx_http_twofa_conf.c       configuration made, merged, checked
  *   ngx_http_twofa_directive.c  the directives' parsers
- *   ngx_http_twofa_directive_redis.c  twofa_redis: a Redis or a Sentinel
- *                               service
+ *   ngx_http_twofa_directive_redis.c  twofa_redis: a Redis, a Sentinel
+ *                               service or a Redis Cluster
  *   ngx_http_twofa_variables.c  $twofa_user, $twofa_org, $twofa_result,
  *                               $twofa_amr, $twofa_form_NAME
  * the request handlers
@@ -33,12 +33,16 @@
  *   ngx_http_twofa_templates.c  templates loaded and rendered
  *   ngx_http_twofa_session.c    the session and hold cookies
  *   ngx_http_twofa_store.c      typed operations over Redis (lua/)
+ *   ngx_http_twofa_store_send.c  their scripts sent (EVALSHA, NOSCRIPT,
+ *                               WAIT, the cluster's slot)
  *   ngx_http_twofa_store_reply.c  their replies into outcomes
  *   ngx_http_twofa_revoke.c     revoked sessions, per worker
  * the shared low level
  *   ngx_http_twofa_http.c       ctx, headers, cookies, bodies, responses
  *   ngx_http_twofa_sentinel.c   the primary found through Redis Sentinel,
  *                               found again after a failover
+ *   ngx_http_twofa_cluster.c    Redis Cluster: the slot map, a connection
+ *                               per primary, MOVED, ASK, TRYAGAIN
  *   ngx_http_twofa_redis.c      commands on a Redis connection: timers,
  *                               WAIT after replay guards
  *   ngx_http_twofa_redis_conn.c  a Redis connection's life: connect,
@@ -112,7 +116,9 @@ typedef enum {
 /*
  * Where Redis is and how to talk to it (twofa_redis).  With sentinel=,
  * host and port are empty: the primary is whatever the sentinels name,
- * and each sentinel has a conf of its own (sentinel_node set).
+ * and each sentinel has a conf of its own (sentinel_node set).  With
+ * cluster=, likewise: the nodes are whatever the slot map names, asked of
+ * the seeds (cluster, a conf each, only their addresses used).
  */
 typedef struct {
     ngx_str_t                   addr;        /* as configured, for logs */
@@ -124,6 +130,7 @@ typedef struct {
     ngx_msec_t                  timeout;
     ngx_msec_t                  replica_wait; /* WAIT 1 this; 0: off */
     ngx_array_t                *sentinels;   /* of this type, or NULL */
+    ngx_array_t                *cluster;     /* its seeds, or NULL */
     ngx_str_t                   service;     /* the sentinels' name */
     ngx_str_t                   sentinel_password;
     unsigned                    sentinel_node:1; /* a sentinel's conf */
@@ -132,6 +139,7 @@ typedef struct {
 
 typedef struct ngx_http_twofa_redis_s  ngx_http_twofa_redis_t;
 typedef struct ngx_http_twofa_sentinel_s  ngx_http_twofa_sentinel_t;
+typedef struct ngx_http_twofa_cluster_s  ngx_http_twofa_cluster_t;
 typedef struct ngx_http_twofa_revocations_s  ngx_http_twofa_revocations_t;
 
 
@@ -177,6 +185,7 @@ typedef struct {
     ngx_array_t                *keys;        /* twofa_key_t, first active */
     ngx_http_twofa_redis_t     *client;      /* this worker's connection */
     ngx_http_twofa_sentinel_t  *sentinel;    /* its discovery, or NULL */
+    ngx_http_twofa_cluster_t   *cluster;     /* cluster=: the slot map */
     ngx_http_twofa_session_entry_t *sessions; /* this worker's cache */
     ngx_http_twofa_bind_entry_t *bindings;    /* this worker's cache */
     ngx_http_twofa_revocations_t *revocations; /* this worker's table */
@@ -916,6 +925,8 @@ void ngx_http_twofa_redis_set_lost(ngx_http_twofa_redis_t *rd,
     ngx_http_twofa_redis_lost_pt lost, void *data);
 void ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
     in_port_t port);
+ngx_uint_t ngx_http_twofa_redis_ready(ngx_http_twofa_redis_t *rd);
+void ngx_http_twofa_redis_leave(ngx_http_twofa_redis_t *rd);
 
 
 /* ngx_http_twofa_sentinel.c: the primary, found through Redis Sentinel */
@@ -924,6 +935,18 @@ ngx_http_twofa_sentinel_t *ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
 void ngx_http_twofa_sentinel_attach(ngx_http_twofa_sentinel_t *sn,
     ngx_http_twofa_redis_t *rd);
 void ngx_http_twofa_sentinel_destroy(ngx_http_twofa_sentinel_t *sn);
+
+
+/* ngx_http_twofa_cluster.c: Redis Cluster, each slot to its primary */
+ngx_http_twofa_cluster_t *ngx_http_twofa_cluster_create(ngx_cycle_t *cycle,
+    ngx_http_twofa_redis_conf_t *conf);
+void ngx_http_twofa_cluster_attach(ngx_http_twofa_cluster_t *cl,
+    ngx_http_twofa_redis_t *rd);
+ngx_int_t ngx_http_twofa_cluster_command(ngx_http_twofa_cluster_t *cl,
+    unsigned slot, ngx_pool_t *owner, ngx_log_t *log,
+    ngx_http_twofa_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *argvlen, ngx_uint_t flags);
+void ngx_http_twofa_cluster_destroy(ngx_http_twofa_cluster_t *cl);
 
 
 /* ngx_http_twofa_store.c */
@@ -970,6 +993,16 @@ ngx_int_t ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
 /* ngx_http_twofa_store_reply.c: a reply into its outcome */
 typedef ngx_int_t ngx_http_twofa_store_parse_t(ngx_http_request_t *r,
     redisReply *reply, ngx_http_twofa_store_reply_t *out);
+
+/*
+ * ngx_http_twofa_store_send.c: script id (twofa_script_id_t) with its
+ * keys and arguments, to the Redis of slot; revoke: NULL, or the key,
+ * field and stamp a cluster copies a revocation to once it is done.
+ */
+ngx_int_t ngx_http_twofa_store_script(ngx_http_request_t *r, ngx_uint_t id,
+    unsigned slot, ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
+    ngx_str_t *revoke, ngx_http_twofa_store_parse_t *parse,
+    ngx_http_twofa_store_handler_pt handler);
 
 ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_outcome;
 ngx_http_twofa_store_parse_t  ngx_http_twofa_store_parse_reset;

@@ -223,6 +223,7 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
     ngx_str_t                      by;
     ngx_http_twofa_ctx_t          *ctx;
     ngx_http_twofa_admin_t        *adm;
+    ngx_http_twofa_main_conf_t    *tmcf;
     ngx_http_twofa_state_query_t   q;
 
     ctx = ngx_http_twofa_get_ctx(r);
@@ -241,6 +242,23 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa admin: op %d org:\"%V\" user:\"%V\"",
                    (int) adm->op, &adm->org, &adm->user);
+
+    /* a cluster keeps these per org's slot: no one place to ask */
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    if (tmcf->cluster
+        && (adm->op == NGX_HTTP_TWOFA_ADMIN_INIT
+            || (adm->op == NGX_HTTP_TWOFA_ADMIN_AUDIT
+                && adm->audit.org.len == 0)))
+    {
+        ngx_http_finalize_request(r,
+                     ngx_http_twofa_admin_error(r, NGX_HTTP_NOT_IMPLEMENTED,
+                         "cluster", "with a Redis Cluster, init is "
+                         "twofa-admin's and the audit trail is read per org "
+                         "(org=)"));
+        return;
+    }
 
     switch (adm->op) {
 

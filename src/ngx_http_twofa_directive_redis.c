@@ -1,7 +1,8 @@
 /*
  * twofa-edge: the twofa_redis directive: one Redis (host:port or a unix
- * socket), or the primary of a Sentinel service, and the parameters of
- * either.  The other directives are in ngx_http_twofa_directive.c.
+ * socket), the primary of a Sentinel service, or a Redis Cluster, and the
+ * parameters of each.  The other directives are in
+ * ngx_http_twofa_directive.c.
  */
 
 #include <ngx_config.h>
@@ -15,7 +16,16 @@ static ngx_int_t ngx_http_twofa_redis_address(ngx_conf_t *cf,
     ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *addr, in_port_t port);
 static ngx_int_t ngx_http_twofa_redis_sentinels(ngx_conf_t *cf,
     ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *list);
+static ngx_array_t *ngx_http_twofa_redis_nodes(ngx_conf_t *cf,
+    ngx_str_t *name, ngx_str_t *list, in_port_t port);
+static char *ngx_http_twofa_redis_cluster(ngx_conf_t *cf,
+    ngx_http_twofa_main_conf_t *tmcf, ngx_http_twofa_redis_conf_t *rcf,
+    ngx_str_t *seeds);
 static ngx_int_t ngx_http_twofa_redis_service(ngx_str_t *name);
+static ngx_int_t ngx_http_twofa_redis_sentinel_param(ngx_conf_t *cf,
+    ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *arg);
+static ngx_int_t ngx_http_twofa_redis_wait(ngx_conf_t *cf,
+    ngx_http_twofa_redis_conf_t *rcf);
 static ngx_int_t ngx_http_twofa_redis_password(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *password);
 static ngx_int_t ngx_http_twofa_redis_param(ngx_conf_t *cf,
@@ -28,6 +38,7 @@ static ngx_int_t ngx_http_twofa_redis_param(ngx_conf_t *cf,
  *     [replica_wait=T|off]
  * twofa_redis sentinel=H:P[,H:P...] service=NAME [sentinel_password_file=F]
  *     [the same parameters]
+ * twofa_redis cluster=H:P[,H:P...] [the same parameters but db=]
  */
 
 char *
@@ -38,7 +49,7 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_int_t                     rc;
     ngx_str_t                    *value, v, sentinels;
     ngx_uint_t                    i;
-    ngx_http_twofa_redis_conf_t  *rcf, *node;
+    ngx_http_twofa_redis_conf_t  *rcf;
 
     if (tmcf->redis) {
         return "is duplicate";
@@ -57,6 +68,10 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_str_null(&sentinels);
 
+    if (ngx_http_twofa_param(&value[1], "cluster", &v)) {
+        return ngx_http_twofa_redis_cluster(cf, tmcf, rcf, &v);
+    }
+
     if (ngx_http_twofa_param(&value[1], "sentinel", &sentinels)) {
         if (sentinels.len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -72,43 +87,23 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 2; i < cf->args->nelts; i++) {
 
-        if (ngx_http_twofa_param(&value[i], "sentinel", &v)) {
+        if (ngx_http_twofa_param(&value[i], "sentinel", &v)
+            || ngx_http_twofa_param(&value[i], "cluster", &v))
+        {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"twofa_redis\" takes an address or "
-                               "\"sentinel=\" first, not both: \"%V\"",
-                               &value[i]);
+                               "\"twofa_redis\" takes an address, "
+                               "\"sentinel=\" or \"cluster=\" first, one "
+                               "of them: \"%V\"", &value[i]);
             return NGX_CONF_ERROR;
         }
 
-        if (sentinels.len
-            && ngx_http_twofa_param(&value[i], "service", &v))
-        {
-            if (ngx_http_twofa_redis_service(&v) != NGX_OK) {
-                goto invalid;
-            }
+        rc = sentinels.len
+             ? ngx_http_twofa_redis_sentinel_param(cf, rcf, &value[i])
+             : NGX_DECLINED;
 
-            rcf->service = v;
-            continue;
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_twofa_redis_param(cf, tmcf, rcf, &value[i]);
         }
-
-        if (sentinels.len
-            && ngx_http_twofa_param(&value[i], "sentinel_password_file", &v))
-        {
-            if (v.len == 0) {
-                goto invalid;
-            }
-
-            if (ngx_http_twofa_redis_password(cf, &v,
-                                              &rcf->sentinel_password)
-                != NGX_OK)
-            {
-                return NGX_CONF_ERROR;
-            }
-
-            continue;
-        }
-
-        rc = ngx_http_twofa_redis_param(cf, tmcf, rcf, &value[i]);
 
         if (rc == NGX_ERROR) {
             return NGX_CONF_ERROR;
@@ -134,36 +129,14 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        /*
-         * The replay guards are waited for by default: well under the
-         * command timeout, so that a missing ack is told apart from a
-         * primary that does not answer.
-         */
-
-        if (rcf->replica_wait == NGX_CONF_UNSET_MSEC) {
-            rcf->replica_wait = ngx_min(200, rcf->timeout / 2);
-        }
-
         if (ngx_http_twofa_redis_sentinels(cf, rcf, &sentinels) != NGX_OK)
         {
             return NGX_CONF_ERROR;
         }
     }
 
-    if (rcf->replica_wait && rcf->replica_wait >= rcf->timeout) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"twofa_redis\" \"replica_wait=\" must be "
-                           "shorter than \"timeout=\" (%Mms)",
-                           rcf->timeout);
+    if (ngx_http_twofa_redis_wait(cf, rcf) != NGX_OK) {
         return NGX_CONF_ERROR;
-    }
-
-    if (rcf->sentinels) {
-        node = rcf->sentinels->elts;
-
-        for (i = 0; i < rcf->sentinels->nelts; i++) {
-            node[i].timeout = rcf->timeout;
-        }
     }
 
     tmcf->redis = rcf;
@@ -188,14 +161,146 @@ static ngx_int_t
 ngx_http_twofa_redis_sentinels(ngx_conf_t *cf,
     ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *list)
 {
-    u_char                       *p, *end, *comma;
-    ngx_str_t                     one;
+    ngx_str_t                     name;
+    ngx_uint_t                    i;
     ngx_http_twofa_redis_conf_t  *node;
 
-    rcf->sentinels = ngx_array_create(cf->pool, 3,
-                                      sizeof(ngx_http_twofa_redis_conf_t));
+    ngx_str_set(&name, "sentinel");
+
+    rcf->sentinels = ngx_http_twofa_redis_nodes(cf, &name, list, 26379);
     if (rcf->sentinels == NULL) {
         return NGX_ERROR;
+    }
+
+    node = rcf->sentinels->elts;
+
+    for (i = 0; i < rcf->sentinels->nelts; i++) {
+        node[i].password = rcf->sentinel_password;
+        node[i].timeout = rcf->timeout;
+        node[i].sentinel_node = 1;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "twofa redis: %ui sentinels for \"%V\"",
+                   rcf->sentinels->nelts, &rcf->service);
+
+    return NGX_OK;
+}
+
+
+/*
+ * twofa_redis cluster=H:P[,H:P...]: the seeds, asked for the slot map
+ * (ngx_http_twofa_cluster.c); every other address comes from the map.
+ * db= has no meaning in a cluster (only database 0 exists there), and a
+ * prefix holding a brace would break the keys' hash tags.
+ */
+
+static char *
+ngx_http_twofa_redis_cluster(ngx_conf_t *cf, ngx_http_twofa_main_conf_t *tmcf,
+    ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *seeds)
+{
+    ngx_int_t    rc;
+    ngx_str_t   *value, v, name;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    if (seeds->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_redis\" has an empty \"cluster=\"");
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_http_twofa_param(&value[i], "db", &v)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"twofa_redis\" takes no \"%V\" with "
+                               "\"cluster=\": a cluster has database 0 only",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_twofa_param(&value[i], "sentinel", &v)
+            || ngx_http_twofa_param(&value[i], "cluster", &v)
+            || ngx_http_twofa_param(&value[i], "service", &v)
+            || ngx_http_twofa_param(&value[i], "sentinel_password_file", &v))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"twofa_redis\" takes no \"%V\" with "
+                               "\"cluster=\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        rc = ngx_http_twofa_redis_param(cf, tmcf, rcf, &value[i]);
+
+        if (rc == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"twofa_redis\" has an invalid parameter "
+                               "\"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (tmcf->prefix.data
+        && (ngx_strlchr(tmcf->prefix.data,
+                        tmcf->prefix.data + tmcf->prefix.len, '{')
+            || ngx_strlchr(tmcf->prefix.data,
+                           tmcf->prefix.data + tmcf->prefix.len, '}')))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_redis\" with \"cluster=\" takes no "
+                           "brace in \"prefix=%V\": the keys' hash tags "
+                           "are the module's", &tmcf->prefix);
+        return NGX_CONF_ERROR;
+    }
+
+    /* a cluster primary has a replica: wait for it, as with Sentinel */
+
+    if (ngx_http_twofa_redis_wait(cf, rcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&name, "cluster");
+
+    rcf->cluster = ngx_http_twofa_redis_nodes(cf, &name, seeds, 6379);
+    if (rcf->cluster == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_null(&rcf->host);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cf->log, 0,
+                   "twofa redis: cluster of %ui seeds", rcf->cluster->nelts);
+
+    tmcf->redis = rcf;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * H:P[,H:P...] of sentinel= or cluster=: a conf per node, its address
+ * resolved here (a request never waits for DNS).
+ */
+
+static ngx_array_t *
+ngx_http_twofa_redis_nodes(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *list,
+    in_port_t port)
+{
+    u_char                       *p, *end, *comma;
+    ngx_str_t                     one;
+    ngx_array_t                  *nodes;
+    ngx_http_twofa_redis_conf_t  *node;
+
+    nodes = ngx_array_create(cf->pool, 3,
+                             sizeof(ngx_http_twofa_redis_conf_t));
+    if (nodes == NULL) {
+        return NULL;
     }
 
     p = list->data;
@@ -214,33 +319,92 @@ ngx_http_twofa_redis_sentinels(ngx_conf_t *cf,
             || (one.len > 5 && ngx_strncmp(one.data, "unix:", 5) == 0))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"twofa_redis\" has an invalid sentinel "
-                               "address \"%V\" in \"sentinel=%V\"",
-                               &one, list);
-            return NGX_ERROR;
+                               "\"twofa_redis\" has an invalid %V "
+                               "address \"%V\" in \"%V=%V\"",
+                               name, &one, name, list);
+            return NULL;
         }
 
-        node = ngx_array_push(rcf->sentinels);
+        node = ngx_array_push(nodes);
         if (node == NULL) {
-            return NGX_ERROR;
+            return NULL;
         }
 
         ngx_memzero(node, sizeof(ngx_http_twofa_redis_conf_t));
 
         node->addr = one;
-        node->password = rcf->sentinel_password;
-        node->sentinel_node = 1;
 
-        if (ngx_http_twofa_redis_address(cf, node, &one, 26379) != NGX_OK) {
-            return NGX_ERROR;
+        if (ngx_http_twofa_redis_address(cf, node, &one, port) != NGX_OK) {
+            return NULL;
         }
 
         p = comma + 1;
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cf->log, 0,
-                   "twofa redis: %ui sentinels for \"%V\"",
-                   rcf->sentinels->nelts, &rcf->service);
+    return nodes;
+}
+
+
+/*
+ * service= and sentinel_password_file=, the Sentinel form's own:
+ * NGX_OK, NGX_DECLINED (not one of them), NGX_ERROR (logged).
+ */
+
+static ngx_int_t
+ngx_http_twofa_redis_sentinel_param(ngx_conf_t *cf,
+    ngx_http_twofa_redis_conf_t *rcf, ngx_str_t *arg)
+{
+    ngx_str_t  v;
+
+    if (ngx_http_twofa_param(arg, "service", &v)) {
+        if (ngx_http_twofa_redis_service(&v) != NGX_OK) {
+            goto invalid;
+        }
+
+        rcf->service = v;
+        return NGX_OK;
+    }
+
+    if (ngx_http_twofa_param(arg, "sentinel_password_file", &v)) {
+        if (v.len == 0) {
+            goto invalid;
+        }
+
+        return ngx_http_twofa_redis_password(cf, &v, &rcf->sentinel_password);
+    }
+
+    return NGX_DECLINED;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"twofa_redis\" has an invalid parameter \"%V\"",
+                       arg);
+    return NGX_ERROR;
+}
+
+
+/*
+ * replica_wait=: where replicas are expected (Sentinel, Cluster), the
+ * replay guards are waited for by default, well under the command
+ * timeout, so that a missing ack is told apart from a primary that does
+ * not answer.
+ */
+
+static ngx_int_t
+ngx_http_twofa_redis_wait(ngx_conf_t *cf, ngx_http_twofa_redis_conf_t *rcf)
+{
+    if (rcf->replica_wait == NGX_CONF_UNSET_MSEC) {
+        rcf->replica_wait = ngx_min(200, rcf->timeout / 2);
+    }
+
+    if (rcf->replica_wait && rcf->replica_wait >= rcf->timeout) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"twofa_redis\" \"replica_wait=\" must be "
+                           "shorter than \"timeout=\" (%Mms)",
+                           rcf->timeout);
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -24,6 +24,7 @@
 
 #include "ngx_http_twofa.h"
 #include "twofa_base64.h"
+#include "twofa_slot.h"
 
 
 #define NGX_HTTP_TWOFA_LOGIN_START      0
@@ -194,9 +195,12 @@ ngx_http_twofa_login_proxied(ngx_http_request_t *r, void *data, ngx_int_t rc)
 static ngx_int_t
 ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 {
-    ngx_int_t   rc;
-    ngx_str_t   hold;
-    u_char      raw[NGX_HTTP_TWOFA_HOLD_TOKEN_SIZE];
+    ngx_int_t                    rc;
+    ngx_str_t                    hold;
+    u_char                       raw[NGX_HTTP_TWOFA_HOLD_TOKEN_SIZE];
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
     if (ctx->too_big) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -252,6 +256,18 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
     }
 
     ctx->hold_token.len = NGX_HTTP_TWOFA_HOLD_TOKEN_LEN;
+
+    /*
+     * In a cluster the hold lives in the slot of its org, with the org's
+     * keys: the token says which, for the requests that carry only it
+     * (192 random bits, 18 of them replaced).
+     */
+
+    if (tmcf->cluster) {
+        twofa_slot_mark_token((char *) ctx->hold_token.data,
+                              twofa_slot_of_org((const char *) ctx->org.data,
+                                                ctx->org.len));
+    }
 
     if (ngx_http_twofa_hold_encode(r, ctx, &hold) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -328,9 +328,19 @@ ngx_http_twofa_init_process(ngx_cycle_t *cycle)
         }
     }
 
-    tmcf->client = ngx_http_twofa_redis_create(cycle, tmcf->redis);
-    if (tmcf->client == NULL) {
-        return NGX_ERROR;
+    /* in a cluster, each primary has a client of the cluster's */
+
+    if (tmcf->redis->cluster) {
+        tmcf->cluster = ngx_http_twofa_cluster_create(cycle, tmcf->redis);
+        if (tmcf->cluster == NULL) {
+            return NGX_ERROR;
+        }
+
+    } else {
+        tmcf->client = ngx_http_twofa_redis_create(cycle, tmcf->redis);
+        if (tmcf->client == NULL) {
+            return NGX_ERROR;
+        }
     }
 
     if (tmcf->sentinel) {
@@ -368,6 +378,11 @@ ngx_http_twofa_exit_process(ngx_cycle_t *cycle)
     if (tmcf && tmcf->sentinel) {
         ngx_http_twofa_sentinel_destroy(tmcf->sentinel);
         tmcf->sentinel = NULL;
+    }
+
+    if (tmcf && tmcf->cluster) {
+        ngx_http_twofa_cluster_destroy(tmcf->cluster);
+        tmcf->cluster = NULL;
     }
 
     ngx_http_twofa_counters_exit_process();

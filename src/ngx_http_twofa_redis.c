@@ -31,6 +31,8 @@
 #include "ngx_http_twofa_redis.h"
 
 
+static void ngx_http_twofa_redis_wait(ngx_http_twofa_redis_t *rd,
+    ngx_http_twofa_redis_cmd_t *cmd, ngx_log_t *log);
 static void ngx_http_twofa_redis_wait_reply(redisAsyncContext *ac,
     void *r, void *privdata);
 static void ngx_http_twofa_redis_deliver(ngx_http_twofa_redis_cmd_t *cmd,
@@ -38,6 +40,7 @@ static void ngx_http_twofa_redis_deliver(ngx_http_twofa_redis_cmd_t *cmd,
 static ngx_uint_t ngx_http_twofa_redis_demoted(ngx_http_twofa_redis_t *rd,
     redisReply *reply);
 static void ngx_http_twofa_redis_done(ngx_http_twofa_redis_cmd_t *cmd);
+static ngx_uint_t ngx_http_twofa_redis_failed(redisReply *reply);
 static redisReply *ngx_http_twofa_redis_reply_copy(redisReply *reply);
 static void ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
@@ -83,9 +86,6 @@ ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
     void *data, int argc, const char **argv, const size_t *argvlen,
     ngx_uint_t flags)
 {
-    size_t                       lens[3];
-    u_char                       ms[NGX_INT_T_LEN];
-    const char                  *wait[3];
     ngx_pool_cleanup_t          *cln;
     ngx_http_twofa_redis_cmd_t  *cmd;
 
@@ -156,30 +156,7 @@ ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
      */
 
     if ((flags & NGX_HTTP_TWOFA_REDIS_ACKED) && rd->conf->replica_wait) {
-        cmd->acked = 1;
-
-        wait[0] = "WAIT";
-        lens[0] = 4;
-        wait[1] = "1";
-        lens[1] = 1;
-        wait[2] = (const char *) ms;
-        lens[2] = ngx_sprintf(ms, "%M", rd->conf->replica_wait) - ms;
-
-        if (redisAsyncCommandArgv(rd->ac, ngx_http_twofa_redis_wait_reply,
-                                  cmd, 3, wait, lens)
-            == REDIS_OK)
-        {
-            cmd->pending = 2;
-            rd->outstanding++;
-
-        } else {
-            ngx_log_error(NGX_LOG_ERR, log, 0,
-                          "twofa redis: cannot queue WAIT after a command");
-        }
-
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
-                       "twofa redis: WAIT 1 %Mms follows",
-                       rd->conf->replica_wait);
+        ngx_http_twofa_redis_wait(rd, cmd, log);
     }
 
     if (cln) {
@@ -191,6 +168,47 @@ ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
     ngx_add_timer(&cmd->timer, rd->conf->timeout);
 
     return NGX_OK;
+}
+
+
+/*
+ * WAIT 1 replica_wait, pipelined right behind a replay guard: the record
+ * then waits for both callbacks.  If it cannot be queued, the command
+ * fails when it is answered.
+ */
+
+static void
+ngx_http_twofa_redis_wait(ngx_http_twofa_redis_t *rd,
+    ngx_http_twofa_redis_cmd_t *cmd, ngx_log_t *log)
+{
+    size_t       lens[3];
+    u_char       ms[NGX_INT_T_LEN];
+    const char  *wait[3];
+
+    cmd->acked = 1;
+
+    wait[0] = "WAIT";
+    lens[0] = 4;
+    wait[1] = "1";
+    lens[1] = 1;
+    wait[2] = (const char *) ms;
+    lens[2] = ngx_sprintf(ms, "%M", rd->conf->replica_wait) - ms;
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_http_twofa_redis_wait_reply, cmd,
+                              3, wait, lens)
+        != REDIS_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "twofa redis: cannot queue WAIT after a command");
+        return;
+    }
+
+    cmd->pending = 2;
+    rd->outstanding++;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "twofa redis: WAIT 1 %Mms follows",
+                   rd->conf->replica_wait);
 }
 
 
@@ -206,18 +224,13 @@ ngx_http_twofa_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
     rd = cmd->client;
 
     /*
-     * A late reply was counted as a timeout already.  NOSCRIPT is the
-     * expected answer of a Redis that has not seen a script yet (the
-     * store sends it again as EVAL): an answer, not an error.  The
-     * counters are the data's: the sentinels' questions are not counted.
+     * A late reply was counted as a timeout already.  The counters are
+     * the data's: the sentinels' questions are not counted.
      */
 
     if (!cmd->timed_out && !rd->conf->sentinel_node) {
         ngx_http_twofa_counters_redis(
-            (reply == NULL
-             || (reply->type == REDIS_REPLY_ERROR
-                 && (reply->len < 8
-                     || ngx_strncmp(reply->str, "NOSCRIPT", 8) != 0)))
+            ngx_http_twofa_redis_failed(reply)
             ? NGX_HTTP_TWOFA_M_REDIS_ERROR : NGX_HTTP_TWOFA_M_REDIS_OK,
             ngx_http_twofa_redis_now_us() - cmd->sent_us);
     }
@@ -293,6 +306,42 @@ ngx_http_twofa_redis_wait_reply(redisAsyncContext *ac, void *r,
     }
 
     ngx_http_twofa_redis_done(cmd);
+}
+
+
+/*
+ * For the counters: no reply, or an error reply that is not an answer.
+ * NOSCRIPT is the expected answer of a Redis that has not seen a script
+ * yet (the store sends it again as EVAL); MOVED, ASK and TRYAGAIN are a
+ * cluster's directions (ngx_http_twofa_cluster.c follows them).
+ */
+
+static ngx_uint_t
+ngx_http_twofa_redis_failed(redisReply *reply)
+{
+    ngx_uint_t          i;
+    static ngx_str_t    answers[] = {
+        ngx_string("NOSCRIPT "), ngx_string("MOVED "), ngx_string("ASK "),
+        ngx_string("TRYAGAIN ")
+    };
+
+    if (reply == NULL) {
+        return 1;
+    }
+
+    if (reply->type != REDIS_REPLY_ERROR) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(answers) / sizeof(ngx_str_t); i++) {
+        if ((size_t) reply->len >= answers[i].len
+            && ngx_strncmp(reply->str, answers[i].data, answers[i].len) == 0)
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -71,6 +71,8 @@ struct ngx_http_twofa_redis_s {
     unsigned                        flushing:1;
     unsigned                        switching:1; /* use(): not lost */
     unsigned                        exiting:1;
+    unsigned                        up:1;       /* counted in the gauge */
+    unsigned                        leaving:1;  /* leave(): not lost */
 };
 
 

@@ -8,7 +8,9 @@
  * carries the events and is returned to the free list in the cleanup
  * hook, the one place hiredis tells us the context is going away.
  *
- * In Sentinel mode (conf->sentinels) a client has no address of its own:
+ * In Sentinel mode (conf->sentinels), and likewise in Cluster mode
+ * (conf->cluster: the slot map names the nodes, ngx_http_twofa_cluster.c),
+ * a client has no address of its own:
  * ngx_http_twofa_redis_use() gives it the one a sentinel named, ROLE must
  * say "master" before it takes commands, and when the connection is lost,
  * refused, stalled or answered READONLY or MASTERDOWN it forgets the
@@ -91,7 +93,10 @@ ngx_http_twofa_redis_subscriber(ngx_cycle_t *cycle,
     rd->log = cycle->log;
     rd->backoff = NGX_HTTP_TWOFA_REDIS_BACKOFF_MIN;
 
-    /* in Sentinel mode, the address comes with ngx_http_twofa_redis_use() */
+    /*
+     * in Sentinel and Cluster modes, the address comes with
+     * ngx_http_twofa_redis_use()
+     */
 
     rd->addr = conf->addr;
     rd->host = conf->host;
@@ -113,7 +118,7 @@ ngx_http_twofa_redis_subscriber(ngx_cycle_t *cycle,
     rd->watch.log = cycle->log;
     rd->watch.cancelable = 1;
 
-    if (conf->sentinels == NULL) {
+    if (conf->sentinels == NULL && conf->cluster == NULL) {
         ngx_http_twofa_redis_connect(rd);
     }
 
@@ -187,6 +192,43 @@ ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
                    "twofa redis: using \"%V\"", &rd->addr);
 
     ngx_http_twofa_redis_connect(rd);
+}
+
+
+/*
+ * Cluster mode: a node the map does not name (a seed that is a replica,
+ * a primary demoted) is left: its connection closed, without telling
+ * the lost handler, and no address kept until use() gives one.  Inside
+ * one of its own callbacks hiredis frees the context once it returns:
+ * the flag waits for the cleanup hook.
+ */
+
+void
+ngx_http_twofa_redis_leave(ngx_http_twofa_redis_t *rd)
+{
+    rd->host.len = 0;
+
+    if (rd->ac == NULL || rd->exiting) {
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, rd->log, 0,
+                   "twofa redis: leaving \"%V\", not in the map",
+                   &rd->addr);
+
+    rd->leaving = 1;
+    rd->state = NGX_HTTP_TWOFA_REDIS_DISCONNECTED;
+
+    redisAsyncFree(rd->ac);
+}
+
+
+/* 1 when the connection takes commands now */
+
+ngx_uint_t
+ngx_http_twofa_redis_ready(ngx_http_twofa_redis_t *rd)
+{
+    return rd->ac && rd->state == NGX_HTTP_TWOFA_REDIS_CONNECTED;
 }
 
 
@@ -578,18 +620,34 @@ ngx_http_twofa_redis_role(ngx_http_twofa_redis_t *rd)
 }
 
 
-/* the connection gauges count the data connections, not the sentinels */
+/*
+ * The connection gauges count the data connections, not the sentinels:
+ * one per worker, or in a cluster one per primary, so each connection
+ * adds itself once up and takes itself away once down.
+ */
 
 static void
 ngx_http_twofa_redis_gauge(ngx_http_twofa_redis_t *rd, uint64_t up)
 {
-    if (rd->conf->sentinel_node) {
+    ngx_http_twofa_metric_e  m;
+
+    if (rd->conf->sentinel_node || rd->up == up
+        || ngx_http_twofa_counters == NULL)
+    {
         return;
     }
 
-    ngx_http_twofa_gauge(rd->channel.len
-                         ? NGX_HTTP_TWOFA_M_REDIS_UP_SUBSCRIBER
-                         : NGX_HTTP_TWOFA_M_REDIS_UP_COMMAND, up);
+    rd->up = up ? 1 : 0;
+
+    m = rd->channel.len ? NGX_HTTP_TWOFA_M_REDIS_UP_SUBSCRIBER
+                        : NGX_HTTP_TWOFA_M_REDIS_UP_COMMAND;
+
+    if (up) {
+        ngx_http_twofa_counters[m]++;
+
+    } else if (ngx_http_twofa_counters[m]) {
+        ngx_http_twofa_counters[m]--;
+    }
 }
 
 
@@ -774,6 +832,12 @@ ngx_http_twofa_redis_cleanup(void *data)
         c->fd = (ngx_socket_t) -1;
     }
 
+    if (rd->leaving) {
+        /* left on purpose (a node out of the map): nothing was lost */
+        rd->leaving = 0;
+        return;
+    }
+
     if (!rd->exiting && !ngx_exiting && !ngx_terminate && !ngx_quit
         && !rd->switching)
     {
@@ -791,7 +855,7 @@ ngx_http_twofa_redis_cleanup(void *data)
 static void
 ngx_http_twofa_redis_retry(ngx_http_twofa_redis_t *rd)
 {
-    if (rd->conf->sentinels == NULL) {
+    if (rd->conf->sentinels == NULL && rd->conf->cluster == NULL) {
         ngx_http_twofa_redis_schedule(rd);
         return;
     }

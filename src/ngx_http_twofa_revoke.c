@@ -17,6 +17,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twofa.h"
+#include "twofa_slot.h"
 
 
 #define NGX_HTTP_TWOFA_REVOKE_SIZE_MIN  64      /* slots, a power of two */
@@ -35,6 +36,8 @@ typedef struct {
 typedef struct {
     ngx_http_twofa_revocations_t  *rv;
     ngx_pool_t                    *pool;
+    const char                    *argv[2];  /* live until the reply */
+    size_t                         lens[2];
 } ngx_http_twofa_revoke_req_t;
 
 
@@ -102,6 +105,12 @@ ngx_http_twofa_revoke_init(ngx_cycle_t *cycle,
 
     if (tmcf->sentinel) {
         ngx_http_twofa_sentinel_attach(tmcf->sentinel, rv->subscriber);
+    }
+
+    /* a cluster sends every PUBLISH to every node: any one will do */
+
+    if (tmcf->cluster) {
+        ngx_http_twofa_cluster_attach(tmcf->cluster, rv->subscriber);
     }
 
     return rv;
@@ -231,8 +240,6 @@ ngx_http_twofa_revoke_resync(ngx_event_t *ev)
 
     ngx_int_t                    rc;
     ngx_pool_t                  *pool;
-    size_t                       lens[2];
-    const char                  *argv[2];
     ngx_http_twofa_revoke_req_t *req;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
@@ -253,14 +260,24 @@ ngx_http_twofa_revoke_resync(ngx_event_t *ev)
     req->rv = rv;
     req->pool = pool;
 
-    argv[0] = "HGETALL";
-    lens[0] = 7;
-    argv[1] = (const char *) rv->key.data;
-    lens[1] = rv->key.len;
+    req->argv[0] = "HGETALL";
+    req->lens[0] = 7;
+    req->argv[1] = (const char *) rv->key.data;
+    req->lens[1] = rv->key.len;
 
-    rc = ngx_http_twofa_redis_command(rv->tmcf->client, pool, rv->log,
-                                      ngx_http_twofa_revoke_resynced, req,
-                                      2, argv, lens);
+    if (rv->tmcf->cluster) {
+        rc = ngx_http_twofa_cluster_command(rv->tmcf->cluster,
+                                            twofa_slot((char *) rv->key.data,
+                                                       rv->key.len),
+                                            pool, rv->log,
+                                            ngx_http_twofa_revoke_resynced,
+                                            req, 2, req->argv, req->lens, 0);
+
+    } else {
+        rc = ngx_http_twofa_redis_command(rv->tmcf->client, pool, rv->log,
+                                          ngx_http_twofa_revoke_resynced,
+                                          req, 2, req->argv, req->lens);
+    }
     if (rc == NGX_OK) {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, rv->log, 0,
                        "twofa revoke: reading every revocation");

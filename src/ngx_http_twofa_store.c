@@ -4,10 +4,15 @@
  * of lua/ (one round trip, atomic, so two edges can never both accept one
  * code or both release one hold), sent as EVALSHA and, after NOSCRIPT
  * (a restarted or flushed Redis), once as EVAL, which loads it again.
- * Each reply is parsed into the operation's own outcome.  The scripts
- * that start from a hold read its owner from the hold itself; they name
- * keys at run time, which a single Redis (or a primary with replicas)
- * allows and Redis Cluster does not.
+ * Each reply is parsed into the operation's own outcome
+ * (ngx_http_twofa_store_send.c sends them).
+ *
+ * In a Redis Cluster every key of one operation lives in one slot: the
+ * keys' prefix holds the hash tag of the slot of the org (README, "Redis"),
+ * a hold token carries that slot too, and the command goes to the slot's
+ * primary (ngx_http_twofa_cluster.c).  The one script that names keys at
+ * run time (state, from a hold's owner) builds them from that prefix, so
+ * they stay in the slot.
  */
 
 #include <ngx_config.h>
@@ -17,52 +22,55 @@
 #include "ngx_http_twofa.h"
 #include "twofa_keys.h"
 #include "twofa_scripts.h"
+#include "twofa_slot.h"
 
 
+/*
+ * Where an operation's keys live: their prefix and, in a cluster, their
+ * slot (the tag of the org's slot follows the prefix); and a cluster's
+ * reset or disable: the revocation to copy where every worker reads them
+ * (key, field, stamp), or an empty key.
+ */
 typedef struct {
-    ngx_http_request_t                *r;
-    ngx_http_twofa_store_handler_pt    handler;
-    ngx_http_twofa_store_parse_t      *parse;
-    twofa_script_t                    *script;
-    int                                argc;
-    const char                       **argv;     /* EVALSHA sha1 n ... */
-    size_t                            *lens;
-    unsigned                           loaded:1; /* sent as EVAL once */
-    unsigned                           acked:1;  /* a replica must have it */
-} ngx_http_twofa_store_op_t;
+    ngx_str_t                   prefix;
+    unsigned                    slot;
+    ngx_str_t                   revoke[3];
+} ngx_http_twofa_store_at_t;
 
 
 static ngx_int_t ngx_http_twofa_store_eval(ngx_http_request_t *r,
-    twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
-    ngx_uint_t nargs, ngx_http_twofa_store_parse_t *parse,
+    ngx_http_twofa_store_at_t *at, twofa_script_id_t id, ngx_uint_t nkeys,
+    ngx_str_t *args, ngx_uint_t nargs, ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler);
 static ngx_int_t ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
-    twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args,
-    ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_store_at_t *at, twofa_script_id_t id, ngx_uint_t nkeys,
+    ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
     ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler);
-static ngx_int_t ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op);
-static ngx_uint_t ngx_http_twofa_store_guards(twofa_script_id_t id);
-static void ngx_http_twofa_store_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_store_key(ngx_http_request_t *r,
-    ngx_str_t *key, twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *key, twofa_key_kind_t kind,
+    ngx_str_t *a, ngx_str_t *b);
 static ngx_int_t ngx_http_twofa_store_check(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *token);
 static ngx_int_t ngx_http_twofa_store_uint_arg(ngx_http_request_t *r,
     ngx_str_t *arg, uint64_t n);
 static ngx_int_t ngx_http_twofa_store_code_step(ngx_http_request_t *r,
-    ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold_token,
-    ngx_str_t *hold_key, ngx_str_t *has_hold);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
+    ngx_str_t *hold_token, ngx_str_t *hold_key, ngx_str_t *has_hold);
 static void ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on);
 static ngx_int_t ngx_http_twofa_store_user_keys(ngx_http_request_t *r,
-    ngx_str_t *org, ngx_str_t *user, ngx_str_t *keys);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
+    ngx_str_t *keys);
+static ngx_int_t ngx_http_twofa_store_at(ngx_http_request_t *r,
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *token);
 static ngx_str_t  ngx_http_twofa_store_nobody = ngx_null_string;
 
 
 static ngx_int_t ngx_http_twofa_store_audit(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_str_t *argv);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *key, ngx_str_t *argv);
 static ngx_int_t ngx_http_twofa_store_revocation(ngx_http_request_t *r,
-    ngx_str_t *key, ngx_str_t *argv, ngx_str_t *org, ngx_str_t *user);
+    ngx_http_twofa_store_at_t *at, ngx_str_t *key, ngx_str_t *argv,
+    ngx_str_t *org, ngx_str_t *user);
 static ngx_int_t ngx_http_twofa_store_subject(ngx_http_request_t *r,
     ngx_str_t *out, ngx_str_t *org, ngx_str_t *user);
 static ngx_int_t ngx_http_twofa_store_window(ngx_http_request_t *r,
@@ -77,21 +85,27 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
 {
     ngx_str_t                   args[14];
     ngx_http_twofa_srv_conf_t  *tscf;
+    ngx_http_twofa_store_at_t   at;
+
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT,
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_DEPLOYMENT,
                                     NULL, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_ORG,
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_ORG,
                                     org, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_USER, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[3], TWOFA_KEY_HOLD,
+        || ngx_http_twofa_store_key(r, &at, &args[3], TWOFA_KEY_HOLD,
                                     hold_token, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[4], TWOFA_KEY_HOLDS, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[4], TWOFA_KEY_HOLDS, org,
+                                    user)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[8],
                                          (uint64_t) tscf->hold_ttl * 1000)
@@ -102,7 +116,8 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
         || ngx_http_twofa_store_uint_arg(r, &args[10],
                                          NGX_HTTP_TWOFA_HOLDS_PER_USER)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[11], TWOFA_KEY_HOLD, NULL, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[11], TWOFA_KEY_HOLD, NULL,
+                                    NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -114,7 +129,7 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
     args[12] = *hold_token;
     ngx_http_twofa_store_flag(&args[13], !holdable);
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_LOGIN, 5,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_LOGIN, 5,
                                      args, 14,
                                      ngx_http_twofa_store_parse_login,
                                      handler);
@@ -125,10 +140,8 @@ ngx_int_t
 ngx_http_twofa_store_state(ngx_http_request_t *r,
     ngx_http_twofa_state_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                    args[6], empty;
-    ngx_http_twofa_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+    ngx_str_t                  args[8], empty;
+    ngx_http_twofa_store_at_t  at;
 
     ngx_str_null(&empty);
 
@@ -137,10 +150,10 @@ ngx_http_twofa_store_state(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        args[1] = q->hold;
-        args[2] = empty;
-        args[3] = empty;
+        args[3] = q->hold;
+        args[4] = empty;
         args[5] = empty;
+        args[7] = empty;
 
     } else {
         if (ngx_http_twofa_store_check(r, &q->org, &q->user, NULL) != NGX_OK)
@@ -148,18 +161,36 @@ ngx_http_twofa_store_state(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        args[1] = empty;
-        args[2] = q->org;
-        args[3] = q->user;
-        args[5] = q->bind;
+        args[3] = empty;
+        args[4] = q->org;
+        args[5] = q->user;
+        args[7] = q->bind;
     }
 
-    args[0] = tmcf->prefix;
+    if (ngx_http_twofa_store_at(r, &at, q->hold.len ? NULL : &q->org,
+                                q->hold.len ? &q->hold : NULL)
+        != NGX_OK
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_DEPLOYMENT,
+                                    NULL, NULL)
+           != NGX_OK
+        || (q->hold.len
+            ? ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_HOLD,
+                                       &q->hold, NULL)
+            : ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_USER,
+                                       &q->org, &q->user))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
 
-    ngx_http_twofa_store_flag(&args[4], q->want_response);
+    /* the keys, for a cluster's redirects; the script names its own */
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_STATE, 0,
-                                     args, 6,
+    args[2] = at.prefix;
+
+    ngx_http_twofa_store_flag(&args[6], q->want_response);
+
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_STATE, 2,
+                                     args, 8,
                                      ngx_http_twofa_store_parse_state,
                                      handler);
 }
@@ -170,19 +201,24 @@ ngx_http_twofa_store_fail(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *hold_token,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[5];
+    ngx_str_t                  args[5];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
                                        &args[1], &args[4])
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_FAIL, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
         || ngx_http_twofa_store_window(r, &args[2], &args[3]) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_FAIL, 2,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_FAIL, 2,
                                              args, 5,
                                              org, user,
                                              ngx_http_twofa_store_parse_fail,
@@ -198,18 +234,23 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t                   args[6];
     ngx_uint_t                  has_hold;
     ngx_http_twofa_srv_conf_t  *tscf;
+    ngx_http_twofa_store_at_t   at;
+
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     has_hold = (hold_token && hold_token->len);
 
-    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
                                        &args[2], &args[5])
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_PENDING,
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_PENDING,
                                     has_hold ? hold_token : bind, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_USER, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_USER, org, user)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4],
                                          (uint64_t) tscf->hold_ttl * 1000)
@@ -226,7 +267,7 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
 
     args[3] = *sealed_secret;
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_PENDING, 3,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_PENDING, 3,
                                      args, 6,
                                      ngx_http_twofa_store_parse_pending,
                                      handler);
@@ -242,16 +283,21 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t                   args[12], window;
     ngx_uint_t                  has_hold;
     ngx_http_twofa_srv_conf_t  *tscf;
+    ngx_http_twofa_store_at_t   at;
+
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
 
     has_hold = (hold_token && hold_token->len);
 
-    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
                                        &args[3], &args[8])
         != NGX_OK
-        || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_PENDING,
+        || ngx_http_twofa_store_user_keys(r, &at, org, user, args) != NGX_OK
+        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_PENDING,
                                     has_hold ? hold_token : bind, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], step) != NGX_OK
@@ -269,7 +315,7 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     args[6] = *recovery;
     args[9] = *sealed_codes;
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ENABLE, 4,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_ENABLE, 4,
                                              args, 12,
                                              org, user,
                                              ngx_http_twofa_store_parse_outcome,
@@ -283,12 +329,17 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *hold_token, twofa_amr_t amr,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[8], window;
+    ngx_str_t                  args[8], window;
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_code_step(r, org, user, hold_token,
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
                                        &args[2], &args[5])
         != NGX_OK
-        || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
+        || ngx_http_twofa_store_user_keys(r, &at, org, user, args) != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[7]) != NGX_OK)
     {
         return NGX_ERROR;
@@ -309,7 +360,7 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     args[6].data = (u_char *) twofa_amr_name(amr);
     args[6].len = ngx_strlen(args[6].data);
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ACCEPT, 3,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_ACCEPT, 3,
                                              args, 8,
                                              org, user,
                                              ngx_http_twofa_store_parse_outcome,
@@ -322,13 +373,19 @@ ngx_http_twofa_store_take_hold(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *hold_token,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[3];
+    ngx_str_t                  args[3];
+    ngx_http_twofa_store_at_t  at;
+
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_HOLD,
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_HOLD,
                                     hold_token, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_HOLDS, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_HOLDS, org,
+                                    user)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -336,7 +393,7 @@ ngx_http_twofa_store_take_hold(ngx_http_request_t *r, ngx_str_t *org,
 
     args[2] = *hold_token;
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_TAKE,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_TAKE,
                                      2, args, 3,
                                      ngx_http_twofa_store_parse_outcome,
                                      handler);
@@ -347,24 +404,30 @@ ngx_int_t
 ngx_http_twofa_store_disable(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, uint64_t step, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[9], window;
+    ngx_str_t                  args[9], window;
+    ngx_http_twofa_store_at_t  at;
+
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[8]) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_USER, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_USER, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_ORG, org, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_FAIL, org, user)
+        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_FAIL, org, user)
            != NGX_OK
-        || ngx_http_twofa_store_revocation(r, &args[3], &args[5], org, user)
+        || ngx_http_twofa_store_revocation(r, &at, &args[3], &args[5], org,
+                                           user)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4], step) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_DISABLE, 4,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_DISABLE, 4,
                                              args, 9,
                                              org, user,
                                              ngx_http_twofa_store_parse_outcome,
@@ -376,16 +439,21 @@ ngx_int_t
 ngx_http_twofa_store_org_get(ngx_http_request_t *r, ngx_str_t *org,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[1];
+    ngx_str_t                  args[1];
+    ngx_http_twofa_store_at_t  at;
+
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_ORG, org, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_ORG_GET, 1, args, 1,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_ORG_GET, 1, args, 1,
                                      ngx_http_twofa_store_parse_org,
                                      handler);
 }
@@ -395,12 +463,17 @@ ngx_int_t
 ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
     ngx_uint_t require, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[4];
+    ngx_str_t                  args[4];
+    ngx_http_twofa_store_at_t  at;
+
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_ORG, org, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_ORG, org, NULL)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[1], TWOFA_KEY_DEPLOYMENT,
+        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_DEPLOYMENT,
                                     NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[3], (uint64_t) ngx_time())
@@ -411,7 +484,7 @@ ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
 
     ngx_http_twofa_store_flag(&args[2], require);
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_ORG_SET, 2,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_ORG_SET, 2,
                                              args, 4,
                                              org, &ngx_http_twofa_store_nobody,
                                              ngx_http_twofa_store_parse_org,
@@ -423,21 +496,29 @@ ngx_int_t
 ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[8];
+    ngx_str_t                  args[8];
+    ngx_http_twofa_store_at_t  at;
+
+    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
-        || ngx_http_twofa_store_user_keys(r, org, user, args) != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[2], TWOFA_KEY_HOLDS, org, user)
+        || ngx_http_twofa_store_user_keys(r, &at, org, user, args) != NGX_OK
+        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_HOLDS, org,
+                                    user)
            != NGX_OK
-        || ngx_http_twofa_store_revocation(r, &args[3], &args[5], org, user)
+        || ngx_http_twofa_store_revocation(r, &at, &args[3], &args[5], org,
+                                           user)
            != NGX_OK
-        || ngx_http_twofa_store_key(r, &args[4], TWOFA_KEY_HOLD, NULL, NULL)
+        || ngx_http_twofa_store_key(r, &at, &args[4], TWOFA_KEY_HOLD, NULL,
+                                    NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_RESET, 4,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_RESET, 4,
                                              args, 8,
                                              org, user,
                                              ngx_http_twofa_store_parse_reset,
@@ -449,9 +530,15 @@ ngx_int_t
 ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[3];
+    ngx_str_t                  args[3];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_DEPLOYMENT, NULL, NULL)
+    if (ngx_http_twofa_store_at(r, &at, NULL, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_DEPLOYMENT,
+                                 NULL, NULL)
         != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[1], (uint64_t) ngx_time())
            != NGX_OK)
@@ -461,7 +548,7 @@ ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
 
     args[2] = *by;
 
-    return ngx_http_twofa_store_eval_audited(r, TWOFA_SCRIPT_INIT, 1,
+    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_INIT, 1,
                                              args, 3,
                                              &ngx_http_twofa_store_nobody,
                                              &ngx_http_twofa_store_nobody,
@@ -479,9 +566,16 @@ ngx_int_t
 ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t  args[6];
+    ngx_str_t                  args[6];
+    ngx_http_twofa_store_at_t  at;
 
-    if (ngx_http_twofa_store_key(r, &args[0], TWOFA_KEY_AUDIT, NULL, NULL)
+    if (ngx_http_twofa_store_at(r, &at, q->org.len ? &q->org : NULL, NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_AUDIT, NULL, NULL)
         != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4], q->limit) != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], TWOFA_AUDIT_READ_MOST)
@@ -494,7 +588,8 @@ ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     args[2] = q->org;
     args[3] = q->user;
 
-    return ngx_http_twofa_store_eval(r, TWOFA_SCRIPT_AUDIT_READ, 1, args, 6,
+    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_AUDIT_READ, 1,
+                                     args, 6,
                                      ngx_http_twofa_store_parse_audit,
                                      handler);
 }
@@ -507,9 +602,9 @@ ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
  */
 
 static ngx_int_t
-ngx_http_twofa_store_code_step(ngx_http_request_t *r, ngx_str_t *org,
-    ngx_str_t *user, ngx_str_t *hold_token, ngx_str_t *hold_key,
-    ngx_str_t *has_hold)
+ngx_http_twofa_store_code_step(ngx_http_request_t *r,
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
+    ngx_str_t *hold_token, ngx_str_t *hold_key, ngx_str_t *has_hold)
 {
     ngx_str_t   none;
     ngx_uint_t  held;
@@ -519,7 +614,7 @@ ngx_http_twofa_store_code_step(ngx_http_request_t *r, ngx_str_t *org,
 
     if (ngx_http_twofa_store_check(r, org, user, held ? hold_token : NULL)
         != NGX_OK
-        || ngx_http_twofa_store_key(r, hold_key, TWOFA_KEY_HOLD,
+        || ngx_http_twofa_store_key(r, at, hold_key, TWOFA_KEY_HOLD,
                                     held ? hold_token : &none, NULL)
            != NGX_OK)
     {
@@ -538,12 +633,13 @@ ngx_http_twofa_store_code_step(ngx_http_request_t *r, ngx_str_t *org,
  */
 
 static ngx_int_t
-ngx_http_twofa_store_user_keys(ngx_http_request_t *r, ngx_str_t *org,
-    ngx_str_t *user, ngx_str_t *keys)
+ngx_http_twofa_store_user_keys(ngx_http_request_t *r,
+    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
+    ngx_str_t *keys)
 {
-    if (ngx_http_twofa_store_key(r, &keys[0], TWOFA_KEY_USER, org, user)
+    if (ngx_http_twofa_store_key(r, at, &keys[0], TWOFA_KEY_USER, org, user)
         != NGX_OK
-        || ngx_http_twofa_store_key(r, &keys[1], TWOFA_KEY_FAIL, org, user)
+        || ngx_http_twofa_store_key(r, at, &keys[1], TWOFA_KEY_FAIL, org, user)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -568,10 +664,13 @@ ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on)
  */
 
 static ngx_int_t
-ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_str_t *argv, ngx_str_t *org, ngx_str_t *user)
+ngx_http_twofa_store_revocation(ngx_http_request_t *r,
+    ngx_http_twofa_store_at_t *at, ngx_str_t *key, ngx_str_t *argv,
+    ngx_str_t *org, ngx_str_t *user)
 {
-    if (ngx_http_twofa_store_key(r, key, TWOFA_KEY_REVOCATIONS, NULL, NULL)
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    if (ngx_http_twofa_store_key(r, at, key, TWOFA_KEY_REVOCATIONS, NULL, NULL)
         != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &argv[0], (uint64_t) ngx_time())
            != NGX_OK
@@ -580,7 +679,31 @@ ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
         return NGX_ERROR;
     }
 
-    argv[2] = *key;
+    /* the channel: one name for every slot (a cluster's PUBLISH reaches
+     * every node) */
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    argv[2].len = tmcf->prefix.len + sizeof("revocations") - 1;
+    argv[2].data = ngx_pnalloc(r->pool, argv[2].len);
+    if (argv[2].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(ngx_cpymem(argv[2].data, tmcf->prefix.data, tmcf->prefix.len),
+               "revocations", sizeof("revocations") - 1);
+
+    /*
+     * The script writes the revocation in its own slot; a worker that
+     * (re)subscribes reads the hash named as the channel, in a slot of
+     * its own: in a cluster it is copied there once the script is done.
+     */
+
+    if (tmcf->cluster) {
+        at->revoke[0] = argv[2];
+        at->revoke[1] = argv[1];
+        at->revoke[2] = argv[0];
+    }
 
     return NGX_OK;
 }
@@ -593,8 +716,8 @@ ngx_http_twofa_store_revocation(ngx_http_request_t *r, ngx_str_t *key,
  */
 
 static ngx_int_t
-ngx_http_twofa_store_audit(ngx_http_request_t *r, ngx_str_t *key,
-    ngx_str_t *argv)
+ngx_http_twofa_store_audit(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
+    ngx_str_t *key, ngx_str_t *argv)
 {
     ngx_http_twofa_ctx_t        *ctx;
     ngx_http_twofa_main_conf_t  *tmcf;
@@ -603,7 +726,7 @@ ngx_http_twofa_store_audit(ngx_http_request_t *r, ngx_str_t *key,
     ctx = ngx_http_twofa_get_ctx(r);
 
     if (ctx == NULL
-        || ngx_http_twofa_store_key(r, key, TWOFA_KEY_AUDIT, NULL, NULL)
+        || ngx_http_twofa_store_key(r, at, key, TWOFA_KEY_AUDIT, NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &argv[0], tmcf->audit_max_len)
            != NGX_OK)
@@ -688,9 +811,10 @@ ngx_http_twofa_store_now_ms(void)
  */
 
 static ngx_int_t
-ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
-    ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org,
-    ngx_str_t *user, ngx_http_twofa_store_parse_t *parse,
+ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
+    ngx_http_twofa_store_at_t *at, twofa_script_id_t id, ngx_uint_t nkeys,
+    ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
+    ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler)
 {
     ngx_str_t  *all, audit[4];
@@ -702,7 +826,7 @@ ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
 
     ngx_memcpy(all, args, nkeys * sizeof(ngx_str_t));
 
-    if (ngx_http_twofa_store_audit(r, &all[nkeys], audit) != NGX_OK) {
+    if (ngx_http_twofa_store_audit(r, at, &all[nkeys], audit) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -713,197 +837,95 @@ ngx_http_twofa_store_eval_audited(ngx_http_request_t *r, twofa_script_id_t id,
     all[nargs + 2] = *user;
     ngx_memcpy(&all[nargs + 3], audit, 4 * sizeof(ngx_str_t));
 
-    return ngx_http_twofa_store_eval(r, id, nkeys + 1, all, nargs + 7, parse,
-                                     handler);
+    return ngx_http_twofa_store_eval(r, at, id, nkeys + 1, all, nargs + 7,
+                                     parse, handler);
 }
 
 
+/* the script, in the slot and with the revocation of this operation */
+
 static ngx_int_t
-ngx_http_twofa_store_eval(ngx_http_request_t *r, twofa_script_id_t id,
-    ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
+ngx_http_twofa_store_eval(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
+    twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
     ngx_http_twofa_store_parse_t *parse,
     ngx_http_twofa_store_handler_pt handler)
 {
-    u_char                     *nk;
-    ngx_uint_t                  i;
-    ngx_http_twofa_store_op_t  *op;
+    return ngx_http_twofa_store_script(r, id, at->slot, nkeys, args, nargs,
+                                       at->revoke[0].len ? at->revoke : NULL,
+                                       parse, handler);
+}
 
-    op = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_store_op_t));
-    if (op == NULL) {
+
+/*
+ * Where the operation's keys live: with one Redis (or Sentinel) the
+ * configured prefix; in a cluster the prefix and the tag of the slot of
+ * the org, or of the slot a hold token carries.  An operation of no org
+ * (init, the whole audit trail) has no slot of its own in a cluster:
+ * slot 0's, and its callers say so.
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
+    ngx_str_t *org, ngx_str_t *token)
+{
+    int                          slot;
+    u_char                      *p;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    at->prefix = tmcf->prefix;
+    at->slot = 0;
+    ngx_str_null(&at->revoke[0]);
+
+    if (tmcf->cluster == NULL) {
+        return NGX_OK;
+    }
+
+    slot = 0;
+
+    if (org) {
+        slot = (int) twofa_slot_of_org((const char *) org->data, org->len);
+
+    } else if (token) {
+        slot = twofa_slot_of_token((const char *) token->data, token->len);
+    }
+
+    if (slot < 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "twofa store: a hold token of no slot");
         return NGX_ERROR;
     }
 
-    op->argv = ngx_palloc(r->pool, (3 + nargs) * sizeof(const char *));
-    op->lens = ngx_palloc(r->pool, (3 + nargs) * sizeof(size_t));
-    nk = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-
-    if (op->argv == NULL || op->lens == NULL || nk == NULL) {
+    p = ngx_pnalloc(r->pool, tmcf->prefix.len + TWOFA_KEY_CLUSTER_EXTRA);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    op->r = r;
-    op->handler = handler;
-    op->parse = parse;
-    op->script = &twofa_scripts[id];
-    op->argc = (int) (3 + nargs);
-    op->acked = ngx_http_twofa_store_guards(id);
-
-    op->argv[0] = "EVALSHA";
-    op->lens[0] = 7;
-    op->argv[1] = op->script->sha1;
-    op->lens[1] = 40;
-    op->argv[2] = (const char *) nk;
-    op->lens[2] = ngx_sprintf(nk, "%ui", nkeys) - nk;
-
-    for (i = 0; i < nargs; i++) {
-        op->argv[3 + i] = args[i].data ? (const char *) args[i].data : "";
-        op->lens[3 + i] = args[i].len;
-    }
+    at->prefix.data = p;
+    at->prefix.len =
+        twofa_key_cluster_prefix((char *) p, (const char *) tmcf->prefix.data,
+                                 tmcf->prefix.len, (unsigned) slot);
+    at->slot = (unsigned) slot;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twofa store: %s (%ui arguments)", op->script->name,
-                   nargs);
+                   "twofa store: slot %d, keys \"%V...\"", slot,
+                   &at->prefix);
 
-    return ngx_http_twofa_store_send(op);
-}
-
-
-/* NGX_OK, NGX_DECLINED (no connection: as no answer), NGX_ERROR */
-
-static ngx_int_t
-ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op)
-{
-    ngx_int_t                    rc;
-    ngx_http_request_t          *r;
-    ngx_http_twofa_main_conf_t  *tmcf;
-
-    r = op->r;
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
-
-    rc = ngx_http_twofa_redis_command_flags(tmcf->client, r->pool,
-                                            r->connection->log,
-                                            ngx_http_twofa_store_reply, op,
-                                            op->argc, op->argv, op->lens,
-                                            op->acked
-                                            ? NGX_HTTP_TWOFA_REDIS_ACKED : 0);
-
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "twofa store: %s: redis \"%V\" is not connected",
-                      op->script->name, &tmcf->redis->addr);
-    }
-
-    return rc;
-}
-
-
-/*
- * The writes that guard against replay: a used TOTP step (accept, enable,
- * disable), a consumed recovery code (accept), a hold taken (take).  Lost
- * in a failover, they would let the same code or the same hold through
- * twice; so they are answered only once a replica has them (twofa_redis
- * replica_wait=).
- */
-
-static ngx_uint_t
-ngx_http_twofa_store_guards(twofa_script_id_t id)
-{
-    switch (id) {
-
-    case TWOFA_SCRIPT_ACCEPT:
-    case TWOFA_SCRIPT_TAKE:
-    case TWOFA_SCRIPT_ENABLE:
-    case TWOFA_SCRIPT_DISABLE:
-        return 1;
-
-    default:
-        return 0;
-    }
-}
-
-
-/*
- * Called on the event loop, outside any request handler: hand the result
- * to the request, then run what it posted, as upstream does.  A Redis
- * that does not know the script (restarted, SCRIPT FLUSH) gets it once
- * as EVAL, which loads it; the request waits one more round trip.
- */
-
-static void
-ngx_http_twofa_store_reply(void *data, redisReply *reply)
-{
-    ngx_http_twofa_store_op_t *op = data;
-
-    ngx_int_t                      rc;
-    ngx_connection_t              *c;
-    ngx_http_request_t            *r;
-    ngx_http_twofa_store_reply_t   out;
-
-    r = op->r;
-    c = r->connection;
-
-    ngx_memzero(&out, sizeof(ngx_http_twofa_store_reply_t));
-
-    if (reply && reply->type == REDIS_REPLY_ERROR && !op->loaded
-        && reply->len >= 8 && ngx_strncmp(reply->str, "NOSCRIPT", 8) == 0)
-    {
-        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                       "twofa store: %s: NOSCRIPT, sent as EVAL",
-                       op->script->name);
-
-        op->loaded = 1;
-        op->argv[0] = "EVAL";
-        op->lens[0] = 4;
-        op->argv[1] = op->script->text;
-        op->lens[1] = op->script->len;
-
-        rc = ngx_http_twofa_store_send(op);
-        if (rc == NGX_OK) {
-            return;
-        }
-
-        reply = NULL;
-    }
-
-    if (reply == NULL) {
-        out.rc = NGX_ERROR;
-
-    } else if (reply->type == REDIS_REPLY_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "twofa store: %s: redis error: %*s", op->script->name,
-                      (size_t) reply->len, reply->str);
-        out.rc = NGX_ABORT;
-
-    } else if (op->parse(r, reply, &out) != NGX_OK) {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "twofa store: %s: unexpected reply from redis",
-                      op->script->name);
-        out.rc = NGX_ABORT;
-
-    } else {
-        out.rc = NGX_OK;
-    }
-
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "twofa store: %s done rc:%i outcome:%d", op->script->name,
-                   out.rc, (int) out.outcome);
-
-    op->handler(r, &out);
-
-    ngx_http_run_posted_requests(c);
+    return at->prefix.len ? NGX_OK : NGX_ERROR;
 }
 
 
 static ngx_int_t
-ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_str_t *key,
-    twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b)
+ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
+    ngx_str_t *key, twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b)
 {
-    ngx_http_twofa_main_conf_t  *tmcf;
+    ngx_str_t  *prefix;
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+    prefix = &at->prefix;
 
     key->data = ngx_pnalloc(r->pool,
-                            twofa_key_len(kind, tmcf->prefix.len,
+                            twofa_key_len(kind, prefix->len,
                                           a ? (const char *) a->data : NULL,
                                           a ? a->len : 0,
                                           b ? (const char *) b->data : NULL,
@@ -913,7 +935,7 @@ ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_str_t *key,
     }
 
     key->len = twofa_key((char *) key->data, kind,
-                         (const char *) tmcf->prefix.data, tmcf->prefix.len,
+                         (const char *) prefix->data, prefix->len,
                          a ? (const char *) a->data : NULL, a ? a->len : 0,
                          b ? (const char *) b->data : NULL, b ? b->len : 0);
 

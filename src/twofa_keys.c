@@ -6,6 +6,7 @@
 
 #include "twofa_ident.h"
 #include "twofa_keys.h"
+#include "twofa_slot.h"
 
 
 static const char  *twofa_key_kinds[] = {
@@ -91,6 +92,32 @@ twofa_key(char *out, twofa_key_kind_t kind, const char *prefix,
         *p++ = ':';
         p = twofa_key_part(p, kind, b, b_len);
     }
+
+    return (size_t) (p - out);
+}
+
+
+size_t
+twofa_key_cluster_prefix(char *out, const char *prefix, size_t prefix_len,
+    unsigned slot)
+{
+    char        *p;
+    size_t       n;
+    const char  *tag;
+
+    tag = twofa_slot_tag(slot);
+    if (tag == NULL) {
+        return 0;
+    }
+
+    p = out;
+    memcpy(p, prefix, prefix_len);
+    p += prefix_len;
+    *p++ = '{';
+    n = strlen(tag);
+    memcpy(p, tag, n);
+    p += n;
+    *p++ = '}';
 
     return (size_t) (p - out);
 }

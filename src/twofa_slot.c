@@ -17,6 +17,13 @@ static const char  twofa_slot_alphabet[] =
 
 #define TWOFA_SLOT_ALPHABET_LEN  (sizeof(twofa_slot_alphabet) - 1)
 
+static const char  twofa_slot_b64url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* made at the first twofa_slot_tag(); 0 in tag[0][0]: not yet */
+static char  twofa_slot_table[TWOFA_SLOTS][TWOFA_SLOT_TAG_MAX + 1];
+static int   twofa_slot_table_made;
+
 
 static const uint16_t  twofa_crc16_table[256] = {
     0x0000, 0x1021, 0x2042, 0x3063, 0x4084, 0x50a5, 0x60c6, 0x70e7,
@@ -177,4 +184,70 @@ twofa_slot_tags(char (*tags)[TWOFA_SLOT_TAG_MAX + 1])
     }
 
     return left == 0 ? 0 : -1;
+}
+
+
+const char *
+twofa_slot_tag(unsigned slot)
+{
+    if (!twofa_slot_table_made) {
+        if (twofa_slot_tags(twofa_slot_table) != 0) {
+            return NULL;
+        }
+
+        twofa_slot_table_made = 1;
+    }
+
+    return twofa_slot_table[slot & (TWOFA_SLOTS - 1)];
+}
+
+
+unsigned
+twofa_slot_of_org(const char *org, size_t len)
+{
+    return twofa_crc16(org, len) & (TWOFA_SLOTS - 1);
+}
+
+
+void
+twofa_slot_mark_token(char *token, unsigned slot)
+{
+    int  i;
+
+    slot &= TWOFA_SLOTS - 1;
+
+    for (i = TWOFA_SLOT_TOKEN_CHARS - 1; i >= 0; i--) {
+        token[i] = twofa_slot_b64url[slot & 63];
+        slot >>= 6;
+    }
+}
+
+
+int
+twofa_slot_of_token(const char *token, size_t len)
+{
+    int          i;
+    unsigned     slot;
+    const char  *c;
+
+    if (len < TWOFA_SLOT_TOKEN_CHARS) {
+        return -1;
+    }
+
+    slot = 0;
+
+    for (i = 0; i < TWOFA_SLOT_TOKEN_CHARS; i++) {
+        if (token[i] == '\0') {
+            return -1;
+        }
+
+        c = strchr(twofa_slot_b64url, token[i]);
+        if (c == NULL) {
+            return -1;
+        }
+
+        slot = (slot << 6) | (unsigned) (c - twofa_slot_b64url);
+    }
+
+    return slot < TWOFA_SLOTS ? (int) slot : -1;
 }

@@ -109,6 +109,7 @@ my %shows = (
     'tls-host-cookie.conf' => qr/twofa_cookie name=__Host-/,
     'spa-json.conf'        => qr/twofa_pages_url \/auth\/2fa\/;.*location \/auth\/2fa\/ \{\s*twofa_pages;/s,
     'step-up-admin.conf'   => qr/location \/admin\/ \{\s*twofa_gate max_age=/,
+    'cluster-edge.conf'    => qr/twofa_redis cluster=[\d.:,]+\s/,
 );
 
 for my $name (sort keys %shows) {

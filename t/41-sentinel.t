@@ -51,7 +51,7 @@ $t->write_file('sentinel-pass', "sentinel-pw\n");
          qr/"twofa_redis" with "sentinel=127\.0\.0\.1:26379" needs "service="/,
          'sentinel= without service='],
         ['127.0.0.1:6379 sentinel=127.0.0.1:26379 service=twofa',
-         qr/"twofa_redis" takes an address or "sentinel=" first, not both: "sentinel=127\.0\.0\.1:26379"/,
+         qr/"twofa_redis" takes an address, "sentinel=" or "cluster=" first, one of them: "sentinel=127\.0\.0\.1:26379"/,
          'sentinel= with an address'],
         ['127.0.0.1:6379 service=twofa',
          qr/"twofa_redis" has an invalid parameter "service=twofa"/,

@@ -226,14 +226,21 @@ sub _add_node {
 sub kill_node {
     my ($self, $addr) = @_;
     my $node = $self->{nodes}{ port_of($addr) } or die "not ours: $addr\n";
+    delete $self->{frozen}{$addr};
     $self->{host}->stop($node->{name}, 'KILL');
 }
 
 # SIGSTOP of a data node: a black-holed peer, its connections open and
 # silent, until thaw (SIGCONT).  Thaw before the end: TwofaTest's own
 # stop sends TERM, which a stopped process only meets after 10 s, as KILL.
-sub freeze { $_[0]->_signal($_[1], 'STOP') }
-sub thaw { $_[0]->_signal($_[1], 'CONT') }
+sub freeze { $_[0]{frozen}{$_[1]} = 1; $_[0]->_signal($_[1], 'STOP') }
+sub thaw { delete $_[0]{frozen}{$_[1]}; $_[0]->_signal($_[1], 'CONT') }
+
+# the live nodes that answer: not frozen (redis-cli would wait for ever)
+sub answering_addrs {
+    my ($self) = @_;
+    return grep { !$self->{frozen}{$_} } $self->live_addrs;
+}
 
 sub _signal {
     my ($self, $addr, $signal) = @_;
@@ -592,7 +599,7 @@ sub spec { 'cluster=' . join(',', $_[0]->seeds) }
 # port, flags (a hash), master (an id or '-'), slots ([FIRST, LAST]...))
 sub nodes {
     my ($self, $from) = @_;
-    $from //= ($self->live_addrs)[0] // die "no live node\n";
+    $from //= ($self->answering_addrs)[0] // die "no live node\n";
     my @nodes;
     for my $line ($self->node_cli($from, 'CLUSTER', 'NODES')) {
         my ($id, $addr, $flags, $master, undef, undef, undef, $link, @slots)

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "tap.h"
+#include "twofa_keys.h"
 #include "twofa_slot.h"
 
 
@@ -243,12 +244,57 @@ test_tags(void)
 }
 
 
+/* the cluster layout's helpers: a slot's tag, an org's slot, tokens */
+static void
+test_layout(void)
+{
+    char        tok[33], key[64];
+    unsigned    slot, wrong_tag, wrong_tok;
+    const char *tag;
+
+    wrong_tag = 0;
+    wrong_tok = 0;
+    memcpy(tok, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", 33);
+
+    for (slot = 0; slot < TWOFA_SLOTS; slot++) {
+        tag = twofa_slot_tag(slot);
+        snprintf(key, sizeof(key), "twofa:{%s}user:acme:alice",
+                 tag ? tag : "");
+        wrong_tag += tag == NULL || slot_str(key) != slot;
+
+        twofa_slot_mark_token(tok, slot);
+        wrong_tok += twofa_slot_of_token(tok, 32) != (int) slot
+                     || strcmp(tok + 3, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAA") != 0;
+    }
+
+    is_int(wrong_tag, 0, "twofa:{tag}... lands in the tag's slot, each slot");
+    is_int(wrong_tok, 0, "a marked token gives its slot back, each slot");
+    is_str(twofa_slot_tag(16383), "hia", "the table: slot 16383 is hia");
+
+    is_int(twofa_slot_of_org("foo", 3), 12182, "org foo: CRC16 of foo");
+    is_int(twofa_slot_of_org("{a}b", 4), twofa_crc16("{a}b", 4) & 16383,
+           "an org's braces are plain bytes to its slot");
+
+    memset(key, 0, sizeof(key));
+    is_int((long long) twofa_key_cluster_prefix(key, "twofa:", 6, 11304), 11,
+           "the cluster prefix of slot 11304: 11 bytes");
+    is_str(key, "twofa:{a14}", "twofa:{a14}, the tag of acme's slot");
+    is_int(twofa_slot_of_org("acme", 4), 11304, "acme is in slot 11304");
+
+    is_int(twofa_slot_of_token("A*A", 3), -1, "not base64url: -1");
+    is_int(twofa_slot_of_token("AB", 2), -1, "too short: -1");
+    is_int(twofa_slot_of_token("___", 3), -1, "over the last slot: -1");
+    is_int(twofa_slot_of_token("D__", 3), 16383, "D__ is slot 16383");
+}
+
+
 int
 main(void)
 {
     test_crc();
     test_slots();
     test_tags();
+    test_layout();
 
     return done();
 }

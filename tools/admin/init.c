@@ -3,9 +3,14 @@
  * one that lost its data.
  */
 
+#include <stdio.h>
 #include <string.h>
 
 #include "twofa_admin.h"
+
+
+static int twofa_admin_init_cluster(twofa_admin_t *adm, time_t now,
+    const char *by);
 
 
 /*
@@ -28,6 +33,10 @@ twofa_admin_init(twofa_admin_t *adm)
     by = twofa_admin_who();
     if (by == NULL) {
         by = "twofa-admin";
+    }
+
+    if (adm->ncluster) {
+        return twofa_admin_init_cluster(adm, now, by);
     }
 
     memset(&args, 0, sizeof(twofa_admin_args_t));
@@ -60,4 +69,36 @@ twofa_admin_init(twofa_admin_t *adm)
     freeReplyObject(reply);
 
     return rc;
+}
+
+
+/*
+ * With a cluster: the mark in every slot (cluster.c).  The audit trail
+ * of a cluster is kept per org's slot: this one event of no org is only
+ * printed.
+ */
+
+static int
+twofa_admin_init_cluster(twofa_admin_t *adm, time_t now, const char *by)
+{
+    int   rc;
+    long  created;
+    char  when[TWOFA_ADMIN_INT_LEN];
+
+    snprintf(when, sizeof(when), "%lld", (long long) now);
+
+    rc = twofa_admin_cluster_init(adm, when, by, &created);
+    if (rc != TWOFA_ADMIN_OK) {
+        return rc;
+    }
+
+    twofa_admin_out_begin(adm);
+    twofa_admin_out_flag(adm, "initialised", 1, "yes", "no");
+    twofa_admin_out_flag(adm, "created", created > 0, "yes", "no");
+
+    if (created > 0) {
+        twofa_admin_audit(adm, now, "init");
+    }
+
+    return twofa_admin_out_end(adm);
 }

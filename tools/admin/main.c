@@ -77,6 +77,15 @@ main(int argc, char **argv)
         goto done;
     }
 
+    /* a cluster: the slot of the org the command is about */
+
+    if (adm.ncluster && adm.cmd->run != twofa_admin_init) {
+        rc = twofa_admin_cluster_org(&adm, adm.org);
+        if (rc != TWOFA_ADMIN_OK) {
+            goto done;
+        }
+    }
+
     rc = adm.cmd->run(&adm);
 
 done:

@@ -265,10 +265,23 @@ twofa_admin_check_options(twofa_admin_t *adm)
                                      adm->addr);
         }
 
+    } else if (strncmp(adm->addr, "cluster=", 8) == 0) {
+        if (twofa_admin_cluster_parse(adm, adm->addr) != 0) {
+            return twofa_admin_usage("invalid --redis \"%s\": "
+                                     "\"cluster=HOST:PORT[,HOST:PORT...]\"",
+                                     adm->addr);
+        }
+
+        if (adm->db || strpbrk(adm->prefix, "{}")) {
+            return twofa_admin_usage("--redis \"%s\" takes no --db, and "
+                                     "no brace in --prefix", "cluster=...");
+        }
+
     } else if (twofa_admin_parse_addr(adm, adm->addr) != 0) {
         return twofa_admin_usage("invalid --redis \"%s\": host:port, "
-                                 "[ipv6]:port, unix:/path or "
-                                 "\"sentinel=... service=...\"", adm->addr);
+                                 "[ipv6]:port, unix:/path, "
+                                 "\"sentinel=... service=...\" or "
+                                 "\"cluster=...\"", adm->addr);
     }
 
     /* the module's rule for prefix=, so both name the same keys */

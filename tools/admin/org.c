@@ -24,6 +24,7 @@ twofa_admin_org_require(twofa_admin_t *adm)
 
     memset(&args, 0, sizeof(twofa_admin_args_t));
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_ORG, adm->org, NULL);
+    adm->key_org = args.keys[0];
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_DEPLOYMENT, NULL, NULL);
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_AUDIT, NULL, NULL);
     twofa_admin_arg(&args, adm->require ? "1" : "0", 1);
@@ -52,6 +53,7 @@ twofa_admin_org_show(twofa_admin_t *adm)
 
     memset(&args, 0, sizeof(twofa_admin_args_t));
     twofa_admin_key_arg(adm, &args, TWOFA_KEY_ORG, adm->org, NULL);
+    adm->key_org = args.keys[0];
 
     reply = twofa_admin_script(adm, TWOFA_SCRIPT_ORG_GET, &args);
     if (reply == NULL) {
@@ -91,6 +93,12 @@ twofa_admin_org_print(twofa_admin_t *adm, twofa_script_id_t id,
     twofa_admin_out_str(adm, "org", adm->org);
     twofa_admin_out_flag(adm, "require", e[0]->integer == 1, "on", "off");
     twofa_admin_out_time(adm, "updated", (int64_t) e[1]->integer);
+
+    /* a cluster's key holds its slot's tag: said, for redis-cli */
+
+    if (adm->ncluster) {
+        twofa_admin_out_str(adm, "key", adm->key_org);
+    }
 
     if (id == TWOFA_SCRIPT_ORG_SET) {
         twofa_admin_audit(adm, now, adm->require ? "org require on"

@@ -28,6 +28,32 @@ static redisReply *twofa_admin_checked(twofa_admin_t *adm, const char *what,
 int
 twofa_admin_connect(twofa_admin_t *adm)
 {
+    int  rc;
+
+    if (adm->ncluster) {
+        return twofa_admin_cluster_connect(adm);
+    }
+
+    if (adm->nsentinels) {
+        rc = twofa_admin_sentinel_primary(adm);
+        if (rc != TWOFA_ADMIN_OK) {
+            return rc;
+        }
+    }
+
+    return twofa_admin_open(adm);
+}
+
+
+/*
+ * The connection to adm->host (or the unix socket): AUTH or PING, ROLE
+ * with Sentinel, SELECT.  A cluster opens one per node it talks to, so
+ * its password stays until the end (main wipes it).
+ */
+
+int
+twofa_admin_open(twofa_admin_t *adm)
+{
     int              rc;
     char             db[TWOFA_ADMIN_INT_LEN];
     size_t           lens[2];
@@ -36,13 +62,6 @@ twofa_admin_connect(twofa_admin_t *adm)
 
     tv.tv_sec = adm->timeout / 1000;
     tv.tv_usec = (adm->timeout % 1000) * 1000;
-
-    if (adm->nsentinels) {
-        rc = twofa_admin_sentinel_primary(adm);
-        if (rc != TWOFA_ADMIN_OK) {
-            return rc;
-        }
-    }
 
     if (adm->unix_path[0]) {
         adm->c = redisConnectUnixWithTimeout(adm->unix_path, tv);
@@ -78,7 +97,9 @@ twofa_admin_connect(twofa_admin_t *adm)
 
         rc = twofa_admin_setup(adm, "AUTH", 2, argv, lens);
 
-        OPENSSL_cleanse(adm->password, sizeof(adm->password));
+        if (adm->ncluster == 0) {
+            OPENSSL_cleanse(adm->password, sizeof(adm->password));
+        }
 
         if (rc != TWOFA_ADMIN_OK) {
             return rc;
@@ -275,7 +296,8 @@ redisReply *
 twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
     twofa_admin_args_t *args)
 {
-    int                    i;
+    int                    i, tries, redirect;
+    long                   waited;
     char                   what[64], nkeys[TWOFA_ADMIN_INT_LEN];
     size_t                 lens[TWOFA_ADMIN_ARGS_MAX + 3];
     const char            *argv[TWOFA_ADMIN_ARGS_MAX + 3];
@@ -298,7 +320,23 @@ twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
 
     snprintf(what, sizeof(what), "EVALSHA (%s.lua)", script->name);
 
-    reply = twofa_admin_send(adm, what, args->n + 3, argv, lens);
+    tries = 0;
+    waited = 0;
+
+    for ( ;; ) {
+        reply = twofa_admin_send(adm, what, args->n + 3, argv, lens);
+
+        redirect = twofa_admin_cluster_redirect(adm, reply, &tries, &waited);
+        if (redirect == 0) {
+            break;
+        }
+
+        freeReplyObject(reply);
+
+        if (redirect < 0) {
+            return NULL;
+        }
+    }
 
     if (reply && reply->type == REDIS_REPLY_ERROR
         && strncmp(reply->str, "NOSCRIPT", 8) == 0)

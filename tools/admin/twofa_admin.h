@@ -22,6 +22,8 @@
  *   password.c  the password files
  *   sentinel.c  --redis "sentinel=... service=...": the primary, asked of
  *               the sentinels in turn, checked with ROLE
+ *   cluster.c   --redis "cluster=...": the slot map, each command to its
+ *               org's primary, MOVED, ASK, TRYAGAIN; init in every slot
  *   init.c      init
  *   org.c       org require, org show
  *   user.c      user show, user reset
@@ -64,6 +66,8 @@
 #define TWOFA_ADMIN_SERVICE_MAX  128     /* as twofa_redis service= */
 #define TWOFA_ADMIN_PASSWORD_MAX 4096    /* as twofa_redis password_file= */
 #define TWOFA_ADMIN_HOST_MAX     255
+#define TWOFA_ADMIN_CLUSTER_NODES 64     /* as the module's */
+#define TWOFA_ADMIN_SLOTS        16384   /* TWOFA_SLOTS */
 
 /*
  * with its NUL; 16 is more than the longest kind, "revocations"; an
@@ -130,6 +134,22 @@ struct twofa_admin_s {
     const char                   *service;
     const char                   *sentinel_password_file;
     char                          primary[TWOFA_ADMIN_HOST_MAX + 16];
+
+    /* --redis "cluster=H:P,...": the seeds, then the map */
+    int                           ncluster;      /* 0: not this form */
+    char                         *seed[TWOFA_ADMIN_SENTINELS];
+    struct {
+        char                      host[TWOFA_ADMIN_HOST_MAX + 1];
+        int                       port;
+    }                             nodes[TWOFA_ADMIN_CLUSTER_NODES];
+    int                           nnodes;
+    int                           node;          /* c's, or -1 */
+    unsigned char                 slots[TWOFA_ADMIN_SLOTS]; /* node + 1 */
+    char                          node_addr[TWOFA_ADMIN_HOST_MAX + 16];
+    char                          base_prefix[TWOFA_ADMIN_PREFIX_MAX + 1];
+    char                          tagged[TWOFA_ADMIN_PREFIX_MAX
+                                         + TWOFA_KEY_CLUSTER_EXTRA];
+    const char                   *key_org;       /* org show's, shown */
     const char                   *prefix;
     size_t                        prefix_len;
     long                          timeout;       /* ms */
@@ -199,6 +219,17 @@ int twofa_admin_read_password(twofa_admin_t *adm);
 int twofa_admin_sentinel_primary(twofa_admin_t *adm);
 int twofa_admin_sentinel_role(twofa_admin_t *adm);
 
+/* cluster.c */
+int twofa_admin_cluster_parse(twofa_admin_t *adm, const char *value);
+int twofa_admin_cluster_connect(twofa_admin_t *adm);
+int twofa_admin_cluster_org(twofa_admin_t *adm, const char *org);
+int twofa_admin_cluster_redirect(twofa_admin_t *adm, redisReply *reply,
+    int *tries, long *waited);
+int twofa_admin_cluster_init(twofa_admin_t *adm, const char *now,
+    const char *by, long *created);
+int twofa_admin_cluster_revocation(twofa_admin_t *adm, const char *key,
+    const char *subject, time_t now);
+
 /* init.c, org.c, user.c: the commands */
 int twofa_admin_init(twofa_admin_t *adm);
 int twofa_admin_org_require(twofa_admin_t *adm);
@@ -209,6 +240,7 @@ int twofa_admin_audit_read(twofa_admin_t *adm);
 
 /* redis.c */
 int twofa_admin_connect(twofa_admin_t *adm);
+int twofa_admin_open(twofa_admin_t *adm);
 int twofa_admin_audit_wait(twofa_admin_t *adm, const char *after);
 redisReply *twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
     twofa_admin_args_t *args);

@@ -32,7 +32,11 @@ twofa_admin_user_show(twofa_admin_t *adm)
     redisReply          *reply;
     twofa_admin_args_t   args;
 
+    /* the keys, for a cluster's redirects; the script names its own */
+
     memset(&args, 0, sizeof(twofa_admin_args_t));
+    twofa_admin_key_arg(adm, &args, TWOFA_KEY_DEPLOYMENT, NULL, NULL);
+    twofa_admin_key_arg(adm, &args, TWOFA_KEY_USER, adm->org, adm->user);
     twofa_admin_arg(&args, adm->prefix, adm->prefix_len);
     twofa_admin_arg(&args, "", 0);                 /* no hold */
     twofa_admin_arg(&args, adm->org, strlen(adm->org));
@@ -166,6 +170,7 @@ twofa_admin_user_reset(twofa_admin_t *adm)
 {
     int                  rc;
     char                 hold[TWOFA_ADMIN_KEY_MAX];
+    char                 channel[TWOFA_ADMIN_KEY_MAX];
     char                 subject[2 * TWOFA_ID_MAX + 2];
     time_t               now;
     redisReply          *reply, **e;
@@ -186,7 +191,13 @@ twofa_admin_user_reset(twofa_admin_t *adm)
     twofa_admin_arg(&args, subject,
                     (size_t) snprintf(subject, sizeof(subject), "%s\n%s",
                                       adm->org, adm->user));
-    twofa_admin_arg(&args, args.argv[3], args.lens[3]);    /* the channel */
+    /* the channel: the revocations' name without a cluster's tag */
+
+    twofa_admin_arg(&args, channel,
+                    (size_t) snprintf(channel, sizeof(channel),
+                                      "%srevocations",
+                                      adm->ncluster ? adm->base_prefix
+                                                    : adm->prefix));
     twofa_admin_audit_args(adm, &args, adm->org, adm->user);
 
     reply = twofa_admin_script(adm, TWOFA_SCRIPT_RESET, &args);
@@ -212,6 +223,12 @@ twofa_admin_user_reset(twofa_admin_t *adm)
     rc = twofa_admin_out_end(adm);
 
     freeReplyObject(reply);
+
+    /* a cluster: copied where the module's workers read revocations */
+
+    if (adm->ncluster && rc == TWOFA_ADMIN_OK) {
+        rc = twofa_admin_cluster_revocation(adm, channel, subject, now);
+    }
 
     return rc;
 }
