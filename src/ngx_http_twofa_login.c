@@ -39,6 +39,8 @@ static ngx_int_t ngx_http_twofa_login_proxy(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx);
 static ngx_int_t ngx_http_twofa_login_proxied(ngx_http_request_t *r, void *data,
     ngx_int_t rc);
+static ngx_int_t ngx_http_twofa_login_hold_token(ngx_http_request_t *r,
+    ngx_http_twofa_ctx_t *ctx);
 static ngx_int_t ngx_http_twofa_login_decide(ngx_http_request_t *r,
     ngx_http_twofa_ctx_t *ctx);
 static void ngx_http_twofa_login_decided(ngx_http_request_t *r,
@@ -192,15 +194,58 @@ ngx_http_twofa_login_proxied(ngx_http_request_t *r, void *data, ngx_int_t rc)
 }
 
 
+/* A new hold's token: random, and in a cluster marked with its slot. */
+
 static ngx_int_t
-ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
+ngx_http_twofa_login_hold_token(ngx_http_request_t *r,
+    ngx_http_twofa_ctx_t *ctx)
 {
-    ngx_int_t                    rc;
-    ngx_str_t                    hold;
     u_char                       raw[NGX_HTTP_TWOFA_HOLD_TOKEN_SIZE];
     ngx_http_twofa_main_conf_t  *tmcf;
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    if (twofa_random(raw, sizeof(raw)) != 0) {
+        return NGX_ERROR;
+    }
+
+    ctx->hold_token.data = ngx_pnalloc(r->pool,
+                                       NGX_HTTP_TWOFA_HOLD_TOKEN_LEN + 1);
+    if (ctx->hold_token.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (twofa_base64url_encode(raw, sizeof(raw),
+                               (char *) ctx->hold_token.data,
+                               NGX_HTTP_TWOFA_HOLD_TOKEN_LEN + 1)
+        != NGX_HTTP_TWOFA_HOLD_TOKEN_LEN)
+    {
+        return NGX_ERROR;
+    }
+
+    ctx->hold_token.len = NGX_HTTP_TWOFA_HOLD_TOKEN_LEN;
+
+    /*
+     * In a cluster the hold lives in the slot of its org, with the org's
+     * keys: the token says which, for the requests that carry only it
+     * (192 random bits, 18 of them replaced).
+     */
+
+    if (tmcf->cluster) {
+        twofa_slot_mark_token((char *) ctx->hold_token.data,
+                              twofa_slot_of_org((const char *) ctx->org.data,
+                                                ctx->org.len));
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
+{
+    ngx_int_t   rc;
+    ngx_str_t   hold;
 
     if (ctx->too_big) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -237,36 +282,8 @@ ngx_http_twofa_login_decide(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
         return ngx_http_twofa_login_respond(r, ctx);
     }
 
-    if (twofa_random(raw, sizeof(raw)) != 0) {
+    if (ngx_http_twofa_login_hold_token(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->hold_token.data = ngx_pnalloc(r->pool,
-                                       NGX_HTTP_TWOFA_HOLD_TOKEN_LEN + 1);
-    if (ctx->hold_token.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (twofa_base64url_encode(raw, sizeof(raw),
-                               (char *) ctx->hold_token.data,
-                               NGX_HTTP_TWOFA_HOLD_TOKEN_LEN + 1)
-        != NGX_HTTP_TWOFA_HOLD_TOKEN_LEN)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->hold_token.len = NGX_HTTP_TWOFA_HOLD_TOKEN_LEN;
-
-    /*
-     * In a cluster the hold lives in the slot of its org, with the org's
-     * keys: the token says which, for the requests that carry only it
-     * (192 random bits, 18 of them replaced).
-     */
-
-    if (tmcf->cluster) {
-        twofa_slot_mark_token((char *) ctx->hold_token.data,
-                              twofa_slot_of_org((const char *) ctx->org.data,
-                                                ctx->org.len));
     }
 
     if (ngx_http_twofa_hold_encode(r, ctx, &hold) != NGX_OK) {

@@ -31,6 +31,8 @@
 
 
 static void ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd);
+static redisAsyncContext *ngx_http_twofa_redis_dial(
+    ngx_http_twofa_redis_t *rd);
 static ngx_int_t ngx_http_twofa_redis_setup(ngx_http_twofa_redis_t *rd,
     redisAsyncContext *ac);
 static void ngx_http_twofa_redis_schedule(ngx_http_twofa_redis_t *rd);
@@ -262,10 +264,14 @@ ngx_http_twofa_redis_destroy(ngx_http_twofa_redis_t *rd)
 }
 
 
-static void
-ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd)
+/*
+ * A hiredis context connecting to the address of the moment, with TCP
+ * keepalive; NULL when there is none to connect to or it failed at once.
+ */
+
+static redisAsyncContext *
+ngx_http_twofa_redis_dial(ngx_http_twofa_redis_t *rd)
 {
-    ngx_connection_t             *c;
     redisAsyncContext            *ac;
     ngx_http_twofa_redis_conf_t  *conf;
 
@@ -279,16 +285,14 @@ ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd)
 
     } else {
         /* Sentinel mode, no primary named: nothing to connect to */
-        ngx_http_twofa_redis_retry(rd);
-        return;
+        return NULL;
     }
 
     if (ac == NULL) {
         ngx_log_error(NGX_LOG_ERR, rd->log, 0,
                       "twofa redis: cannot allocate a connection to \"%V\"",
                       &rd->addr);
-        ngx_http_twofa_redis_retry(rd);
-        return;
+        return NULL;
     }
 
     if (ac->err) {
@@ -299,8 +303,7 @@ ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd)
         }
 
         redisAsyncFree(ac);
-        ngx_http_twofa_redis_retry(rd);
-        return;
+        return NULL;
     }
 
     /*
@@ -316,6 +319,24 @@ ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd)
                       "twofa redis: no TCP keepalive on \"%V\": %s",
                       &rd->addr, ac->errstr);
         redisAsyncFree(ac);
+        return NULL;
+    }
+
+    return ac;
+}
+
+
+static void
+ngx_http_twofa_redis_connect(ngx_http_twofa_redis_t *rd)
+{
+    ngx_connection_t             *c;
+    redisAsyncContext            *ac;
+    ngx_http_twofa_redis_conf_t  *conf;
+
+    conf = rd->conf;
+
+    ac = ngx_http_twofa_redis_dial(rd);
+    if (ac == NULL) {
         ngx_http_twofa_redis_retry(rd);
         return;
     }
