@@ -46,7 +46,8 @@ DEPS_ITEST  := perl redis-server redis-tools oathtool zbar-tools \
 DEPS_TEST   := $(DEPS_ITEST) chromium nodejs:node npm:npm
 DEPS_DEMO   := redis-server python3
 DEPS_FUZZ   := clang libclang-rt-dev
-DEPS_BENCH  := curl wrk redis-server oathtool procps valgrind
+DEPS_BENCH  := curl wrk redis-server redis-tools oathtool procps valgrind \
+               perl
 DEPS_DEB    := build-essential debhelper dpkg-dev lintian
 
 # A packager's flags (debian/rules passes dpkg-buildflags'), added to the
