@@ -209,8 +209,8 @@ memcheck: deps-test $(MODULE) $(ADMIN)
 demo: deps-demo $(MODULE) $(ADMIN)
 	TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) TWOFA_NGINX=$(NGINX) demo/run
 
-bench: deps-bench $(MODULE) $(B)/libtwofa_core.a
-	TWOFA_MODULE=$(MODULE) TWOFA_NGINX=$(NGINX) \
+bench: deps-bench $(MODULE) $(ADMIN) $(B)/libtwofa_core.a
+	TWOFA_MODULE=$(MODULE) TWOFA_ADMIN=$(ADMIN) TWOFA_NGINX=$(NGINX) \
 	    TWOFA_CORE=$(B)/libtwofa_core.a bench/run
 
 # --- Debian packages, and the tests in clean Debian roots ---------------
