@@ -388,7 +388,7 @@ ok(defined $gap && $gap < 20, 'within 20 s');
     # the old primary, restarted empty, is turned into a replica a few
     # seconds later: both replicas in sync first, so that the count is sure
     ok(TwofaTopology::poll(20, sub {
-        ($s->info($primary, 'replication')->{connected_slaves} // 0) == 2
+        $s->online_replicas($primary) == 2
             && $s->replica_addrs_of($primary) == 2
     }), 'the primary has two replicas again') or diag($s->logs);
     sleep 1;

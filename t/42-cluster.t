@@ -585,8 +585,8 @@ diag(sprintf 'cluster failover gap: %.1f s from kill -9 to the first login '
 }
 $c->restart;
 ok(TwofaTopology::poll(20, sub {
-    ($c->info($new, 'replication')->{connected_slaves} // 0) >= 1
-}), 'the old primary is back, as a replica of the new one');
+    $c->online_replicas($new) >= 1
+}), 'the old primary is back, as a replica of the new one, in sync');
 
 {
     my $r = $t->client->verify('erin', $erin->{secret}, org => 'acme',

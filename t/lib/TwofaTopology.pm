@@ -154,6 +154,15 @@ sub info {
     return fields($self->node_cli($addr, 'INFO', $section));
 }
 
+# replicas of the primary at ADDR that are in sync (state=online: a replica
+# still loading its first copy is connected, yet acknowledges no WAIT)
+sub online_replicas {
+    my ($self, $addr) = @_;
+    my $i = $self->info($addr, 'replication');
+    return scalar grep { /^slave\d+$/ && $i->{$_} =~ /(^|,)state=online(,|$)/ }
+                       keys %$i;
+}
+
 sub role {
     my ($self, $addr) = @_;
     my @r = $self->node_cli($addr, 'ROLE');
