@@ -188,9 +188,36 @@ sub get_key {
         or diag($flip);
     get_key('HSET', "'" . org_key('globex', 'org:globex') . "'", 'require', 0);
 
-    ($rc, $out) = cli('audit');
-    is($rc, 2, 'audit without --org: a usage error with a cluster');
-    like($out, qr/give --org/, 'which says so');
+    # the whole trail, merged from the streams of four slots on the three
+    # primaries (slots 11304 and 14041, 9341, 4703: with the slots
+    # split evenly, the three primaries), in the order the changes were made
+    for my $o (['globex', 'off'], ['stark', 'on'], ['hooli', 'off']) {
+        ($rc, $out) = cli('org', 'require', @$o);
+        is($rc, 0, "org require @$o") or diag($out);
+    }
+    ($rc, $out) = cli('--json', 'audit');
+    is($rc, 0, 'audit without --org on the cluster') or diag($out);
+    my @all = map { $json->decode($_) } grep { /\S/ } split /\n/, $out;
+    is(join(', ', map { "$_->{org} $_->{event}" } @all),
+       'acme require on, globex require off, stark require on, '
+       . 'hooli require off', 'merged from every slot, oldest first');
+    is(join(' ', map { ($_->{id} =~ /\@(\d+)$/)[0] // 'none' } @all),
+       join(' ', map { slot_of_org($_->{org}) } @all),
+       'each id names the slot of its stream (ms-seq@slot)');
+    ($rc, $out) = cli('--json', 'audit', '--limit', '2');
+    is(join(', ', map { $json->decode($_)->{org} } grep { /\S/ }
+                  split /\n/, $out),
+       'acme, globex', '--limit 2: the two oldest');
+    ($rc, $out) = cli('audit', '--user', 'nobody');
+    is($rc . $out, '0', '--user filters the merged trail too');
+    ($rc, $out) = cli('audit', '--since', int(time) + 3600);
+    is($rc . $out, '0', '--since in the future: nothing');
+    ($rc, $out) = cli('audit', '--since', int(time) - 3600);
+    is(scalar(() = $out =~ /^\S+ require o/mg), 4,
+       '--since an hour ago: all four');
+    ($rc, $out) = cli('audit', '--follow');
+    is($rc, 2, 'audit --follow without --org: a usage error with a cluster');
+    like($out, qr/--follow needs --org/, 'which says so');
 
     $out = TwofaTopology::run(undef, $admin, '--redis', $spec, '--db', '1',
                               'org', 'show', 'acme');
