@@ -984,6 +984,9 @@ ngx_int_t ngx_http_twofa_store_org_set(ngx_http_request_t *r,
 ngx_int_t ngx_http_twofa_store_user_reset(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user,
     ngx_http_twofa_store_handler_pt handler);
+/* ngx_http_twofa_admin_cluster.c: init of a cluster, every slot */
+ngx_int_t ngx_http_twofa_admin_cluster_init(ngx_http_request_t *r,
+    ngx_str_t *by, ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_audit_read(ngx_http_request_t *r,

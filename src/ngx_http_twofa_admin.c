@@ -243,20 +243,18 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
                    "twofa admin: op %d org:\"%V\" user:\"%V\"",
                    (int) adm->op, &adm->org, &adm->user);
 
-    /* a cluster keeps these per org's slot: no one place to ask */
+    /* a cluster keeps the trail per org's slot: no one place to read */
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
     if (tmcf->cluster
-        && (adm->op == NGX_HTTP_TWOFA_ADMIN_INIT
-            || (adm->op == NGX_HTTP_TWOFA_ADMIN_AUDIT
-                && adm->audit.org.len == 0)))
+        && adm->op == NGX_HTTP_TWOFA_ADMIN_AUDIT && adm->audit.org.len == 0)
     {
         ngx_http_finalize_request(r,
                      ngx_http_twofa_admin_error(r, NGX_HTTP_NOT_IMPLEMENTED,
-                         "cluster", "with a Redis Cluster, init is "
-                         "twofa-admin's and the audit trail is read per org "
-                         "(org=)"));
+                         "cluster", "with a Redis Cluster, the audit trail "
+                         "is read per org (org=), or whole with "
+                         "twofa-admin audit"));
         return;
     }
 
@@ -282,7 +280,10 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
     case NGX_HTTP_TWOFA_ADMIN_INIT:
         by.data = (u_char *) (adm->token ? "admin-token" : "admin-api");
         by.len = ngx_strlen(by.data);
-        rc = ngx_http_twofa_store_init(r, &by, ngx_http_twofa_admin_reply);
+        rc = tmcf->cluster
+             ? ngx_http_twofa_admin_cluster_init(r, &by,
+                                                 ngx_http_twofa_admin_reply)
+             : ngx_http_twofa_store_init(r, &by, ngx_http_twofa_admin_reply);
         break;
 
     case NGX_HTTP_TWOFA_ADMIN_USER_RESET:

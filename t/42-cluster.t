@@ -365,6 +365,35 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
     $r = $a->request('GET', '/twofa-admin/audit', %auth);
     is($r->{status}, 501, 'the whole trail at once: 501 with a cluster');
 
+    # POST init: the mark in every slot, through the module's cluster
+    # client; marks lost (acme's slot, the first, the last) are made again
+    my @lost = (slot_of_org('acme'), 0, 16383);
+    my $mark = sub { "'twofa:{" . tag_of($_[0]) . "}deployment'" };
+    get_key('DEL', $mark->($_)) for @lost;
+    is(join('', map { get_key('EXISTS', $mark->($_)) } @lost), '000',
+       'three slots\' marks deleted');
+    is($t->client->login('zed', org => 'acme')->{status}, 503,
+       'acme\'s slot without its mark: its logins fail closed');
+    $r = $a->request('POST', '/twofa-admin/init', %auth);
+    is($r->{status}, 200, 'POST init with a cluster') or diag($r->{content});
+    is_deeply($json->decode($r->{content}),
+              { initialised => JSON::PP::true, created => JSON::PP::true },
+              'created: the lost marks made again');
+    is(join('', map { get_key('EXISTS', $mark->($_)) } @lost), '111',
+       'in each of the three slots');
+    is(get_key('HGET', $mark->(slot_of_org('acme')), 'by'), 'admin-token',
+       'made by the API, as its audit line says');
+    is(get_key('HGET', $mark->(1), 'by') eq 'admin-token' ? 'api' : 'kept',
+       'kept', 'a mark that was there is kept (HSETNX)');
+    ok(held($t->client->login('zed', org => 'acme')),
+       'and acme\'s logins are decided again');
+    $r = $a->request('POST', '/twofa-admin/init', %auth);
+    is_deeply($json->decode($r->{content}),
+              { initialised => JSON::PP::true, created => JSON::PP::false },
+              'POST init again: nothing made');
+    like($t->error_log, qr/twofa audit: init org=""/,
+         'the notice line of the API\'s init');
+
     my $e2 = $t->client->enroll('ruth', org => 'acme', enroll_offset => -30);
     my $rc = $t->client;
     $rc->verify('ruth', $e2->{secret}, org => 'acme', offset => 0);
@@ -655,7 +684,11 @@ ok(TwofaTopology::poll(20, sub {
 
 {
     my $log = $t->error_log;
-    unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert or crit in the log');
+    # but the one of the login in a slot whose mark was deleted (POST init)
+    is(scalar(() = $log =~ /\[alert\].*redis holds no twofa state/g), 1,
+       'one alert of a slot without its mark, the one made on purpose');
+    $log =~ s/^.*\[alert\].*redis holds no twofa state.*\n//mg;
+    unlike($log, qr/\[(alert|crit|emerg)\]/, 'no other alert or crit in the log');
     unlike($log, qr/exited on signal|segfault/, 'no worker crashed');
     unlike($log, qr/CROSSSLOT|non local key|do not hash to the same slot/,
            'no script touched keys of two slots');
