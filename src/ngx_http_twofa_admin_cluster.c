@@ -114,7 +114,8 @@ ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan,
 
     r = fan->r;
 
-    plen = twofa_key_cluster_prefix(fan->prefix, (const char *) tmcf->prefix.data,
+    plen = twofa_key_cluster_prefix(fan->prefix,
+                                    (const char *) tmcf->prefix.data,
                                     tmcf->prefix.len, slot);
     if (plen == 0) {
         return NGX_ERROR;
@@ -129,8 +130,8 @@ ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan,
         return NGX_ERROR;
     }
 
-    len = twofa_key((char *) key, TWOFA_KEY_DEPLOYMENT, fan->prefix, plen, NULL, 0,
-                    NULL, 0);
+    len = twofa_key((char *) key, TWOFA_KEY_DEPLOYMENT, fan->prefix, plen,
+                    NULL, 0, NULL, 0);
 
     for (i = 0; i < 2; i++) {
         m->argv[i][0] = "HSETNX";

@@ -362,8 +362,59 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
        && (grep { $_ eq 'recovery code' } @events),
        'with the enrollment and the recovery code: ' . join(', ', @events));
 
-    $r = $a->request('GET', '/twofa-admin/audit', %auth);
-    is($r->{status}, 501, 'the whole trail at once: 501 with a cluster');
+    # the whole trail at once: every slot's stream, merged
+    $r = $a->request('GET', '/twofa-admin/audit?limit=1000', %auth);
+    is($r->{status}, 200, 'the whole trail with a cluster')
+        or diag($r->{content});
+    my $whole = $json->decode($r->{content});
+    my @ids = map { $_->{id} } @{ $whole->{entries} };
+    my $key = sub { [ $_[0] =~ /^(\d+)-(\d+)\@(\d+)\z/ ] };
+    is(scalar(grep { @{ $key->($_) } == 3 } @ids), scalar(@ids),
+       'ids are ms-seq@slot');
+    is(join(' ', map { ($_->{id} =~ /\@(\d+)$/)[0] }
+                 grep { $_->{org} ne '' } @{ $whole->{entries} }),
+       join(' ', map { slot_of_org($_->{org}) }
+                 grep { $_->{org} ne '' } @{ $whole->{entries} }),
+       'each in the slot of its org');
+    my %orgs = map { $_->{org} => 1 } @{ $whole->{entries} };
+    ok($orgs{acme} && $orgs{globex} && $orgs{stark} && $orgs{hooli}
+       && $orgs{initech}, 'orgs of several slots and primaries: '
+       . join(', ', sort keys %orgs));
+    my @sorted = sort { my ($x, $y) = ($key->($main::a), $key->($main::b));
+                        $x->[0] <=> $y->[0] || $x->[1] <=> $y->[1]
+                        || $x->[2] <=> $y->[2] } @ids;
+    is("@ids", "@sorted", 'oldest first, by (ms, seq, slot)');
+    my ($crc, $cout) = cli('--json', 'audit', '--limit', '100000');
+    is(join(' ', map { $json->decode($_)->{id} } grep { /\S/ }
+                 split /\n/, $cout), "@ids",
+       'the same trail as twofa-admin audit gives');
+    my (@paged, $after, $pages);
+    for (1 .. 100) {
+        $r = $a->request('GET', '/twofa-admin/audit?limit=2'
+                         . (defined $after ? "&after=$after" : ''), %auth);
+        last if $r->{status} != 200;
+        my $page = $json->decode($r->{content});
+        $pages++;
+        push @paged, map { $_->{id} } @{ $page->{entries} };
+        $after = $page->{next};
+        last unless defined $after;
+    }
+    is("@paged", "@ids", "paged by two with after=/next ($pages pages): "
+       . 'nothing skipped, nothing repeated');
+    ok($pages > @ids / 2, 'in pages of two');
+    $r = $a->request('GET', "/twofa-admin/audit?user=alice&limit=1", %auth);
+    my $first = $json->decode($r->{content});
+    is(join(',', map { $_->{user} } @{ $first->{entries} }), 'alice',
+       'user= filters the merged trail');
+    $r = $a->request('GET', '/twofa-admin/audit?since=' . (int(time) + 3600),
+                     %auth);
+    is($r->{content}, '{"entries":[],"next":null}',
+       'since= in the future: nothing, the end');
+    $r = $a->request('GET', '/twofa-admin/audit?after=1-0', %auth);
+    is($r->{status}, 400, 'after= without its slot: 400 for the merged trail');
+    $r = $a->request('GET', '/twofa-admin/audit?org=acme&after=1-0@3',
+                     %auth);
+    is($r->{status}, 400, 'and with a slot for one org\'s: 400');
 
     # POST init: the mark in every slot, through the module's cluster
     # client; marks lost (acme's slot, the first, the last) are made again
