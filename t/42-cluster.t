@@ -416,6 +416,52 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
                      %auth);
     is($r->{status}, 400, 'and with a slot for one org\'s: 400');
 
+    # a longer trail: 300 entries written straight into the streams of
+    # three slots on the three primaries, ids interleaved, equal in two
+    # or three streams (the slot decides), past the CLI's pages of 100
+    # and in API pages of seven
+    ($crc, $cout) = cli('--json', 'audit', '--limit', '100000');
+    my $before = () = $cout =~ /^\{/mg;
+    {
+        my ($host, $port) = split /:/, ($c->answering_addrs)[0];
+        my $base = (int(time) + 100) * 1000;
+        my @streams = map { org_key($_, 'audit') } qw(hooli stark acme);
+        open my $pipe, '|-', "redis-cli -c -h $host -p $port >/dev/null"
+            or die "redis-cli: $!";
+        for my $i (0 .. 99) {
+            for my $k (0 .. 2) {
+                my $id = ($base + $i) . '-' . ($k == 2 ? $i % 2 : 0);
+                print $pipe "XADD $streams[$k] $id time 1 event "
+                            . "synthetic org x user u$i actor t client t "
+                            . "edge t\n";
+            }
+        }
+        close $pipe;
+    }
+    ($crc, $cout) = cli('--json', 'audit', '--limit', '100000');
+    my @long = map { $json->decode($_)->{id} } grep { /\S/ }
+               split /\n/, $cout;
+    my %seen;
+    is(scalar(grep { !$seen{$_}++ } @long), $before + 300,
+       'the CLI lists every entry once, past its pages of 100');
+    @sorted = sort { my ($x, $y) = ($key->($main::a), $key->($main::b));
+                     $x->[0] <=> $y->[0] || $x->[1] <=> $y->[1]
+                     || $x->[2] <=> $y->[2] } @long;
+    is("@long", "@sorted", 'in the merged order');
+    (@paged, $after, $pages) = ();
+    for (1 .. 200) {
+        $r = $a->request('GET', '/twofa-admin/audit?limit=7'
+                         . (defined $after ? "&after=$after" : ''), %auth);
+        last if $r->{status} != 200;
+        my $page = $json->decode($r->{content});
+        $pages++;
+        push @paged, map { $_->{id} } @{ $page->{entries} };
+        $after = $page->{next};
+        last unless defined $after;
+    }
+    is("@paged", "@long", "the API paged by seven ($pages pages): the same, "
+       . 'nothing skipped, nothing repeated');
+
     # POST init: the mark in every slot, through the module's cluster
     # client; marks lost (acme's slot, the first, the last) are made again
     my @lost = (slot_of_org('acme'), 0, 16383);
