@@ -699,6 +699,24 @@ waitpid($inflight, 0);
     is($cookies, 0, 'no app session cookie');
 }
 
+# the admin API's operations of every slot, while a primary is dead and
+# not yet replaced (the replica takes over 2 s or so after the kill):
+# 503, never a partial answer
+{
+    my %auth = (headers => { Authorization => 'Bearer ' . $t->admin_token });
+    my $audit = $t->client->request('GET', '/twofa-admin/audit', %auth);
+    my $init = $t->client->request('POST', '/twofa-admin/init', %auth);
+    my $after = time - $killed_at;
+    if ($after < 1.5) {
+        is($audit->{status}, 503, sprintf 'the whole trail with a primary '
+           . 'dead: 503 (%.2f s after the kill)', $after);
+        is($init->{status}, 503, 'POST init with a primary dead: 503');
+    } else {
+        note(sprintf 'admin API asked %.2f s after the kill: too late to '
+             . 'be sure the primary is not replaced yet', $after);
+    }
+}
+
 my ($new, $took) = $c->wait_failover(timeout => 30);
 note(sprintf 'the cluster promoted %s %.1f s after the kill', $new, $took);
 
