@@ -3,7 +3,9 @@
 # Cluster (TwofaTopology: three primaries with a replica each,
 # cluster-node-timeout 1 s).  nginx -t names the directive and the value
 # for the misconfigurations.  The whole flow: init and a policy flip by the
-# CLI, enrollment, codes, recovery codes, step-up, the admin API; every
+# CLI, enrollment, codes, recovery codes, step-up, the admin API (the
+# whole audit trail merged from every slot, CLI and API, paged; POST
+# init marking every slot; both 503 with a primary dead); every
 # key of an org in the slot of its org's tag, a hold's token carrying that
 # slot.  A slot moved by hand (SETSLOT, MIGRATE) under a login load: ASK
 # and TRYAGAIN followed while it moves, MOVED after, no login let through.
