@@ -37,7 +37,16 @@
 typedef struct ngx_http_twofa_merge_s  ngx_http_twofa_merge_t;
 
 
-/* one slot: its stream's key, EXISTS, then its rows */
+/* one slot's EXISTS of its stream */
+typedef struct {
+    ngx_http_twofa_merge_t            *m;
+    unsigned                           slot;
+    const char                        *argv[2];
+    size_t                             lens[2];
+} ngx_http_twofa_merge_probe_t;
+
+
+/* a stream there is: audit_read.lua, then its rows */
 typedef struct {
     ngx_http_twofa_merge_t            *m;
     unsigned                           slot;
@@ -146,8 +155,8 @@ ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m,
 {
     u_char                         *key;
     size_t                          plen, len;
-    ngx_http_request_t             *r;
-    ngx_http_twofa_merge_stream_t  *s;
+    ngx_http_request_t            *r;
+    ngx_http_twofa_merge_probe_t  *s;
 
     r = m->r;
 
@@ -159,7 +168,7 @@ ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m,
 
     len = twofa_key_len(TWOFA_KEY_AUDIT, plen, NULL, 0, NULL, 0);
 
-    s = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_merge_stream_t));
+    s = ngx_palloc(r->pool, sizeof(ngx_http_twofa_merge_probe_t));
     key = ngx_pnalloc(r->pool, len);
 
     if (s == NULL || key == NULL) {
@@ -193,23 +202,28 @@ ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m,
 static void
 ngx_http_twofa_merge_exists(void *data, redisReply *reply)
 {
-    ngx_http_twofa_merge_stream_t *s = data;
+    ngx_http_twofa_merge_probe_t *p = data;
 
     ngx_http_twofa_merge_t          *m;
-    ngx_http_twofa_merge_stream_t  **found;
+    ngx_http_twofa_merge_stream_t  **found, *s;
 
-    m = s->m;
+    m = p->m;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         ngx_http_twofa_merge_failed(m, reply);
 
     } else if (reply->integer == 1) {
         found = ngx_array_push(&m->found);
+        s = ngx_pcalloc(m->r->pool, sizeof(ngx_http_twofa_merge_stream_t));
 
-        if (found == NULL) {
+        if (found == NULL || s == NULL) {
             m->failed++;
 
         } else {
+            s->m = m;
+            s->slot = p->slot;
+            s->argv[1] = p->argv[1];      /* the key */
+            s->lens[1] = p->lens[1];
             *found = s;
         }
     }
