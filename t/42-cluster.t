@@ -217,9 +217,49 @@ sub get_key {
     ($rc, $out) = cli('audit', '--since', int(time) - 3600);
     is(scalar(() = $out =~ /^\S+ require o/mg), 4,
        '--since an hour ago: all four');
-    ($rc, $out) = cli('audit', '--follow');
-    is($rc, 2, 'audit --follow without --org: a usage error with a cluster');
-    like($out, qr/--follow needs --org/, 'which says so');
+
+    # --follow without --org: the merged listing (--limit 1), then new
+    # entries of any slot as they come, until SIGTERM
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT or die;
+        exec $admin, '--redis', $spec, '--json', 'audit', '--limit', '1',
+             '--follow' or die "exec: $!";
+    }
+    my @seen;
+    my $line = sub {
+        my $l = eval {
+            local $SIG{ALRM} = sub { die "timeout\n" };
+            alarm 10;
+            my $got = <$fh>;
+            alarm 0;
+            $got;
+        };
+        alarm 0;
+        return $l;
+    };
+    my $first = $line->() // '';
+    is(eval { $json->decode($first)->{org} } // $first, 'acme',
+       '--follow --limit 1: the oldest entry first');
+    sleep 1.5;
+    cli('org', 'require', 'stark', 'off');
+    cli('org', 'require', 'hooli', 'on');
+    for (1 .. 2) {
+        my $l = $line->() // '';
+        my $e = eval { $json->decode($l) } || {};
+        push @seen, ($e->{org} // '?') . ' ' . ($e->{event} // $l);
+    }
+    is("@seen", 'stark require off hooli require on',
+       '--follow: then the new entries of two primaries, not those '
+       . '--limit left out');
+    kill 'TERM', $pid;
+    my $deadline = time + 10;
+    sleep 0.05 while waitpid($pid, POSIX::WNOHANG()) == 0 && time < $deadline;
+    my $status = $?;
+    is($status, 0, '--follow ends with exit 0 at SIGTERM');
+    my $rest = do { local $/; <$fh> } // '';
+    close $fh;
+    is($rest, '', '... having printed nothing else');
 
     $out = TwofaTopology::run(undef, $admin, '--redis', $spec, '--db', '1',
                               'org', 'show', 'acme');

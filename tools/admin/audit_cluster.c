@@ -1,22 +1,32 @@
 /*
  * audit of a cluster without --org: the trail is one stream per slot
  * ({prefix}{TAG}audit, the orgs of that slot).  The streams there are
- * are found with one pipeline of EXISTS per primary (each of the slots it
+ * found with one pipeline of EXISTS per primary (each of the slots it
  * serves), then read with audit_read.lua, a page at a time each, and
  * merged: oldest first by entry id (ms-seq, each primary's clock), then
  * by slot.  An entry's id is shown as "ms-seq@slot", one name in the
  * whole cluster.  Any node failing fails the command: no partial trail.
+ * --follow: every stream to its end, then every second the new streams
+ * and what each has after its last entry, merged, until SIGINT or
+ * SIGTERM (blocked, taken by sigtimedwait() between calls).
  */
 
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "twofa_admin.h"
 #include "twofa_slot.h"
 
 
 #define TWOFA_ADMIN_MERGE_PAGE   100     /* rows read of a stream at once */
+
+/* an org no entry has (an identity has no ':'): audit_read.lua skips */
+#define TWOFA_ADMIN_NO_ORG       ":"
 
 /* "ms-seq@slot" */
 #define TWOFA_ADMIN_MERGED_ID    (TWOFA_ADMIN_ID_MAX + 1 + 5)
@@ -33,10 +43,15 @@ typedef struct {
 } twofa_admin_stream_t;
 
 
+static int twofa_admin_merge_list(twofa_admin_t *adm,
+    twofa_admin_stream_t *s, int n, long limit);
+static int twofa_admin_merge_skip(twofa_admin_t *adm,
+    twofa_admin_stream_t *s, int n);
+static int twofa_admin_merge_stopped(const sigset_t *stop);
 static int twofa_admin_merge_find(twofa_admin_t *adm,
-    twofa_admin_stream_t *s, int *n);
+    twofa_admin_stream_t *s, int *n, unsigned char *known);
 static int twofa_admin_merge_node(twofa_admin_t *adm, int node,
-    twofa_admin_stream_t *s, int *n);
+    twofa_admin_stream_t *s, int *n, unsigned char *known);
 static int twofa_admin_merge_head(twofa_admin_t *adm,
     twofa_admin_stream_t *s);
 static int twofa_admin_merge_before(const twofa_admin_stream_t *a,
@@ -48,30 +63,95 @@ static int twofa_admin_merge_print(twofa_admin_t *adm,
 int
 twofa_admin_audit_cluster(twofa_admin_t *adm)
 {
-    int                    i, n, rc, best;
-    long                   left;
+    int                    i, n, rc;
+    sigset_t               stop;
+    unsigned char         *known;
     twofa_admin_stream_t  *s;
 
     s = calloc(TWOFA_SLOTS, sizeof(twofa_admin_stream_t));
-    if (s == NULL) {
+    known = calloc(TWOFA_SLOTS, 1);
+
+    if (s == NULL || known == NULL) {
+        free(s);
+        free(known);
         fprintf(stderr, "twofa-admin: out of memory\n");
         return TWOFA_ADMIN_EREDIS;
     }
 
     n = 0;
+    sigemptyset(&stop);
 
-    rc = twofa_admin_merge_find(adm, s, &n);
+    if (adm->follow) {
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+
+        if (sigprocmask(SIG_BLOCK, &stop, NULL) != 0) {
+            fprintf(stderr, "twofa-admin: sigprocmask: %s\n",
+                    strerror(errno));
+            rc = TWOFA_ADMIN_EREDIS;
+            goto done;
+        }
+    }
+
+    rc = twofa_admin_merge_find(adm, s, &n, known);
     if (rc != TWOFA_ADMIN_OK) {
         goto done;
     }
 
-    for (left = adm->limit; left > 0; left--) {
+    rc = twofa_admin_merge_list(adm, s, n, adm->limit);
+    if (rc != TWOFA_ADMIN_OK || !adm->follow) {
+        goto done;
+    }
+
+    /* past what the limit left out, printing nothing; then what comes */
+
+    rc = twofa_admin_merge_skip(adm, s, n);
+
+    while (rc == TWOFA_ADMIN_OK) {
+        if (twofa_admin_merge_stopped(&stop)) {
+            break;
+        }
+
+        rc = twofa_admin_merge_find(adm, s, &n, known);
+
+        if (rc == TWOFA_ADMIN_OK) {
+            rc = twofa_admin_merge_list(adm, s, n, LONG_MAX);
+        }
+    }
+
+done:
+
+    for (i = 0; i < n; i++) {
+        freeReplyObject(s[i].page);
+    }
+
+    free(s);
+    free(known);
+
+    return rc;
+}
+
+
+/* the first limit rows of the streams, merged; each stream read on */
+
+static int
+twofa_admin_merge_list(twofa_admin_t *adm, twofa_admin_stream_t *s, int n,
+    long limit)
+{
+    int   i, rc, best;
+    long  left;
+
+    for (i = 0; i < n; i++) {
+        s[i].end = 0;
+    }
+
+    for (left = limit; left > 0; left--) {
         best = -1;
 
         for (i = 0; i < n; i++) {
             rc = twofa_admin_merge_head(adm, &s[i]);
             if (rc != TWOFA_ADMIN_OK) {
-                goto done;
+                return rc;
             }
 
             if (s[i].page != NULL
@@ -87,34 +167,81 @@ twofa_admin_audit_cluster(twofa_admin_t *adm)
 
         rc = twofa_admin_merge_print(adm, &s[best]);
         if (rc != TWOFA_ADMIN_OK) {
-            goto done;
+            return rc;
         }
     }
 
-    rc = twofa_admin_out_flush();
-
-done:
-
-    for (i = 0; i < n; i++) {
-        freeReplyObject(s[i].page);
-    }
-
-    free(s);
-
-    return rc;
+    return twofa_admin_out_flush();
 }
 
 
-/* the slots that have an audit stream, each primary's in one pipeline */
+/* --follow: every stream to its end, the rows --limit left out dropped */
 
 static int
-twofa_admin_merge_find(twofa_admin_t *adm, twofa_admin_stream_t *s, int *n)
+twofa_admin_merge_skip(twofa_admin_t *adm, twofa_admin_stream_t *s, int n)
 {
-    int   i, node, rc;
+    int          i, rc;
+    redisReply  *page;
+
+    for (i = 0; i < n; i++) {
+        freeReplyObject(s[i].page);
+        s[i].page = NULL;
+
+        while (!s[i].end) {
+            rc = twofa_admin_cluster_slot(adm, s[i].slot);
+
+            if (rc == TWOFA_ADMIN_OK) {
+                rc = twofa_admin_audit_fetch(adm, s[i].from,
+                                             TWOFA_ADMIN_NO_ORG,
+                                             TWOFA_AUDIT_READ_MOST, &page,
+                                             &s[i].end);
+            }
+
+            if (rc != TWOFA_ADMIN_OK) {
+                return rc;
+            }
+
+            freeReplyObject(page);
+        }
+    }
+
+    return TWOFA_ADMIN_OK;
+}
+
+
+/* whether SIGINT or SIGTERM came, waiting up to a second for one */
+
+static int
+twofa_admin_merge_stopped(const sigset_t *stop)
+{
+    int              sig;
+    struct timespec  ts;
+
+    ts.tv_sec = 1;
+    ts.tv_nsec = 0;
+
+    sig = sigtimedwait(stop, NULL, &ts);
+
+    return sig == SIGINT || sig == SIGTERM;
+}
+
+
+/*
+ * The slots that have an audit stream, each primary's in one pipeline:
+ * those not known yet are added (--follow asks again), from --since.
+ */
+
+static int
+twofa_admin_merge_find(twofa_admin_t *adm, twofa_admin_stream_t *s, int *n,
+    unsigned char *known)
+{
+    int   i, node, rc, had;
     char  from[TWOFA_ADMIN_ID_MAX];
 
+    had = *n;
+
     for (node = 0; node < adm->nnodes; node++) {
-        rc = twofa_admin_merge_node(adm, node, s, n);
+        rc = twofa_admin_merge_node(adm, node, s, n, known);
         if (rc != TWOFA_ADMIN_OK) {
             return rc;
         }
@@ -127,7 +254,7 @@ twofa_admin_merge_find(twofa_admin_t *adm, twofa_admin_stream_t *s, int *n)
         snprintf(from, sizeof(from), "-");
     }
 
-    for (i = 0; i < *n; i++) {
+    for (i = had; i < *n; i++) {
         memcpy(s[i].from, from, sizeof(from));
     }
 
@@ -137,7 +264,7 @@ twofa_admin_merge_find(twofa_admin_t *adm, twofa_admin_stream_t *s, int *n)
 
 static int
 twofa_admin_merge_node(twofa_admin_t *adm, int node, twofa_admin_stream_t *s,
-    int *n)
+    int *n, unsigned char *known)
 {
     int          rc, queued;
     char         key[TWOFA_ADMIN_KEY_MAX];
@@ -149,7 +276,7 @@ twofa_admin_merge_node(twofa_admin_t *adm, int node, twofa_admin_stream_t *s,
     first = TWOFA_SLOTS;
 
     for (slot = 0; slot < TWOFA_SLOTS; slot++) {
-        if (adm->slots[slot] != node + 1) {
+        if (adm->slots[slot] != node + 1 || known[slot]) {
             continue;
         }
 
@@ -175,7 +302,7 @@ twofa_admin_merge_node(twofa_admin_t *adm, int node, twofa_admin_stream_t *s,
     rc = TWOFA_ADMIN_OK;
 
     for (slot = first; queued > 0; slot++) {
-        if (adm->slots[slot] != node + 1) {
+        if (adm->slots[slot] != node + 1 || known[slot]) {
             continue;
         }
 
@@ -197,6 +324,7 @@ twofa_admin_merge_node(twofa_admin_t *adm, int node, twofa_admin_stream_t *s,
             rc = TWOFA_ADMIN_EREDIS;
 
         } else if (reply->integer == 1) {
+            known[slot] = 1;
             s[(*n)++].slot = slot;
         }
 

@@ -96,7 +96,7 @@ static const char  twofa_admin_help_text[] =
 "        entries --limit left out are skipped.  Only reads: needs no\n"
 "        deployment mark.  Its options come after the word audit.  With\n"
 "        a cluster and no --org, the streams of every slot, merged (ids\n"
-"        shown as ms-seq@slot); --follow then needs --org.\n"
+"        shown as ms-seq@slot); --follow then looks every second.\n"
 "\n"
 "OPTIONS\n"
 "    Options go before the command; what follows the command is taken\n"

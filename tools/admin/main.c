@@ -59,16 +59,6 @@ main(int argc, char **argv)
         goto done;
     }
 
-    /* a cluster's merged trail is listed, not followed (one stream each) */
-
-    if (adm.ncluster && adm.cmd->run == twofa_admin_audit_read
-        && adm.org == NULL && adm.follow)
-    {
-        rc = twofa_admin_usage("with a cluster, --follow needs --org (the "
-                               "trail is one stream per slot)", NULL);
-        goto done;
-    }
-
     if (adm.password_file || adm.sentinel_password_file) {
         rc = twofa_admin_read_password(&adm);
         if (rc != TWOFA_ADMIN_OK) {
