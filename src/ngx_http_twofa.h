@@ -336,6 +336,8 @@ typedef struct {
     ngx_str_t                   org;           /* empty: any */
     ngx_str_t                   user;          /* empty: any */
     ngx_uint_t                  limit;         /* entries at most */
+    ngx_uint_t                  cursor;        /* after=ID@SLOT: a */
+    ngx_uint_t                  cursor_slot;   /* cluster's merged trail */
 } ngx_http_twofa_audit_query_t;
 
 
@@ -984,6 +986,12 @@ ngx_int_t ngx_http_twofa_store_org_set(ngx_http_request_t *r,
 ngx_int_t ngx_http_twofa_store_user_reset(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user,
     ngx_http_twofa_store_handler_pt handler);
+/* ngx_http_twofa_admin_audit.c: a cluster's whole trail, merged */
+ngx_int_t ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
+    ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler);
+/* ngx_http_twofa_admin_cluster.c: init of a cluster, every slot */
+ngx_int_t ngx_http_twofa_admin_cluster_init(ngx_http_request_t *r,
+    ngx_str_t *by, ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_audit_read(ngx_http_request_t *r,

@@ -16,6 +16,8 @@
  *
  * This file runs the operation and writes the answer; what the request
  * asks (path, query, body) is read in ngx_http_twofa_admin_request.c.
+ * With a Redis Cluster, init and the audit trail of no org span every
+ * slot: ngx_http_twofa_admin_cluster.c and ngx_http_twofa_admin_audit.c.
  */
 
 #include <ngx_config.h>
@@ -221,6 +223,7 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
 {
     ngx_int_t                      rc;
     ngx_str_t                      by;
+    ngx_uint_t                     merged;
     ngx_http_twofa_ctx_t          *ctx;
     ngx_http_twofa_admin_t        *adm;
     ngx_http_twofa_main_conf_t    *tmcf;
@@ -243,20 +246,21 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
                    "twofa admin: op %d org:\"%V\" user:\"%V\"",
                    (int) adm->op, &adm->org, &adm->user);
 
-    /* a cluster keeps these per org's slot: no one place to ask */
+    /* a cluster's merged trail (after=ID@SLOT) and the others' ids */
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    if (tmcf->cluster
-        && (adm->op == NGX_HTTP_TWOFA_ADMIN_INIT
-            || (adm->op == NGX_HTTP_TWOFA_ADMIN_AUDIT
-                && adm->audit.org.len == 0)))
+    merged = (tmcf->cluster && adm->op == NGX_HTTP_TWOFA_ADMIN_AUDIT
+              && adm->audit.org.len == 0);
+
+    if (adm->op == NGX_HTTP_TWOFA_ADMIN_AUDIT
+        && (merged ? !adm->audit.cursor && adm->audit.from.data[0] == '('
+                   : adm->audit.cursor))
     {
         ngx_http_finalize_request(r,
-                     ngx_http_twofa_admin_error(r, NGX_HTTP_NOT_IMPLEMENTED,
-                         "cluster", "with a Redis Cluster, init is "
-                         "twofa-admin's and the audit trail is read per org "
-                         "(org=)"));
+                     ngx_http_twofa_admin_error(r, NGX_HTTP_BAD_REQUEST,
+                         "bad_request", "after= is an entry id, as \"next\" "
+                         "gives"));
         return;
     }
 
@@ -282,7 +286,10 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
     case NGX_HTTP_TWOFA_ADMIN_INIT:
         by.data = (u_char *) (adm->token ? "admin-token" : "admin-api");
         by.len = ngx_strlen(by.data);
-        rc = ngx_http_twofa_store_init(r, &by, ngx_http_twofa_admin_reply);
+        rc = tmcf->cluster
+             ? ngx_http_twofa_admin_cluster_init(r, &by,
+                                                 ngx_http_twofa_admin_reply)
+             : ngx_http_twofa_store_init(r, &by, ngx_http_twofa_admin_reply);
         break;
 
     case NGX_HTTP_TWOFA_ADMIN_USER_RESET:
@@ -291,8 +298,11 @@ ngx_http_twofa_admin_start(ngx_http_request_t *r)
         break;
 
     case NGX_HTTP_TWOFA_ADMIN_AUDIT:
-        rc = ngx_http_twofa_store_audit_read(r, &adm->audit,
-                                             ngx_http_twofa_admin_reply);
+        rc = merged
+             ? ngx_http_twofa_admin_audit_merged(r, &adm->audit,
+                                                 ngx_http_twofa_admin_reply)
+             : ngx_http_twofa_store_audit_read(r, &adm->audit,
+                                               ngx_http_twofa_admin_reply);
         break;
 
     default:

@@ -433,7 +433,8 @@ done:
 /*
  * org=, user=: only their entries; since=: unix seconds, entries from
  * then on; after=: an entry id ("next" of the page before), entries
- * after it; limit=: 1 to 1000 entries (100).
+ * after it ("ms-seq", or "ms-seq@slot" for a cluster's merged trail: the
+ * handler checks which fits); limit=: 1 to 1000 entries (100).
  */
 
 static ngx_int_t
@@ -511,6 +512,23 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
     }
 
     if (after.len) {
+        /* a cluster's merged trail: "@" and the slot of the entry's stream */
+
+        p = ngx_strlchr(after.data, after.data + after.len, '@');
+
+        if (p) {
+            n = ngx_atoi(p + 1, after.data + after.len - p - 1);
+
+            if (n == NGX_ERROR || n >= 16384) {
+                adm->message = "after= is an entry id, as \"next\" gives";
+                return NGX_HTTP_BAD_REQUEST;
+            }
+
+            q->cursor = 1;
+            q->cursor_slot = (ngx_uint_t) n;
+            after.len = p - after.data;
+        }
+
         /* a stream id: digits "-" digits */
 
         p = ngx_strlchr(after.data, after.data + after.len, '-');

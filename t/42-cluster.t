@@ -3,7 +3,9 @@
 # Cluster (TwofaTopology: three primaries with a replica each,
 # cluster-node-timeout 1 s).  nginx -t names the directive and the value
 # for the misconfigurations.  The whole flow: init and a policy flip by the
-# CLI, enrollment, codes, recovery codes, step-up, the admin API; every
+# CLI, enrollment, codes, recovery codes, step-up, the admin API (the
+# whole audit trail merged from every slot, CLI and API, paged; POST
+# init marking every slot; both 503 with a primary dead); every
 # key of an org in the slot of its org's tag, a hold's token carrying that
 # slot.  A slot moved by hand (SETSLOT, MIGRATE) under a login load: ASK
 # and TRYAGAIN followed while it moves, MOVED after, no login let through.
@@ -188,9 +190,76 @@ sub get_key {
         or diag($flip);
     get_key('HSET', "'" . org_key('globex', 'org:globex') . "'", 'require', 0);
 
-    ($rc, $out) = cli('audit');
-    is($rc, 2, 'audit without --org: a usage error with a cluster');
-    like($out, qr/give --org/, 'which says so');
+    # the whole trail, merged from the streams of four slots on the three
+    # primaries (slots 11304 and 14041, 9341, 4703: with the slots
+    # split evenly, the three primaries), in the order the changes were made
+    for my $o (['globex', 'off'], ['stark', 'on'], ['hooli', 'off']) {
+        ($rc, $out) = cli('org', 'require', @$o);
+        is($rc, 0, "org require @$o") or diag($out);
+    }
+    ($rc, $out) = cli('--json', 'audit');
+    is($rc, 0, 'audit without --org on the cluster') or diag($out);
+    my @all = map { $json->decode($_) } grep { /\S/ } split /\n/, $out;
+    is(join(', ', map { "$_->{org} $_->{event}" } @all),
+       'acme require on, globex require off, stark require on, '
+       . 'hooli require off', 'merged from every slot, oldest first');
+    is(join(' ', map { ($_->{id} =~ /\@(\d+)$/)[0] // 'none' } @all),
+       join(' ', map { slot_of_org($_->{org}) } @all),
+       'each id names the slot of its stream (ms-seq@slot)');
+    ($rc, $out) = cli('--json', 'audit', '--limit', '2');
+    is(join(', ', map { $json->decode($_)->{org} } grep { /\S/ }
+                  split /\n/, $out),
+       'acme, globex', '--limit 2: the two oldest');
+    ($rc, $out) = cli('audit', '--user', 'nobody');
+    is($rc . $out, '0', '--user filters the merged trail too');
+    ($rc, $out) = cli('audit', '--since', int(time) + 3600);
+    is($rc . $out, '0', '--since in the future: nothing');
+    ($rc, $out) = cli('audit', '--since', int(time) - 3600);
+    is(scalar(() = $out =~ /^\S+ require o/mg), 4,
+       '--since an hour ago: all four');
+
+    # --follow without --org: the merged listing (--limit 1), then new
+    # entries of any slot as they come, until SIGTERM
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT or die;
+        exec $admin, '--redis', $spec, '--json', 'audit', '--limit', '1',
+             '--follow' or die "exec: $!";
+    }
+    my @seen;
+    my $line = sub {
+        my $l = eval {
+            local $SIG{ALRM} = sub { die "timeout\n" };
+            alarm 10;
+            my $got = <$fh>;
+            alarm 0;
+            $got;
+        };
+        alarm 0;
+        return $l;
+    };
+    my $first = $line->() // '';
+    is(eval { $json->decode($first)->{org} } // $first, 'acme',
+       '--follow --limit 1: the oldest entry first');
+    sleep 1.5;
+    cli('org', 'require', 'stark', 'off');
+    cli('org', 'require', 'hooli', 'on');
+    for (1 .. 2) {
+        my $l = $line->() // '';
+        my $e = eval { $json->decode($l) } || {};
+        push @seen, ($e->{org} // '?') . ' ' . ($e->{event} // $l);
+    }
+    is("@seen", 'stark require off hooli require on',
+       '--follow: then the new entries of two primaries, not those '
+       . '--limit left out');
+    kill 'TERM', $pid;
+    my $deadline = time + 10;
+    sleep 0.05 while waitpid($pid, POSIX::WNOHANG()) == 0 && time < $deadline;
+    my $status = $?;
+    is($status, 0, '--follow ends with exit 0 at SIGTERM');
+    my $rest = do { local $/; <$fh> } // '';
+    close $fh;
+    is($rest, '', '... having printed nothing else');
 
     $out = TwofaTopology::run(undef, $admin, '--redis', $spec, '--db', '1',
                               'org', 'show', 'acme');
@@ -335,8 +404,134 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
        && (grep { $_ eq 'recovery code' } @events),
        'with the enrollment and the recovery code: ' . join(', ', @events));
 
-    $r = $a->request('GET', '/twofa-admin/audit', %auth);
-    is($r->{status}, 501, 'the whole trail at once: 501 with a cluster');
+    # the whole trail at once: every slot's stream, merged
+    $r = $a->request('GET', '/twofa-admin/audit?limit=1000', %auth);
+    is($r->{status}, 200, 'the whole trail with a cluster')
+        or diag($r->{content});
+    my $whole = $json->decode($r->{content});
+    my @ids = map { $_->{id} } @{ $whole->{entries} };
+    my $key = sub { [ $_[0] =~ /^(\d+)-(\d+)\@(\d+)\z/ ] };
+    is(scalar(grep { @{ $key->($_) } == 3 } @ids), scalar(@ids),
+       'ids are ms-seq@slot');
+    is(join(' ', map { ($_->{id} =~ /\@(\d+)$/)[0] }
+                 grep { $_->{org} ne '' } @{ $whole->{entries} }),
+       join(' ', map { slot_of_org($_->{org}) }
+                 grep { $_->{org} ne '' } @{ $whole->{entries} }),
+       'each in the slot of its org');
+    my %orgs = map { $_->{org} => 1 } @{ $whole->{entries} };
+    ok($orgs{acme} && $orgs{globex} && $orgs{stark} && $orgs{hooli}
+       && $orgs{initech}, 'orgs of several slots and primaries: '
+       . join(', ', sort keys %orgs));
+    my @sorted = sort { my ($x, $y) = ($key->($main::a), $key->($main::b));
+                        $x->[0] <=> $y->[0] || $x->[1] <=> $y->[1]
+                        || $x->[2] <=> $y->[2] } @ids;
+    is("@ids", "@sorted", 'oldest first, by (ms, seq, slot)');
+    my ($crc, $cout) = cli('--json', 'audit', '--limit', '100000');
+    is(join(' ', map { $json->decode($_)->{id} } grep { /\S/ }
+                 split /\n/, $cout), "@ids",
+       'the same trail as twofa-admin audit gives');
+    my (@paged, $after, $pages);
+    for (1 .. 100) {
+        $r = $a->request('GET', '/twofa-admin/audit?limit=2'
+                         . (defined $after ? "&after=$after" : ''), %auth);
+        last if $r->{status} != 200;
+        my $page = $json->decode($r->{content});
+        $pages++;
+        push @paged, map { $_->{id} } @{ $page->{entries} };
+        $after = $page->{next};
+        last unless defined $after;
+    }
+    is("@paged", "@ids", "paged by two with after=/next ($pages pages): "
+       . 'nothing skipped, nothing repeated');
+    ok($pages > @ids / 2, 'in pages of two');
+    $r = $a->request('GET', "/twofa-admin/audit?user=alice&limit=1", %auth);
+    my $first = $json->decode($r->{content});
+    is(join(',', map { $_->{user} } @{ $first->{entries} }), 'alice',
+       'user= filters the merged trail');
+    $r = $a->request('GET', '/twofa-admin/audit?since=' . (int(time) + 3600),
+                     %auth);
+    is($r->{content}, '{"entries":[],"next":null}',
+       'since= in the future: nothing, the end');
+    $r = $a->request('GET', '/twofa-admin/audit?after=1-0', %auth);
+    is($r->{status}, 400, 'after= without its slot: 400 for the merged trail');
+    $r = $a->request('GET', '/twofa-admin/audit?org=acme&after=1-0@3',
+                     %auth);
+    is($r->{status}, 400, 'and with a slot for one org\'s: 400');
+
+    # a longer trail: 300 entries written straight into the streams of
+    # three slots on the three primaries, ids interleaved, equal in two
+    # or three streams (the slot decides), past the CLI's pages of 100
+    # and in API pages of seven
+    ($crc, $cout) = cli('--json', 'audit', '--limit', '100000');
+    my $before = () = $cout =~ /^\{/mg;
+    {
+        my ($host, $port) = split /:/, ($c->answering_addrs)[0];
+        my $base = (int(time) + 100) * 1000;
+        my @streams = map { org_key($_, 'audit') } qw(hooli stark acme);
+        open my $pipe, '|-', "redis-cli -c -h $host -p $port >/dev/null"
+            or die "redis-cli: $!";
+        for my $i (0 .. 99) {
+            for my $k (0 .. 2) {
+                my $id = ($base + $i) . '-' . ($k == 2 ? $i % 2 : 0);
+                print $pipe "XADD $streams[$k] $id time 1 event "
+                            . "synthetic org x user u$i actor t client t "
+                            . "edge t\n";
+            }
+        }
+        close $pipe;
+    }
+    ($crc, $cout) = cli('--json', 'audit', '--limit', '100000');
+    my @long = map { $json->decode($_)->{id} } grep { /\S/ }
+               split /\n/, $cout;
+    my %seen;
+    is(scalar(grep { !$seen{$_}++ } @long), $before + 300,
+       'the CLI lists every entry once, past its pages of 100');
+    @sorted = sort { my ($x, $y) = ($key->($main::a), $key->($main::b));
+                     $x->[0] <=> $y->[0] || $x->[1] <=> $y->[1]
+                     || $x->[2] <=> $y->[2] } @long;
+    is("@long", "@sorted", 'in the merged order');
+    (@paged, $after, $pages) = ();
+    for (1 .. 200) {
+        $r = $a->request('GET', '/twofa-admin/audit?limit=7'
+                         . (defined $after ? "&after=$after" : ''), %auth);
+        last if $r->{status} != 200;
+        my $page = $json->decode($r->{content});
+        $pages++;
+        push @paged, map { $_->{id} } @{ $page->{entries} };
+        $after = $page->{next};
+        last unless defined $after;
+    }
+    is("@paged", "@long", "the API paged by seven ($pages pages): the same, "
+       . 'nothing skipped, nothing repeated');
+
+    # POST init: the mark in every slot, through the module's cluster
+    # client; marks lost (acme's slot, the first, the last) are made again
+    my @lost = (slot_of_org('acme'), 0, 16383);
+    my $mark = sub { "'twofa:{" . tag_of($_[0]) . "}deployment'" };
+    get_key('DEL', $mark->($_)) for @lost;
+    is(join('', map { get_key('EXISTS', $mark->($_)) } @lost), '000',
+       'three slots\' marks deleted');
+    is($t->client->login('zed', org => 'acme')->{status}, 503,
+       'acme\'s slot without its mark: its logins fail closed');
+    $r = $a->request('POST', '/twofa-admin/init', %auth);
+    is($r->{status}, 200, 'POST init with a cluster') or diag($r->{content});
+    is_deeply($json->decode($r->{content}),
+              { initialised => JSON::PP::true, created => JSON::PP::true },
+              'created: the lost marks made again');
+    is(join('', map { get_key('EXISTS', $mark->($_)) } @lost), '111',
+       'in each of the three slots');
+    is(get_key('HGET', $mark->(slot_of_org('acme')), 'by'), 'admin-token',
+       'made by the API, as its audit line says');
+    is(get_key('HGET', $mark->(1), 'by') eq 'admin-token' ? 'api' : 'kept',
+       'kept', 'a mark that was there is kept (HSETNX)');
+    ok(held($t->client->login('zed', org => 'acme')),
+       'and acme\'s logins are decided again');
+    $r = $a->request('POST', '/twofa-admin/init', %auth);
+    is_deeply($json->decode($r->{content}),
+              { initialised => JSON::PP::true, created => JSON::PP::false },
+              'POST init again: nothing made');
+    like($t->error_log, qr/twofa audit: init org=""/,
+         'the notice line of the API\'s init');
 
     my $e2 = $t->client->enroll('ruth', org => 'acme', enroll_offset => -30);
     my $rc = $t->client;
@@ -546,6 +741,24 @@ waitpid($inflight, 0);
     is($cookies, 0, 'no app session cookie');
 }
 
+# the admin API's operations of every slot, while a primary is dead and
+# not yet replaced (the replica takes over 2 s or so after the kill):
+# 503, never a partial answer
+{
+    my %auth = (headers => { Authorization => 'Bearer ' . $t->admin_token });
+    my $audit = $t->client->request('GET', '/twofa-admin/audit', %auth);
+    my $init = $t->client->request('POST', '/twofa-admin/init', %auth);
+    my $after = time - $killed_at;
+    if ($after < 1.5) {
+        is($audit->{status}, 503, sprintf 'the whole trail with a primary '
+           . 'dead: 503 (%.2f s after the kill)', $after);
+        is($init->{status}, 503, 'POST init with a primary dead: 503');
+    } else {
+        note(sprintf 'admin API asked %.2f s after the kill: too late to '
+             . 'be sure the primary is not replaced yet', $after);
+    }
+}
+
 my ($new, $took) = $c->wait_failover(timeout => 30);
 note(sprintf 'the cluster promoted %s %.1f s after the kill', $new, $took);
 
@@ -628,7 +841,11 @@ ok(TwofaTopology::poll(20, sub {
 
 {
     my $log = $t->error_log;
-    unlike($log, qr/\[(alert|crit|emerg)\]/, 'no alert or crit in the log');
+    # but the one of the login in a slot whose mark was deleted (POST init)
+    is(scalar(() = $log =~ /\[alert\].*redis holds no twofa state/g), 1,
+       'one alert of a slot without its mark, the one made on purpose');
+    $log =~ s/^.*\[alert\].*redis holds no twofa state.*\n//mg;
+    unlike($log, qr/\[(alert|crit|emerg)\]/, 'no other alert or crit in the log');
     unlike($log, qr/exited on signal|segfault/, 'no worker crashed');
     unlike($log, qr/CROSSSLOT|non local key|do not hash to the same slot/,
            'no script touched keys of two slots');

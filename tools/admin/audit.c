@@ -50,6 +50,10 @@ twofa_admin_audit_read(twofa_admin_t *adm)
     char      from[TWOFA_ADMIN_ID_MAX];
     sigset_t  stop;
 
+    if (adm->ncluster && adm->org == NULL) {
+        return twofa_admin_audit_cluster(adm);
+    }
+
     if (adm->since >= 0) {
         snprintf(from, sizeof(from), "%lld-0", (long long) adm->since * 1000);
 
@@ -155,18 +159,51 @@ twofa_admin_audit_stopped(const sigset_t *stop, time_t secs)
 
 /*
  * One call of audit_read.lua from "from" on, its rows printed (none with
- * TWOFA_ADMIN_NO_ORG), at most limit of them.  "from" moves past the last
- * entry the script looked at; *end is set when it looked at none: the
- * trail has nothing after "from".
+ * TWOFA_ADMIN_NO_ORG), at most limit of them.
  */
 
 static int
 twofa_admin_audit_call(twofa_admin_t *adm, char *from, const char *org,
     long limit, long *rows, int *end)
 {
+    int          rc;
+    size_t       i;
+    redisReply  *reply;
+
+    rc = twofa_admin_audit_fetch(adm, from, org, limit, &reply, end);
+    if (rc != TWOFA_ADMIN_OK) {
+        return rc;
+    }
+
+    for (i = 1; i < reply->elements; i++) {
+        rc = twofa_admin_out_entry(adm, reply->element[i]->element);
+        if (rc != TWOFA_ADMIN_OK) {
+            break;
+        }
+    }
+
+    *rows = (long) reply->elements - 1;
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
+/*
+ * One call of audit_read.lua from "from" on, its reply checked and given
+ * in *out (the caller frees it): {last id looked at, rows...}, at most
+ * limit rows.  "from" moves past the last entry the script looked at;
+ * *end is set when it looked at none: the stream has nothing after
+ * "from".
+ */
+
+int
+twofa_admin_audit_fetch(twofa_admin_t *adm, char *from, const char *org,
+    long limit, redisReply **out, int *end)
+{
     int                  rc;
     char                 n[TWOFA_ADMIN_INT_LEN], most[TWOFA_ADMIN_INT_LEN];
-    size_t               i;
     const char          *user;
     redisReply          *reply, *last;
     twofa_admin_args_t   args;
@@ -195,19 +232,12 @@ twofa_admin_audit_call(twofa_admin_t *adm, char *from, const char *org,
 
     rc = twofa_admin_audit_check(adm, reply, limit);
     if (rc != TWOFA_ADMIN_OK) {
-        goto done;
-    }
-
-    for (i = 1; i < reply->elements; i++) {
-        rc = twofa_admin_out_entry(adm, reply->element[i]->element);
-        if (rc != TWOFA_ADMIN_OK) {
-            goto done;
-        }
+        freeReplyObject(reply);
+        return rc;
     }
 
     last = reply->element[0];
 
-    *rows = (long) reply->elements - 1;
     *end = (last->len == 0);
 
     if (!*end) {
@@ -216,11 +246,9 @@ twofa_admin_audit_call(twofa_admin_t *adm, char *from, const char *org,
         from[last->len + 1] = '\0';
     }
 
-done:
+    *out = reply;
 
-    freeReplyObject(reply);
-
-    return rc;
+    return TWOFA_ADMIN_OK;
 }
 
 

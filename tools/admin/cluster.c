@@ -248,23 +248,27 @@ twofa_admin_cluster_open(twofa_admin_t *adm, int node)
 
 /*
  * The keys of an org's slot from now on, and the connection to its
- * primary.  Without an org (audit without --org) there is no one slot to
- * read: a usage error.
+ * primary.  Without an org, audit reads the whole trail, merged from
+ * every slot's stream (audit_cluster.c): no one slot here.
  */
 
 int
 twofa_admin_cluster_org(twofa_admin_t *adm, const char *org)
 {
-    unsigned  slot;
-
     if (org == NULL) {
-        fprintf(stderr, "twofa-admin: with a cluster, audit reads one "
-                "org's trail: give --org\n");
-        return TWOFA_ADMIN_EUSAGE;
+        return TWOFA_ADMIN_OK;
     }
 
-    slot = twofa_slot_of_org(org, strlen(org));
+    return twofa_admin_cluster_slot(adm, twofa_slot_of_org(org,
+                                                           strlen(org)));
+}
 
+
+/* the keys of one slot from now on, and the connection to its primary */
+
+int
+twofa_admin_cluster_slot(twofa_admin_t *adm, unsigned slot)
+{
     adm->prefix_len = twofa_key_cluster_prefix(adm->tagged, adm->base_prefix,
                                                strlen(adm->base_prefix),
                                                slot);

@@ -28,6 +28,8 @@
  *   org.c       org require, org show
  *   user.c      user show, user reset
  *   audit.c     audit: the audit trail, listed and followed
+ *   audit_cluster.c  audit of a cluster without --org: every slot's
+ *               stream, merged in the order of their entries
  *   redis.c     the connection (AUTH, SELECT), the one way a script is
  *               sent (EVALSHA, and EVAL once after NOSCRIPT), the script's
  *               keys and arguments, the checks of a reply's shape
@@ -223,6 +225,7 @@ int twofa_admin_sentinel_role(twofa_admin_t *adm);
 int twofa_admin_cluster_parse(twofa_admin_t *adm, const char *value);
 int twofa_admin_cluster_connect(twofa_admin_t *adm);
 int twofa_admin_cluster_org(twofa_admin_t *adm, const char *org);
+int twofa_admin_cluster_slot(twofa_admin_t *adm, unsigned slot);
 int twofa_admin_cluster_redirect(twofa_admin_t *adm, redisReply *reply,
     int *tries, long *waited);
 int twofa_admin_cluster_init(twofa_admin_t *adm, const char *now,
@@ -237,6 +240,11 @@ int twofa_admin_org_show(twofa_admin_t *adm);
 int twofa_admin_user_show(twofa_admin_t *adm);
 int twofa_admin_user_reset(twofa_admin_t *adm);
 int twofa_admin_audit_read(twofa_admin_t *adm);
+
+/* audit.c, audit_cluster.c: the whole trail of a cluster, merged */
+int twofa_admin_audit_fetch(twofa_admin_t *adm, char *from, const char *org,
+    long limit, redisReply **out, int *end);
+int twofa_admin_audit_cluster(twofa_admin_t *adm);
 
 /* redis.c */
 int twofa_admin_connect(twofa_admin_t *adm);

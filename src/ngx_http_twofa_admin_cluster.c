@@ -1,0 +1,243 @@
+/*
+ * twofa-edge: the admin API's operations of no org with a Redis Cluster,
+ * where the deployment mark is kept per slot: POST {admin}/init writes
+ * the mark in every slot, as twofa-admin init does (HSETNX of created,
+ * then of by: an existing mark is kept), each slot's commands to its
+ * primary through the cluster client, all on the event loop, each with
+ * the command timeout.  The answer waits for every reply: one failure
+ * (no answer, an error) and it is 503, nothing presented as done.  Like
+ * the CLI's, this init of no org is not in any slot's audit stream: the
+ * error log's notice line tells of it.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_twofa.h"
+#include "twofa_keys.h"
+#include "twofa_slot.h"
+
+
+/* one slot's two commands: HSETNX key created now, HSETNX key by who */
+typedef struct {
+    const char                        *argv[2][4];
+    size_t                             lens[2][4];
+} ngx_http_twofa_admin_mark_t;
+
+
+typedef struct {
+    ngx_http_request_t                *r;
+    ngx_http_twofa_store_handler_pt    handler;
+    ngx_uint_t                         pending;   /* replies due */
+    ngx_uint_t                         created;   /* marks made now */
+    ngx_uint_t                         failed;    /* replies that failed */
+    u_char                             now[NGX_TIME_T_LEN];
+    size_t                             now_len;
+    char                              *prefix;    /* a slot's, made here */
+} ngx_http_twofa_admin_fan_t;
+
+
+static ngx_int_t ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan,
+    ngx_http_twofa_main_conf_t *tmcf, unsigned slot, ngx_str_t *by);
+static void ngx_http_twofa_admin_marked(void *data, redisReply *reply);
+static void ngx_http_twofa_admin_marked_by(void *data, redisReply *reply);
+static void ngx_http_twofa_admin_fan_reply(ngx_http_twofa_admin_fan_t *fan,
+    redisReply *reply);
+static void ngx_http_twofa_admin_fan_done(ngx_http_twofa_admin_fan_t *fan);
+
+
+/*
+ * NGX_OK: the handler will be called once, when every command sent has
+ * its reply; NGX_ERROR: none was sent, nothing will be called.
+ */
+
+ngx_int_t
+ngx_http_twofa_admin_cluster_init(ngx_http_request_t *r, ngx_str_t *by,
+    ngx_http_twofa_store_handler_pt handler)
+{
+    unsigned                     slot;
+    ngx_http_twofa_main_conf_t  *tmcf;
+    ngx_http_twofa_admin_fan_t  *fan;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    fan = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_admin_fan_t));
+    if (fan == NULL) {
+        return NGX_ERROR;
+    }
+
+    fan->prefix = ngx_pnalloc(r->pool,
+                              tmcf->prefix.len + TWOFA_KEY_CLUSTER_EXTRA);
+    if (fan->prefix == NULL) {
+        return NGX_ERROR;
+    }
+
+    fan->r = r;
+    fan->handler = handler;
+    fan->now_len = ngx_sprintf(fan->now, "%T", ngx_time()) - fan->now;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa admin: init, the mark in every slot");
+
+    for (slot = 0; slot < TWOFA_SLOTS; slot++) {
+        if (ngx_http_twofa_admin_mark(fan, tmcf, slot, by) != NGX_OK) {
+            goto failed;
+        }
+    }
+
+    return NGX_OK;
+
+failed:
+
+    /* the commands sent still answer: the last reply answers 503 */
+
+    fan->failed++;
+
+    if (fan->pending == 0) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan,
+    ngx_http_twofa_main_conf_t *tmcf, unsigned slot, ngx_str_t *by)
+{
+    u_char                      *key;
+    size_t                       plen, len;
+    ngx_uint_t                   i;
+    ngx_http_request_t          *r;
+    ngx_http_twofa_admin_mark_t *m;
+
+    r = fan->r;
+
+    plen = twofa_key_cluster_prefix(fan->prefix,
+                                    (const char *) tmcf->prefix.data,
+                                    tmcf->prefix.len, slot);
+    if (plen == 0) {
+        return NGX_ERROR;
+    }
+
+    len = twofa_key_len(TWOFA_KEY_DEPLOYMENT, plen, NULL, 0, NULL, 0);
+
+    m = ngx_palloc(r->pool, sizeof(ngx_http_twofa_admin_mark_t));
+    key = ngx_pnalloc(r->pool, len);
+
+    if (m == NULL || key == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = twofa_key((char *) key, TWOFA_KEY_DEPLOYMENT, fan->prefix, plen,
+                    NULL, 0, NULL, 0);
+
+    for (i = 0; i < 2; i++) {
+        m->argv[i][0] = "HSETNX";
+        m->lens[i][0] = 6;
+        m->argv[i][1] = (const char *) key;
+        m->lens[i][1] = len;
+    }
+
+    m->argv[0][2] = "created";
+    m->lens[0][2] = 7;
+    m->argv[0][3] = (const char *) fan->now;
+    m->lens[0][3] = fan->now_len;
+
+    m->argv[1][2] = "by";
+    m->lens[1][2] = 2;
+    m->argv[1][3] = (const char *) by->data;
+    m->lens[1][3] = by->len;
+
+    fan->pending++;
+
+    if (ngx_http_twofa_cluster_command(tmcf->cluster, slot, r->pool,
+                                       r->connection->log,
+                                       ngx_http_twofa_admin_marked, fan, 4,
+                                       m->argv[0], m->lens[0], 0)
+        != NGX_OK)
+    {
+        fan->pending--;
+        return NGX_ERROR;
+    }
+
+    fan->pending++;
+
+    if (ngx_http_twofa_cluster_command(tmcf->cluster, slot, r->pool,
+                                       r->connection->log,
+                                       ngx_http_twofa_admin_marked_by, fan, 4,
+                                       m->argv[1], m->lens[1], 0)
+        != NGX_OK)
+    {
+        fan->pending--;
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* HSETNX created: 1 when this slot's mark is made now */
+
+static void
+ngx_http_twofa_admin_marked(void *data, redisReply *reply)
+{
+    ngx_http_twofa_admin_fan_t *fan = data;
+
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
+        fan->created++;
+    }
+
+    ngx_http_twofa_admin_fan_reply(fan, reply);
+}
+
+
+static void
+ngx_http_twofa_admin_marked_by(void *data, redisReply *reply)
+{
+    ngx_http_twofa_admin_fan_reply(data, reply);
+}
+
+
+static void
+ngx_http_twofa_admin_fan_reply(ngx_http_twofa_admin_fan_t *fan,
+    redisReply *reply)
+{
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        if (fan->failed++ == 0) {
+            ngx_log_error(NGX_LOG_ERR, fan->r->connection->log, 0,
+                          "twofa admin: init: %s",
+                          reply && reply->type == REDIS_REPLY_ERROR
+                          ? reply->str : "no answer from a node");
+        }
+    }
+
+    if (--fan->pending == 0) {
+        ngx_http_twofa_admin_fan_done(fan);
+    }
+}
+
+
+static void
+ngx_http_twofa_admin_fan_done(ngx_http_twofa_admin_fan_t *fan)
+{
+    ngx_connection_t              *c;
+    ngx_http_twofa_store_reply_t   out;
+
+    c = fan->r->connection;
+
+    ngx_memzero(&out, sizeof(ngx_http_twofa_store_reply_t));
+
+    out.rc = fan->failed ? NGX_ERROR : NGX_OK;
+    out.outcome = NGX_HTTP_TWOFA_DONE;
+    out.created = (fan->created > 0);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "twofa admin: init done: %ui marks made, %ui failed, "
+                   "rc:%i", fan->created, fan->failed, out.rc);
+
+    fan->handler(fan->r, &out);
+
+    ngx_http_run_posted_requests(c);
+}
