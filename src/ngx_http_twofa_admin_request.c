@@ -35,6 +35,8 @@ static ngx_int_t ngx_http_twofa_admin_ident(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm, ngx_str_t *value, const char *refusal);
 static ngx_int_t ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm);
+static ngx_int_t ngx_http_twofa_admin_audit_after(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm, ngx_str_t *id);
 static ngx_int_t ngx_http_twofa_admin_query_arg(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 
@@ -441,7 +443,6 @@ static ngx_int_t
 ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm)
 {
-    u_char                        *p;
     ngx_int_t                      n, rc;
     ngx_str_t                      since, after, limit, *filter;
     ngx_uint_t                     i;
@@ -512,49 +513,75 @@ ngx_http_twofa_admin_audit_query(ngx_http_request_t *r,
     }
 
     if (after.len) {
-        /* a cluster's merged trail: "@" and the slot of the entry's stream */
-
-        p = ngx_strlchr(after.data, after.data + after.len, '@');
-
-        if (p) {
-            n = ngx_atoi(p + 1, after.data + after.len - p - 1);
-
-            if (n == NGX_ERROR || n >= 16384) {
-                adm->message = "after= is an entry id, as \"next\" gives";
-                return NGX_HTTP_BAD_REQUEST;
-            }
-
-            q->cursor = 1;
-            q->cursor_slot = (ngx_uint_t) n;
-            after.len = p - after.data;
+        rc = ngx_http_twofa_admin_audit_after(r, adm, &after);
+        if (rc != NGX_OK) {
+            return rc;
         }
-
-        /* a stream id: digits "-" digits */
-
-        p = ngx_strlchr(after.data, after.data + after.len, '-');
-
-        if (p == NULL || p == after.data || p == after.data + after.len - 1
-            || after.len > 41
-            || ngx_atoi(after.data, p - after.data) == NGX_ERROR
-            || ngx_atoi(p + 1, after.data + after.len - p - 1) == NGX_ERROR)
-        {
-            adm->message = "after= is an entry id, as \"next\" gives";
-            return NGX_HTTP_BAD_REQUEST;
-        }
-
-        q->from.data = ngx_pnalloc(r->pool, after.len + 1);
-        if (q->from.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        q->from.data[0] = '(';
-        ngx_memcpy(q->from.data + 1, after.data, after.len);
-        q->from.len = after.len + 1;
     }
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa admin: audit from \"%V\" org:\"%V\" user:\"%V\" "
                    "limit:%ui", &q->from, &q->org, &q->user, q->limit);
+
+    return NGX_OK;
+}
+
+
+/*
+ * after=: an entry id ("ms-seq"), or a cluster's merged trail's
+ * ("ms-seq@slot"), as "next" gave it; the trail resumes after it.
+ */
+
+static ngx_int_t
+ngx_http_twofa_admin_audit_after(ngx_http_request_t *r,
+    ngx_http_twofa_admin_t *adm, ngx_str_t *id)
+{
+    u_char                        *p;
+    ngx_int_t                      n;
+    ngx_str_t                      after;
+    ngx_http_twofa_audit_query_t  *q;
+
+    q = &adm->audit;
+    after = *id;
+
+    /* a cluster's merged trail: "@" and the slot of the entry's stream */
+
+    p = ngx_strlchr(after.data, after.data + after.len, '@');
+
+    if (p) {
+        n = ngx_atoi(p + 1, after.data + after.len - p - 1);
+
+        if (n == NGX_ERROR || n >= 16384) {
+            adm->message = "after= is an entry id, as \"next\" gives";
+            return NGX_HTTP_BAD_REQUEST;
+        }
+
+        q->cursor = 1;
+        q->cursor_slot = (ngx_uint_t) n;
+        after.len = p - after.data;
+    }
+
+    /* a stream id: digits "-" digits */
+
+    p = ngx_strlchr(after.data, after.data + after.len, '-');
+
+    if (p == NULL || p == after.data || p == after.data + after.len - 1
+        || after.len > 41
+        || ngx_atoi(after.data, p - after.data) == NGX_ERROR
+        || ngx_atoi(p + 1, after.data + after.len - p - 1) == NGX_ERROR)
+    {
+        adm->message = "after= is an entry id, as \"next\" gives";
+        return NGX_HTTP_BAD_REQUEST;
+    }
+
+    q->from.data = ngx_pnalloc(r->pool, after.len + 1);
+    if (q->from.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q->from.data[0] = '(';
+    ngx_memcpy(q->from.data + 1, after.data, after.len);
+    q->from.len = after.len + 1;
 
     return NGX_OK;
 }
