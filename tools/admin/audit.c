@@ -23,7 +23,6 @@ static int twofa_admin_audit_call(twofa_admin_t *adm, char *from,
 static int twofa_admin_audit_check(twofa_admin_t *adm, redisReply *reply,
     long limit);
 static int twofa_admin_audit_id(const redisReply *r);
-static int twofa_admin_audit_stopped(const sigset_t *stop, time_t secs);
 
 
 /*
@@ -61,17 +60,8 @@ twofa_admin_audit_read(twofa_admin_t *adm)
         snprintf(from, sizeof(from), "-");
     }
 
-    sigemptyset(&stop);
-
-    if (adm->follow) {
-        sigaddset(&stop, SIGINT);
-        sigaddset(&stop, SIGTERM);
-
-        if (sigprocmask(SIG_BLOCK, &stop, NULL) != 0) {
-            fprintf(stderr, "twofa-admin: sigprocmask: %s\n",
-                    strerror(errno));
-            return TWOFA_ADMIN_EREDIS;
-        }
+    if (twofa_admin_audit_signals(adm, &stop) != TWOFA_ADMIN_OK) {
+        return TWOFA_ADMIN_EREDIS;
     }
 
     end = 0;
@@ -140,9 +130,35 @@ twofa_admin_audit_read(twofa_admin_t *adm)
 }
 
 
+/*
+ * With --follow, SIGINT and SIGTERM are blocked and waited for
+ * (twofa_admin_audit_stopped), so that a follow ends between two reads.
+ */
+
+int
+twofa_admin_audit_signals(twofa_admin_t *adm, sigset_t *stop)
+{
+    sigemptyset(stop);
+
+    if (!adm->follow) {
+        return TWOFA_ADMIN_OK;
+    }
+
+    sigaddset(stop, SIGINT);
+    sigaddset(stop, SIGTERM);
+
+    if (sigprocmask(SIG_BLOCK, stop, NULL) != 0) {
+        fprintf(stderr, "twofa-admin: sigprocmask: %s\n", strerror(errno));
+        return TWOFA_ADMIN_EREDIS;
+    }
+
+    return TWOFA_ADMIN_OK;
+}
+
+
 /* whether SIGINT or SIGTERM came, waiting up to secs for one */
 
-static int
+int
 twofa_admin_audit_stopped(const sigset_t *stop, time_t secs)
 {
     int              sig;

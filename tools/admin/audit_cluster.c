@@ -47,7 +47,6 @@ static int twofa_admin_merge_list(twofa_admin_t *adm,
     twofa_admin_stream_t *s, int n, long limit);
 static int twofa_admin_merge_skip(twofa_admin_t *adm,
     twofa_admin_stream_t *s, int n);
-static int twofa_admin_merge_stopped(const sigset_t *stop);
 static int twofa_admin_merge_find(twofa_admin_t *adm,
     twofa_admin_stream_t *s, int *n, unsigned char *known);
 static int twofa_admin_merge_node(twofa_admin_t *adm, int node,
@@ -79,18 +78,9 @@ twofa_admin_audit_cluster(twofa_admin_t *adm)
     }
 
     n = 0;
-    sigemptyset(&stop);
-
-    if (adm->follow) {
-        sigaddset(&stop, SIGINT);
-        sigaddset(&stop, SIGTERM);
-
-        if (sigprocmask(SIG_BLOCK, &stop, NULL) != 0) {
-            fprintf(stderr, "twofa-admin: sigprocmask: %s\n",
-                    strerror(errno));
-            rc = TWOFA_ADMIN_EREDIS;
-            goto done;
-        }
+    if (twofa_admin_audit_signals(adm, &stop) != TWOFA_ADMIN_OK) {
+        rc = TWOFA_ADMIN_EREDIS;
+        goto done;
     }
 
     rc = twofa_admin_merge_find(adm, s, &n, known);
@@ -108,7 +98,7 @@ twofa_admin_audit_cluster(twofa_admin_t *adm)
     rc = twofa_admin_merge_skip(adm, s, n);
 
     while (rc == TWOFA_ADMIN_OK) {
-        if (twofa_admin_merge_stopped(&stop)) {
+        if (twofa_admin_audit_stopped(&stop, 1)) {
             break;
         }
 
@@ -206,23 +196,6 @@ twofa_admin_merge_skip(twofa_admin_t *adm, twofa_admin_stream_t *s, int n)
     }
 
     return TWOFA_ADMIN_OK;
-}
-
-
-/* whether SIGINT or SIGTERM came, waiting up to a second for one */
-
-static int
-twofa_admin_merge_stopped(const sigset_t *stop)
-{
-    int              sig;
-    struct timespec  ts;
-
-    ts.tv_sec = 1;
-    ts.tv_nsec = 0;
-
-    sig = sigtimedwait(stop, NULL, &ts);
-
-    return sig == SIGINT || sig == SIGTERM;
 }
 
 

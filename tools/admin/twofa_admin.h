@@ -42,6 +42,7 @@
 #ifndef TWOFA_ADMIN_H
 #define TWOFA_ADMIN_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/un.h>
@@ -245,6 +246,8 @@ int twofa_admin_audit_read(twofa_admin_t *adm);
 int twofa_admin_audit_fetch(twofa_admin_t *adm, char *from, const char *org,
     long limit, redisReply **out, int *end);
 int twofa_admin_audit_cluster(twofa_admin_t *adm);
+int twofa_admin_audit_signals(twofa_admin_t *adm, sigset_t *stop);
+int twofa_admin_audit_stopped(const sigset_t *stop, time_t secs);
 
 /* redis.c */
 int twofa_admin_connect(twofa_admin_t *adm);
