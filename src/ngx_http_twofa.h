@@ -43,6 +43,8 @@
  *                               found again after a failover
  *   ngx_http_twofa_cluster.c    Redis Cluster: the slot map, a connection
  *                               per primary, MOVED, ASK, TRYAGAIN
+ *   ngx_http_twofa_discovery.c  what both ask their nodes in turn, with
+ *                               backoff; the addresses named checked
  *   ngx_http_twofa_redis.c      commands on a Redis connection: timers,
  *                               WAIT after replay guards
  *   ngx_http_twofa_redis_conn.c  a Redis connection's life: connect,
@@ -62,6 +64,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "twofa_keys.h"
 #include "twofa_seal.h"
 #include "twofa_cookie.h"
 #include "twofa_totp.h"
@@ -417,6 +420,7 @@ typedef struct {
     ngx_uint_t                  phase;           /* where the login is */
     ngx_http_twofa_loc_conf_t  *lcf;             /* of the login location */
     ngx_http_request_t         *subrequest;      /* proxies the login */
+    ngx_http_post_subrequest_t  proxied;         /* its end, told to us */
     ngx_http_twofa_response_t   response;        /* what the app answered */
     ngx_chain_t               **last_body;       /* where the next part goes */
     ngx_int_t                   subrequest_rc;   /* how it ended, for logs */
@@ -603,6 +607,9 @@ ngx_http_twofa_ctx_t *ngx_http_twofa_get_ctx(ngx_http_request_t *r);
 void ngx_http_twofa_set_result(ngx_http_request_t *r,
     ngx_http_twofa_result_e result);
 void *ngx_http_twofa_new_page(ngx_http_request_t *r, size_t size);
+void *ngx_http_twofa_page(ngx_http_request_t *r);
+ngx_int_t ngx_http_twofa_on_cleanup(ngx_pool_t *pool,
+    ngx_pool_cleanup_pt handler, void *data);
 const twofa_key_t *ngx_http_twofa_keys(ngx_http_request_t *r, size_t *n);
 ngx_table_elt_t *ngx_http_twofa_push_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
@@ -706,21 +713,23 @@ ngx_http_twofa_step_t  ngx_http_twofa_flow_settings;
 ngx_http_twofa_step_t  ngx_http_twofa_flow_disable;
 
 
-/* ngx_http_twofa_codes.c */
-ngx_int_t ngx_http_twofa_new_secret(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_str_t *out);
-ngx_int_t ngx_http_twofa_check_code(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_open_secret(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_str_t *sealed);
-ngx_int_t ngx_http_twofa_seal_codes(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_str_t *out);
-ngx_int_t ngx_http_twofa_open_codes(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_str_t *sealed);
+/*
+ * ngx_http_twofa_codes.c: the page's secret, recovery codes and CSRF
+ * token, each made or sealed into the string given (out), or opened or
+ * checked from it (in): the secret and codes land in pg.
+ */
+typedef ngx_int_t ngx_http_twofa_page_secret_t(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg, ngx_str_t *s);
+
+ngx_http_twofa_page_secret_t  ngx_http_twofa_new_secret;   /* out */
+ngx_http_twofa_page_secret_t  ngx_http_twofa_open_secret;  /* in */
+ngx_http_twofa_page_secret_t  ngx_http_twofa_seal_codes;   /* out */
+ngx_http_twofa_page_secret_t  ngx_http_twofa_open_codes;   /* in */
+ngx_http_twofa_page_secret_t  ngx_http_twofa_check_csrf;   /* in */
 ngx_int_t ngx_http_twofa_make_csrf(ngx_http_request_t *r,
     ngx_http_twofa_page_t *pg);
-ngx_int_t ngx_http_twofa_check_csrf(ngx_http_request_t *r,
-    ngx_http_twofa_page_t *pg, ngx_str_t *token);
+ngx_int_t ngx_http_twofa_check_code(ngx_http_request_t *r,
+    ngx_http_twofa_page_t *pg);
 
 
 /* ngx_http_twofa_views.c */
@@ -846,6 +855,17 @@ ngx_http_twofa_gauge(ngx_http_twofa_metric_e m, uint64_t v)
 }
 
 
+/* an event of the module's own: a timer, or one posted */
+static ngx_inline void
+ngx_http_twofa_event_init(ngx_event_t *ev, ngx_event_handler_pt handler,
+    void *data, ngx_log_t *log)
+{
+    ev->handler = handler;
+    ev->data = data;
+    ev->log = log;
+}
+
+
 /*
  * Walks the elements of an ngx_list_t (headers, shared zones) without
  * the part-and-index loop each caller would write again.
@@ -883,6 +903,17 @@ ngx_http_twofa_list_next(ngx_http_twofa_list_walk_t *w, size_t size)
 /* reply is NULL when the command failed: connection lost or timed out. */
 typedef void (*ngx_http_twofa_redis_reply_pt)(void *data,
     redisReply *reply);
+
+/*
+ * An error reply of the module's own making, handed to a reply handler
+ * as if Redis had sent it: an error reply always fails closed, where NULL
+ * (no answer) may be let through by twofa_on_redis_error open.  Static,
+ * never freed: hiredis does not own it.  By field name: hiredis 1.x has
+ * more fields than 0.14.
+ */
+#define ngx_http_twofa_redis_error_reply(text)                               \
+    { .type = REDIS_REPLY_ERROR, .len = sizeof(text) - 1,                    \
+      .str = (char *) (text) }
 
 /* payload is NULL when the subscription is (re)made */
 typedef void (*ngx_http_twofa_redis_message_pt)(void *data,
@@ -929,6 +960,55 @@ void ngx_http_twofa_redis_use(ngx_http_twofa_redis_t *rd, ngx_str_t *host,
     in_port_t port);
 ngx_uint_t ngx_http_twofa_redis_ready(ngx_http_twofa_redis_t *rd);
 void ngx_http_twofa_redis_leave(ngx_http_twofa_redis_t *rd);
+
+
+/*
+ * ngx_http_twofa_discovery.c: a question put to Sentinel's or Cluster's
+ * nodes in turn.  ask: to node i, NGX_OK if it went (the owner then calls
+ * ngx_http_twofa_discovery_answered() from its reply handler); none: a
+ * round ended with no node taking it.
+ */
+typedef struct {
+    const char                       *name;      /* in the log lines */
+    ngx_msec_t                        backoff_min;
+    ngx_msec_t                        backoff_max;
+    ngx_int_t                       (*ask)(void *data, ngx_uint_t node);
+    void                            (*none)(void *data);  /* or NULL */
+    ngx_http_twofa_redis_lost_pt      lost;      /* of an attached client */
+} ngx_http_twofa_discovery_spec_t;
+
+typedef struct {
+    ngx_event_t                       timer;     /* asks when it fires */
+    const ngx_http_twofa_discovery_spec_t  *spec;
+    void                             *data;      /* the owner */
+    ngx_log_t                        *log;
+    ngx_array_t                       clients;   /* ngx_http_twofa_redis_t *,
+                                                    sent where it is found */
+    ngx_uint_t                        nnodes;    /* set by the owner */
+    ngx_uint_t                        next;      /* the node asked first */
+    ngx_uint_t                        tried;     /* asked in this round */
+    ngx_msec_t                        backoff;   /* before the next round */
+    unsigned                          asking:1;  /* a question in flight */
+    unsigned                          again:1;   /* news came meanwhile */
+    unsigned                          exiting:1;
+} ngx_http_twofa_discovery_t;
+
+ngx_int_t ngx_http_twofa_discovery_init(ngx_http_twofa_discovery_t *dv,
+    const ngx_http_twofa_discovery_spec_t *spec, void *data,
+    ngx_cycle_t *cycle);
+ngx_int_t ngx_http_twofa_discovery_attach(ngx_http_twofa_discovery_t *dv,
+    ngx_http_twofa_redis_t *rd);
+void ngx_http_twofa_discovery_stop(ngx_http_twofa_discovery_t *dv);
+void ngx_http_twofa_discovery_schedule(ngx_http_twofa_discovery_t *dv,
+    ngx_msec_t delay);
+void ngx_http_twofa_discovery_backoff(ngx_http_twofa_discovery_t *dv);
+void ngx_http_twofa_discovery_now(ngx_http_twofa_discovery_t *dv);
+ngx_uint_t ngx_http_twofa_discovery_answered(ngx_http_twofa_discovery_t *dv);
+void ngx_http_twofa_discovery_skip(ngx_http_twofa_discovery_t *dv);
+ngx_uint_t ngx_http_twofa_discovery_again(ngx_http_twofa_discovery_t *dv,
+    ngx_msec_t period);
+ngx_int_t ngx_http_twofa_discovery_address(ngx_http_twofa_discovery_t *dv,
+    u_char *host, size_t len, ngx_int_t port);
 
 
 /* ngx_http_twofa_sentinel.c: the primary, found through Redis Sentinel */
@@ -989,9 +1069,20 @@ ngx_int_t ngx_http_twofa_store_user_reset(ngx_http_request_t *r,
 /* ngx_http_twofa_admin_audit.c: a cluster's whole trail, merged */
 ngx_int_t ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler);
-/* ngx_http_twofa_admin_cluster.c: init of a cluster, every slot */
+/*
+ * ngx_http_twofa_admin_cluster.c: init of a cluster, every slot; and what
+ * the operations across every slot share: a slot's key of a kind with no
+ * org or user (prefix: room for the slot's, TWOFA_KEY_CLUSTER_EXTRA more
+ * than the configured one), and a command to a slot counted in *pending
+ * until its reply comes.
+ */
 ngx_int_t ngx_http_twofa_admin_cluster_init(ngx_http_request_t *r,
     ngx_str_t *by, ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_admin_slot_key(ngx_http_request_t *r, char *prefix,
+    unsigned slot, twofa_key_kind_t kind, ngx_str_t *key);
+ngx_int_t ngx_http_twofa_admin_slot_send(ngx_http_request_t *r,
+    unsigned slot, ngx_uint_t *pending, ngx_http_twofa_redis_reply_pt handler,
+    void *data, int argc, const char **argv, const size_t *lens);
 ngx_int_t ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_audit_read(ngx_http_request_t *r,

@@ -58,15 +58,8 @@ struct ngx_http_twofa_cluster_s {
     u_char                         *fresh;     /* the map being read */
     u_char                          fresh_primary[
                                         NGX_HTTP_TWOFA_CLUSTER_NODES];
-    ngx_array_t                     clients;   /* subscribers, any node */
-    ngx_event_t                     refresh;   /* timer: ask for the map */
-    ngx_msec_t                      backoff;
-    ngx_uint_t                      next;      /* the node asked first */
-    ngx_uint_t                      tried;     /* asked in this round */
+    ngx_http_twofa_discovery_t      discovery; /* CLUSTER SLOTS */
     ngx_log_t                      *log;
-    unsigned                        asking:1;  /* a question in flight */
-    unsigned                        again:1;   /* news came meanwhile */
-    unsigned                        exiting:1;
 };
 
 
@@ -92,10 +85,8 @@ typedef struct {
 } ngx_http_twofa_cluster_cmd_t;
 
 
-static void ngx_http_twofa_cluster_schedule(ngx_http_twofa_cluster_t *cl,
-    ngx_msec_t delay);
-static void ngx_http_twofa_cluster_refresh_handler(ngx_event_t *ev);
-static void ngx_http_twofa_cluster_ask_next(ngx_http_twofa_cluster_t *cl);
+static ngx_int_t ngx_http_twofa_cluster_ask(void *data, ngx_uint_t i);
+static void ngx_http_twofa_cluster_none(void *data);
 static void ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl,
     redisReply *reply, ngx_http_twofa_cluster_node_t *asked);
@@ -121,18 +112,23 @@ static ngx_uint_t ngx_http_twofa_cluster_is(redisReply *reply,
 
 /*
  * What a command gets when a redirect or TRYAGAIN led nowhere within its
- * timeout: an error reply, as the cluster's own would be.  Never freed:
- * hiredis does not own it.
+ * timeout: an error reply, as the cluster's own would be.
  */
 
-static char  ngx_http_twofa_cluster_unserved_text[] =
-    "TRYAGAIN the slot was not served within the timeout";
-
-static redisReply  ngx_http_twofa_cluster_unserved = {
-    .type = REDIS_REPLY_ERROR,
-    .len = sizeof(ngx_http_twofa_cluster_unserved_text) - 1,
-    .str = ngx_http_twofa_cluster_unserved_text
+static const ngx_http_twofa_discovery_spec_t
+    ngx_http_twofa_cluster_discovery = {
+    "cluster",
+    NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MIN,
+    NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MAX,
+    ngx_http_twofa_cluster_ask,
+    ngx_http_twofa_cluster_none,
+    ngx_http_twofa_cluster_lost
 };
+
+
+static redisReply  ngx_http_twofa_cluster_unserved =
+    ngx_http_twofa_redis_error_reply(
+        "TRYAGAIN the slot was not served within the timeout");
 
 
 ngx_http_twofa_cluster_t *
@@ -153,8 +149,9 @@ ngx_http_twofa_cluster_create(ngx_cycle_t *cycle,
     cl->fresh = ngx_pcalloc(cycle->pool, TWOFA_SLOTS);
 
     if (cl->slots == NULL || cl->fresh == NULL
-        || ngx_array_init(&cl->clients, cycle->pool, 1,
-                          sizeof(ngx_http_twofa_redis_t *))
+        || ngx_http_twofa_discovery_init(&cl->discovery,
+                                         &ngx_http_twofa_cluster_discovery,
+                                         cl, cycle)
            != NGX_OK)
     {
         return NULL;
@@ -163,12 +160,6 @@ ngx_http_twofa_cluster_create(ngx_cycle_t *cycle,
     cl->conf = conf;
     cl->cycle = cycle;
     cl->log = cycle->log;
-    cl->backoff = NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MIN;
-
-    cl->refresh.handler = ngx_http_twofa_cluster_refresh_handler;
-    cl->refresh.data = cl;
-    cl->refresh.log = cycle->log;
-    cl->refresh.cancelable = 1;
 
     seed = conf->cluster->elts;
 
@@ -189,7 +180,8 @@ ngx_http_twofa_cluster_create(ngx_cycle_t *cycle,
 
     /* the connections to the seeds are being made: ask soon */
 
-    ngx_http_twofa_cluster_schedule(cl, NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MIN);
+    ngx_http_twofa_discovery_schedule(&cl->discovery,
+                                      NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MIN);
 
     return cl;
 }
@@ -204,19 +196,9 @@ void
 ngx_http_twofa_cluster_attach(ngx_http_twofa_cluster_t *cl,
     ngx_http_twofa_redis_t *rd)
 {
-    ngx_http_twofa_redis_t  **slot;
-
-    slot = ngx_array_push(&cl->clients);
-    if (slot == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, cl->log, 0,
-                      "twofa cluster: cannot attach a client");
-        return;
+    if (ngx_http_twofa_discovery_attach(&cl->discovery, rd) == NGX_OK) {
+        ngx_http_twofa_cluster_connect(cl, 0);
     }
-
-    *slot = rd;
-
-    ngx_http_twofa_redis_set_lost(rd, ngx_http_twofa_cluster_lost, cl);
-    ngx_http_twofa_cluster_connect(cl, 0);
 }
 
 
@@ -225,11 +207,11 @@ ngx_http_twofa_cluster_destroy(ngx_http_twofa_cluster_t *cl)
 {
     ngx_uint_t  i;
 
-    cl->exiting = 1;
-
-    if (cl->refresh.timer_set) {
-        ngx_del_timer(&cl->refresh);
+    if (cl == NULL) {
+        return;
     }
+
+    ngx_http_twofa_discovery_stop(&cl->discovery);
 
     for (i = 0; i < cl->nnodes; i++) {
         ngx_http_twofa_redis_destroy(cl->nodes[i].rd);
@@ -275,9 +257,8 @@ ngx_http_twofa_cluster_command(ngx_http_twofa_cluster_t *cl, unsigned slot,
     cc->started = ngx_current_msec;
     cc->wait = NGX_HTTP_TWOFA_CLUSTER_TRYAGAIN;
 
-    cc->timer.handler = ngx_http_twofa_cluster_timer_handler;
-    cc->timer.data = cc;
-    cc->timer.log = log;
+    ngx_http_twofa_event_init(&cc->timer, ngx_http_twofa_cluster_timer_handler,
+                              cc, log);
 
     cln->handler = ngx_http_twofa_cluster_cmd_cleanup;
     cln->data = cc;
@@ -446,7 +427,7 @@ ngx_http_twofa_cluster_redirect(ngx_http_twofa_cluster_cmd_t *cc,
 
     } else {
         cl->slots[slot] = (u_char) (n + 1);
-        ngx_http_twofa_cluster_schedule(cl, 0);
+        ngx_http_twofa_discovery_schedule(&cl->discovery, 0);
     }
 
     if (ngx_http_twofa_cluster_send(cc) == NGX_OK) {
@@ -551,60 +532,13 @@ ngx_http_twofa_cluster_is(redisReply *reply, const char *word)
 }
 
 
-/* ask for the map after delay ms, unless a question is in flight or due */
+/* CLUSTER SLOTS to node i, if it is a seed or a primary: NGX_OK if it went */
 
-static void
-ngx_http_twofa_cluster_schedule(ngx_http_twofa_cluster_t *cl,
-    ngx_msec_t delay)
+static ngx_int_t
+ngx_http_twofa_cluster_ask(void *data, ngx_uint_t i)
 {
-    if (cl->exiting) {
-        return;
-    }
+    ngx_http_twofa_cluster_t *cl = data;
 
-    if (cl->asking) {
-        cl->again = 1;
-        return;
-    }
-
-    if (cl->refresh.timer_set) {
-        if (delay >= cl->refresh.timer.key - ngx_current_msec
-            || cl->refresh.timer.key <= ngx_current_msec)
-        {
-            return;
-        }
-
-        ngx_del_timer(&cl->refresh);
-    }
-
-    ngx_add_timer(&cl->refresh, delay);
-}
-
-
-static void
-ngx_http_twofa_cluster_refresh_handler(ngx_event_t *ev)
-{
-    ngx_http_twofa_cluster_t *cl = ev->data;
-
-    if (cl->exiting || cl->asking || ngx_exiting || ngx_quit
-        || ngx_terminate)
-    {
-        return;
-    }
-
-    cl->tried = 0;
-    ngx_http_twofa_cluster_ask_next(cl);
-}
-
-
-/*
- * CLUSTER SLOTS to the next node connected; none left in this round: the
- * seeds and the primaries of the map are connected to again, and the next
- * round comes after a backoff.
- */
-
-static void
-ngx_http_twofa_cluster_ask_next(ngx_http_twofa_cluster_t *cl)
-{
     size_t                          lens[2];
     const char                     *argv[2];
     ngx_http_twofa_cluster_node_t  *node;
@@ -614,37 +548,31 @@ ngx_http_twofa_cluster_ask_next(ngx_http_twofa_cluster_t *cl)
     argv[1] = "SLOTS";
     lens[1] = 5;
 
-    while (cl->tried < cl->nnodes) {
-        node = &cl->nodes[cl->next];
+    node = &cl->nodes[i];
 
-        if ((node->seed || node->primary)
-            && ngx_http_twofa_redis_command(node->rd, NULL, cl->log,
-                                            ngx_http_twofa_cluster_map_reply,
-                                            cl, 2, argv, lens)
-               == NGX_OK)
-        {
-            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cl->log, 0,
-                           "twofa cluster: asking \"%V\" for the slots",
-                           &node->host);
-            cl->asking = 1;
-            return;
-        }
-
-        cl->tried++;
-        cl->next = (cl->next + 1) % cl->nnodes;
+    if (!(node->seed || node->primary)
+        || ngx_http_twofa_redis_command(node->rd, NULL, cl->log,
+                                        ngx_http_twofa_cluster_map_reply,
+                                        cl, 2, argv, lens)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cl->log, 0,
-                   "twofa cluster: no node answered, again in %Mms",
-                   cl->backoff);
+                   "twofa cluster: asking \"%V\" for the slots",
+                   &node->host);
 
-    ngx_http_twofa_cluster_connect(cl, 1);
-    ngx_http_twofa_cluster_schedule(cl, cl->backoff);
+    return NGX_OK;
+}
 
-    cl->backoff *= 2;
-    if (cl->backoff > NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MAX) {
-        cl->backoff = NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MAX;
-    }
+
+/* no node took the question: the seeds and the map's primaries, again */
+
+static void
+ngx_http_twofa_cluster_none(void *data)
+{
+    ngx_http_twofa_cluster_connect(data, 1);
 }
 
 
@@ -656,22 +584,18 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
     ngx_uint_t                      i, ready;
     ngx_http_twofa_cluster_node_t  *asked;
 
-    cl->asking = 0;
-
-    if (cl->exiting) {
+    if (!ngx_http_twofa_discovery_answered(&cl->discovery)) {
         return;
     }
 
-    asked = &cl->nodes[cl->next];
+    asked = &cl->nodes[cl->discovery.next];
 
     if (ngx_http_twofa_cluster_parse(cl, reply, asked) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, cl->log, 0,
                       "twofa cluster: no slot map from \"%V:%d\"",
                       &asked->host, (int) asked->port);
 
-        cl->tried++;
-        cl->next = (cl->next + 1) % cl->nnodes;
-        ngx_http_twofa_cluster_ask_next(cl);
+        ngx_http_twofa_discovery_skip(&cl->discovery);
         return;
     }
 
@@ -697,21 +621,13 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
         }
     }
 
-    if (cl->again) {
-        cl->again = 0;
-        ngx_http_twofa_cluster_schedule(cl, 0);
-
-    } else if (ready) {
-        cl->backoff = NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MIN;
-        ngx_http_twofa_cluster_schedule(cl, NGX_HTTP_TWOFA_CLUSTER_PERIOD);
-
-    } else {
-        ngx_http_twofa_cluster_schedule(cl, cl->backoff);
-
-        cl->backoff *= 2;
-        if (cl->backoff > NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MAX) {
-            cl->backoff = NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MAX;
-        }
+    if (!ngx_http_twofa_discovery_again(&cl->discovery,
+                                        ready ? NGX_HTTP_TWOFA_CLUSTER_PERIOD
+                                              : 0)
+        && !ready)
+    {
+        /* a primary not connected yet: the map again, soon */
+        ngx_http_twofa_discovery_backoff(&cl->discovery);
     }
 }
 
@@ -842,9 +758,9 @@ ngx_http_twofa_cluster_connect(ngx_http_twofa_cluster_t *cl,
         return;
     }
 
-    rd = cl->clients.elts;
+    rd = cl->discovery.clients.elts;
 
-    for (i = 0; i < cl->clients.nelts; i++) {
+    for (i = 0; i < cl->discovery.clients.nelts; i++) {
         if (!ngx_http_twofa_redis_ready(rd[i])) {
             ngx_http_twofa_redis_use(rd[i], &node->host, node->port);
         }
@@ -863,11 +779,10 @@ ngx_http_twofa_cluster_node(ngx_http_twofa_cluster_t *cl, u_char *host,
 {
     ngx_uint_t                      i;
     ngx_http_twofa_cluster_node_t  *node;
-#if (NGX_HAVE_INET6)
-    u_char                          addr6[16];
-#endif
 
-    if (len == 0 || len > NGX_SOCKADDR_STRLEN || port < 1 || port > 65535) {
+    if (ngx_http_twofa_discovery_address(&cl->discovery, host, len, port)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -879,18 +794,6 @@ ngx_http_twofa_cluster_node(ngx_http_twofa_cluster_t *cl, u_char *host,
         {
             return i;
         }
-    }
-
-    if (ngx_inet_addr(host, len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-        && ngx_inet6_addr(host, len, addr6) != NGX_OK
-#endif
-       )
-    {
-        ngx_log_error(NGX_LOG_ERR, cl->log, 0,
-                      "twofa cluster: a node is named \"%*s\", not an IP "
-                      "address: refused (no DNS in a worker)", len, host);
-        return NGX_ERROR;
     }
 
     if (cl->nnodes == NGX_HTTP_TWOFA_CLUSTER_NODES) {
@@ -918,7 +821,9 @@ ngx_http_twofa_cluster_node(ngx_http_twofa_cluster_t *cl, u_char *host,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cl->log, 0,
                    "twofa cluster: node \"%V:%d\"", &node->host, (int) port);
 
-    return cl->nnodes++;
+    cl->discovery.nnodes = ++cl->nnodes;
+
+    return cl->nnodes - 1;
 }
 
 
@@ -934,9 +839,10 @@ ngx_http_twofa_cluster_lost(void *data, ngx_http_twofa_redis_t *rd)
 {
     ngx_http_twofa_cluster_t *cl = data;
 
-    if (cl->exiting) {
+    if (cl->discovery.exiting) {
         return;
     }
 
-    ngx_http_twofa_cluster_schedule(cl, cl->backoff);
+    ngx_http_twofa_discovery_schedule(&cl->discovery,
+                                      cl->discovery.backoff);
 }

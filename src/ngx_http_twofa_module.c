@@ -365,24 +365,12 @@ ngx_http_twofa_exit_process(ngx_cycle_t *cycle)
 
     tmcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_twofa_module);
 
-    if (tmcf && tmcf->revocations) {
+    if (tmcf) {
+        /* each takes NULL: what this worker never made */
         ngx_http_twofa_revoke_exit(tmcf->revocations);
-        tmcf->revocations = NULL;
-    }
-
-    if (tmcf && tmcf->client) {
         ngx_http_twofa_redis_destroy(tmcf->client);
-        tmcf->client = NULL;
-    }
-
-    if (tmcf && tmcf->sentinel) {
         ngx_http_twofa_sentinel_destroy(tmcf->sentinel);
-        tmcf->sentinel = NULL;
-    }
-
-    if (tmcf && tmcf->cluster) {
         ngx_http_twofa_cluster_destroy(tmcf->cluster);
-        tmcf->cluster = NULL;
     }
 
     ngx_http_twofa_counters_exit_process();

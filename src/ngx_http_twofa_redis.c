@@ -52,22 +52,11 @@ static void ngx_http_twofa_redis_cmd_free(ngx_http_twofa_redis_cmd_t *cmd);
 static uint64_t ngx_http_twofa_redis_now_us(void);
 
 
-/*
- * What the handler of a replay guard gets when no replica acknowledged
- * it: an error reply, not NULL, since an error reply always fails closed
- * (NULL, no answer at all, may be let through by twofa_on_redis_error
- * open).  Never freed: hiredis does not own it.
- */
+/* what the handler of a replay guard gets when no replica acknowledged it */
 
-static char  ngx_http_twofa_redis_noreplica_text[] =
-    "NOREPLICA no replica acknowledged the write in time";
-
-/* by name: hiredis 1.x has more fields than 0.14 */
-static redisReply  ngx_http_twofa_redis_noreplica = {
-    .type = REDIS_REPLY_ERROR,
-    .len = sizeof(ngx_http_twofa_redis_noreplica_text) - 1,
-    .str = ngx_http_twofa_redis_noreplica_text
-};
+static redisReply  ngx_http_twofa_redis_noreplica =
+    ngx_http_twofa_redis_error_reply(
+        "NOREPLICA no replica acknowledged the write in time");
 
 
 ngx_int_t
@@ -120,9 +109,8 @@ ngx_http_twofa_redis_command_flags(ngx_http_twofa_redis_t *rd,
     cmd->data = data;
     cmd->cleanup = cln;
 
-    cmd->timer.handler = ngx_http_twofa_redis_timeout;
-    cmd->timer.data = cmd;
-    cmd->timer.log = log;
+    ngx_http_twofa_event_init(&cmd->timer, ngx_http_twofa_redis_timeout, cmd,
+                              log);
     cmd->sent_us = ngx_http_twofa_redis_now_us();
 
     if (redisAsyncCommandArgv(rd->ac, ngx_http_twofa_redis_reply, cmd, argc,

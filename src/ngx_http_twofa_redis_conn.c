@@ -104,20 +104,16 @@ ngx_http_twofa_redis_subscriber(ngx_cycle_t *cycle,
     rd->host = conf->host;
     rd->port = conf->port;
 
-    rd->reconnect.handler = ngx_http_twofa_redis_reconnect_handler;
-    rd->reconnect.data = rd;
-    rd->reconnect.log = cycle->log;
+    ngx_http_twofa_event_init(&rd->reconnect,
+                              ngx_http_twofa_redis_reconnect_handler, rd,
+                              cycle->log);
+    ngx_http_twofa_event_init(&rd->flush, ngx_http_twofa_redis_flush_handler,
+                              rd, cycle->log);
+    ngx_http_twofa_event_init(&rd->watch, ngx_http_twofa_redis_watch_handler,
+                              rd, cycle->log);
 
-    /* a pending reconnect must not hold up a graceful shutdown */
+    /* a pending reconnect or stall check must not hold up a shutdown */
     rd->reconnect.cancelable = 1;
-
-    rd->flush.handler = ngx_http_twofa_redis_flush_handler;
-    rd->flush.data = rd;
-    rd->flush.log = cycle->log;
-
-    rd->watch.handler = ngx_http_twofa_redis_watch_handler;
-    rd->watch.data = rd;
-    rd->watch.log = cycle->log;
     rd->watch.cancelable = 1;
 
     if (conf->sentinels == NULL && conf->cluster == NULL) {
@@ -238,6 +234,10 @@ void
 ngx_http_twofa_redis_destroy(ngx_http_twofa_redis_t *rd)
 {
     ngx_http_twofa_redis_cmd_t  *cmd;
+
+    if (rd == NULL) {
+        return;
+    }
 
     rd->exiting = 1;
 

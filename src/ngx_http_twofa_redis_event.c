@@ -46,13 +46,9 @@ ngx_http_twofa_redis_read_handler(ngx_event_t *ev)
 void
 ngx_http_twofa_redis_write_handler(ngx_event_t *ev)
 {
-    ngx_connection_t        *c;
-    ngx_http_twofa_redis_t  *rd;
+    ngx_connection_t *c = ev->data;
 
-    c = ev->data;
-    rd = c->data;
-
-    ngx_http_twofa_redis_write(rd);
+    ngx_http_twofa_redis_write(c->data);
 }
 
 

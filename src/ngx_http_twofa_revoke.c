@@ -88,9 +88,8 @@ ngx_http_twofa_revoke_init(ngx_cycle_t *cycle,
     p = ngx_cpymem(rv->key.data, tmcf->prefix.data, tmcf->prefix.len);
     ngx_memcpy(p, "revocations", sizeof("revocations") - 1);
 
-    rv->resync.handler = ngx_http_twofa_revoke_resync;
-    rv->resync.data = rv;
-    rv->resync.log = cycle->log;
+    ngx_http_twofa_event_init(&rv->resync, ngx_http_twofa_revoke_resync, rv,
+                              cycle->log);
     rv->resync.cancelable = 1;
 
     rv->subscriber = ngx_http_twofa_redis_subscriber(cycle, tmcf->redis,
@@ -120,6 +119,10 @@ ngx_http_twofa_revoke_init(ngx_cycle_t *cycle,
 void
 ngx_http_twofa_revoke_exit(ngx_http_twofa_revocations_t *rv)
 {
+    if (rv == NULL) {
+        return;
+    }
+
     if (rv->resync.timer_set) {
         ngx_del_timer(&rv->resync);
     }

@@ -40,26 +40,16 @@ struct ngx_http_twofa_sentinel_s {
     ngx_http_twofa_redis_conf_t    *conf;
     ngx_http_twofa_sentinel_node_t *nodes;
     ngx_uint_t                      nnodes;
-    ngx_array_t                     clients;   /* ngx_http_twofa_redis_t * */
-    ngx_event_t                     ask;       /* timer: ask them */
-    ngx_msec_t                      backoff;
+    ngx_http_twofa_discovery_t      discovery; /* GET-MASTER-ADDR-BY-NAME */
     ngx_msec_t                      named_at;  /* when a primary was named */
-    ngx_uint_t                      next;      /* the sentinel asked first */
-    ngx_uint_t                      tried;     /* asked in this round */
     ngx_str_t                       host;      /* named, or empty */
     in_port_t                       port;
     u_char                          host_buf[NGX_SOCKADDR_STRLEN + 1];
     ngx_log_t                      *log;
-    unsigned                        asking:1;  /* a question in flight */
-    unsigned                        again:1;   /* news came meanwhile */
-    unsigned                        exiting:1;
 };
 
 
-static void ngx_http_twofa_sentinel_schedule(ngx_http_twofa_sentinel_t *sn,
-    ngx_msec_t delay);
-static void ngx_http_twofa_sentinel_ask_handler(ngx_event_t *ev);
-static void ngx_http_twofa_sentinel_ask_next(ngx_http_twofa_sentinel_t *sn);
+static ngx_int_t ngx_http_twofa_sentinel_ask(void *data, ngx_uint_t i);
 static void ngx_http_twofa_sentinel_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_sentinel_parse(ngx_http_twofa_sentinel_t *sn,
     redisReply *reply, ngx_str_t *host, in_port_t *port);
@@ -70,6 +60,16 @@ static void ngx_http_twofa_sentinel_lost(void *data,
 
 static ngx_str_t  ngx_http_twofa_sentinel_channel =
     ngx_string("+switch-master");
+
+static const ngx_http_twofa_discovery_spec_t
+    ngx_http_twofa_sentinel_discovery = {
+    "sentinel",
+    NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MIN,
+    NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MAX,
+    ngx_http_twofa_sentinel_ask,
+    NULL,
+    ngx_http_twofa_sentinel_lost
+};
 
 
 ngx_http_twofa_sentinel_t *
@@ -85,24 +85,20 @@ ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
         return NULL;
     }
 
-    if (ngx_array_init(&sn->clients, cycle->pool, 2,
-                       sizeof(ngx_http_twofa_redis_t *))
+    sn->conf = conf;
+    sn->log = cycle->log;
+    sn->host.data = sn->host_buf;
+
+    if (ngx_http_twofa_discovery_init(&sn->discovery,
+                                      &ngx_http_twofa_sentinel_discovery, sn,
+                                      cycle)
         != NGX_OK)
     {
         return NULL;
     }
 
-    sn->conf = conf;
-    sn->log = cycle->log;
-    sn->backoff = NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MIN;
-    sn->host.data = sn->host_buf;
-
-    sn->ask.handler = ngx_http_twofa_sentinel_ask_handler;
-    sn->ask.data = sn;
-    sn->ask.log = cycle->log;
-    sn->ask.cancelable = 1;
-
     sn->nnodes = conf->sentinels->nelts;
+    sn->discovery.nnodes = sn->nnodes;
     sn->nodes = ngx_pcalloc(cycle->pool,
                             sn->nnodes
                             * sizeof(ngx_http_twofa_sentinel_node_t));
@@ -134,7 +130,8 @@ ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
 
     /* the connections to the sentinels are being made: ask soon */
 
-    ngx_http_twofa_sentinel_schedule(sn, NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MIN);
+    ngx_http_twofa_discovery_schedule(&sn->discovery,
+                                      NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MIN);
 
     return sn;
 }
@@ -146,21 +143,9 @@ void
 ngx_http_twofa_sentinel_attach(ngx_http_twofa_sentinel_t *sn,
     ngx_http_twofa_redis_t *rd)
 {
-    ngx_http_twofa_redis_t  **slot;
-
-    slot = ngx_array_push(&sn->clients);
-    if (slot == NULL) {
-        /* never connected: its commands are refused, failing closed */
-        ngx_log_error(NGX_LOG_ALERT, sn->log, 0,
-                      "twofa sentinel: cannot attach a client");
-        return;
-    }
-
-    *slot = rd;
-
-    ngx_http_twofa_redis_set_lost(rd, ngx_http_twofa_sentinel_lost, sn);
-
-    if (sn->host.len) {
+    if (ngx_http_twofa_discovery_attach(&sn->discovery, rd) == NGX_OK
+        && sn->host.len)
+    {
         ngx_http_twofa_redis_use(rd, &sn->host, sn->port);
     }
 }
@@ -171,83 +156,28 @@ ngx_http_twofa_sentinel_destroy(ngx_http_twofa_sentinel_t *sn)
 {
     ngx_uint_t  i;
 
-    sn->exiting = 1;
-
-    if (sn->ask.timer_set) {
-        ngx_del_timer(&sn->ask);
+    if (sn == NULL) {
+        return;
     }
+
+    ngx_http_twofa_discovery_stop(&sn->discovery);
 
     for (i = 0; i < sn->nnodes; i++) {
-        if (sn->nodes[i].query) {
-            ngx_http_twofa_redis_destroy(sn->nodes[i].query);
-        }
-
-        if (sn->nodes[i].events) {
-            ngx_http_twofa_redis_destroy(sn->nodes[i].events);
-        }
+        ngx_http_twofa_redis_destroy(sn->nodes[i].query);
+        ngx_http_twofa_redis_destroy(sn->nodes[i].events);
     }
 }
 
 
-/* ask after delay ms, unless a question is in flight or already due */
+/* one question, to sentinel i: NGX_OK if it went */
 
-static void
-ngx_http_twofa_sentinel_schedule(ngx_http_twofa_sentinel_t *sn,
-    ngx_msec_t delay)
+static ngx_int_t
+ngx_http_twofa_sentinel_ask(void *data, ngx_uint_t i)
 {
-    if (sn->exiting) {
-        return;
-    }
+    ngx_http_twofa_sentinel_t *sn = data;
 
-    if (sn->asking) {
-        /* the answer may predate the news: ask once more after it */
-        sn->again = 1;
-        return;
-    }
-
-    if (sn->ask.timer_set) {
-        if (delay) {
-            return;
-        }
-
-        ngx_del_timer(&sn->ask);
-    }
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, sn->log, 0,
-                   "twofa sentinel: asking in %Mms", delay);
-
-    ngx_add_timer(&sn->ask, delay);
-}
-
-
-static void
-ngx_http_twofa_sentinel_ask_handler(ngx_event_t *ev)
-{
-    ngx_http_twofa_sentinel_t *sn = ev->data;
-
-    if (sn->exiting || sn->asking || ngx_exiting || ngx_quit
-        || ngx_terminate)
-    {
-        return;
-    }
-
-    sn->tried = 0;
-    ngx_http_twofa_sentinel_ask_next(sn);
-}
-
-
-/*
- * One question, to the next sentinel connected; none left in this round:
- * the next round after a backoff.
- */
-
-static void
-ngx_http_twofa_sentinel_ask_next(ngx_http_twofa_sentinel_t *sn)
-{
-    size_t                           lens[3];
-    ngx_int_t                        rc;
-    const char                      *argv[3];
-    ngx_http_twofa_sentinel_node_t  *node;
+    size_t       lens[3];
+    const char  *argv[3];
 
     argv[0] = "SENTINEL";
     lens[0] = 8;
@@ -256,34 +186,19 @@ ngx_http_twofa_sentinel_ask_next(ngx_http_twofa_sentinel_t *sn)
     argv[2] = (const char *) sn->conf->service.data;
     lens[2] = sn->conf->service.len;
 
-    while (sn->tried < sn->nnodes) {
-        node = &sn->nodes[sn->next];
-
-        rc = ngx_http_twofa_redis_command(node->query, NULL, sn->log,
-                                          ngx_http_twofa_sentinel_reply, sn,
-                                          3, argv, lens);
-        if (rc == NGX_OK) {
-            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sn->log, 0,
-                           "twofa sentinel: asking \"%V\" for \"%V\"",
-                           &node->conf->addr, &sn->conf->service);
-            sn->asking = 1;
-            return;
-        }
-
-        sn->tried++;
-        sn->next = (sn->next + 1) % sn->nnodes;
+    if (ngx_http_twofa_redis_command(sn->nodes[i].query, NULL, sn->log,
+                                     ngx_http_twofa_sentinel_reply, sn,
+                                     3, argv, lens)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, sn->log, 0,
-                   "twofa sentinel: no sentinel answered, again in %Mms",
-                   sn->backoff);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sn->log, 0,
+                   "twofa sentinel: asking \"%V\" for \"%V\"",
+                   &sn->nodes[i].conf->addr, &sn->conf->service);
 
-    ngx_http_twofa_sentinel_schedule(sn, sn->backoff);
-
-    sn->backoff *= 2;
-    if (sn->backoff > NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MAX) {
-        sn->backoff = NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MAX;
-    }
+    return NGX_OK;
 }
 
 
@@ -298,22 +213,18 @@ ngx_http_twofa_sentinel_reply(void *data, redisReply *reply)
     ngx_http_twofa_redis_t         **rd;
     ngx_http_twofa_sentinel_node_t  *node;
 
-    sn->asking = 0;
-
-    if (sn->exiting) {
+    if (!ngx_http_twofa_discovery_answered(&sn->discovery)) {
         return;
     }
 
-    node = &sn->nodes[sn->next];
+    node = &sn->nodes[sn->discovery.next];
 
     if (ngx_http_twofa_sentinel_parse(sn, reply, &host, &port) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, sn->log, 0,
                       "twofa sentinel: \"%V\" names no primary of \"%V\"",
                       &node->conf->addr, &sn->conf->service);
 
-        sn->tried++;
-        sn->next = (sn->next + 1) % sn->nnodes;
-        ngx_http_twofa_sentinel_ask_next(sn);
+        ngx_http_twofa_discovery_skip(&sn->discovery);
         return;
     }
 
@@ -331,16 +242,13 @@ ngx_http_twofa_sentinel_reply(void *data, redisReply *reply)
     sn->port = port;
     sn->named_at = ngx_current_msec;
 
-    rd = sn->clients.elts;
+    rd = sn->discovery.clients.elts;
 
-    for (i = 0; i < sn->clients.nelts; i++) {
+    for (i = 0; i < sn->discovery.clients.nelts; i++) {
         ngx_http_twofa_redis_use(rd[i], &sn->host, sn->port);
     }
 
-    if (sn->again) {
-        sn->again = 0;
-        ngx_http_twofa_sentinel_schedule(sn, 0);
-    }
+    (void) ngx_http_twofa_discovery_again(&sn->discovery, 0);
 }
 
 
@@ -354,11 +262,8 @@ static ngx_int_t
 ngx_http_twofa_sentinel_parse(ngx_http_twofa_sentinel_t *sn,
     redisReply *reply, ngx_str_t *host, in_port_t *port)
 {
-    ngx_int_t     n;
-    redisReply   *ip, *p;
-#if (NGX_HAVE_INET6)
-    u_char        addr6[16];
-#endif
+    ngx_int_t    n;
+    redisReply  *ip, *p;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2)
@@ -369,28 +274,16 @@ ngx_http_twofa_sentinel_parse(ngx_http_twofa_sentinel_t *sn,
     ip = reply->element[0];
     p = reply->element[1];
 
-    if (ip->type != REDIS_REPLY_STRING || p->type != REDIS_REPLY_STRING
-        || ip->len == 0 || (size_t) ip->len > NGX_SOCKADDR_STRLEN)
-    {
+    if (ip->type != REDIS_REPLY_STRING || p->type != REDIS_REPLY_STRING) {
         return NGX_DECLINED;
     }
 
     n = ngx_atoi((u_char *) p->str, p->len);
-    if (n < 1 || n > 65535) {
-        return NGX_DECLINED;
-    }
 
-    if (ngx_inet_addr((u_char *) ip->str, ip->len) == INADDR_NONE
-#if (NGX_HAVE_INET6)
-        && ngx_inet6_addr((u_char *) ip->str, ip->len, addr6) != NGX_OK
-#endif
-       )
+    if (ngx_http_twofa_discovery_address(&sn->discovery, (u_char *) ip->str,
+                                         ip->len, n)
+        != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, sn->log, 0,
-                      "twofa sentinel: the primary of \"%V\" is named "
-                      "\"%*s\", not an IP address: refused (no DNS in a "
-                      "worker)", &sn->conf->service, (size_t) ip->len,
-                      ip->str);
         return NGX_DECLINED;
     }
 
@@ -418,7 +311,7 @@ ngx_http_twofa_sentinel_event(void *data, ngx_str_t *payload)
 
     if (payload == NULL) {
         if (sn->host.len == 0) {
-            ngx_http_twofa_sentinel_schedule(sn, 0);
+            ngx_http_twofa_discovery_schedule(&sn->discovery, 0);
         }
 
         return;
@@ -435,8 +328,7 @@ ngx_http_twofa_sentinel_event(void *data, ngx_str_t *payload)
     ngx_log_error(NGX_LOG_NOTICE, sn->log, 0,
                   "twofa sentinel: +switch-master %V", payload);
 
-    sn->backoff = NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MIN;
-    ngx_http_twofa_sentinel_schedule(sn, 0);
+    ngx_http_twofa_discovery_now(&sn->discovery);
 }
 
 
@@ -453,7 +345,7 @@ ngx_http_twofa_sentinel_lost(void *data, ngx_http_twofa_redis_t *rd)
 {
     ngx_http_twofa_sentinel_t *sn = data;
 
-    if (sn->exiting) {
+    if (sn->discovery.exiting) {
         return;
     }
 
@@ -465,15 +357,9 @@ ngx_http_twofa_sentinel_lost(void *data, ngx_http_twofa_redis_t *rd)
     sn->host.len = 0;
 
     if (ngx_current_msec - sn->named_at >= NGX_HTTP_TWOFA_SENTINEL_STABLE) {
-        sn->backoff = NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MIN;
-        ngx_http_twofa_sentinel_schedule(sn, 0);
+        ngx_http_twofa_discovery_now(&sn->discovery);
         return;
     }
 
-    ngx_http_twofa_sentinel_schedule(sn, sn->backoff);
-
-    sn->backoff *= 2;
-    if (sn->backoff > NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MAX) {
-        sn->backoff = NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MAX;
-    }
+    ngx_http_twofa_discovery_backoff(&sn->discovery);
 }
