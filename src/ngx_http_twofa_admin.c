@@ -37,22 +37,34 @@ static ngx_int_t ngx_http_twofa_admin_send(ngx_http_request_t *r,
 static void ngx_http_twofa_admin_start(ngx_http_request_t *r);
 static void ngx_http_twofa_admin_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_admin_org(ngx_http_request_t *r,
+
+/* an operation's answer, from its store reply */
+typedef ngx_int_t ngx_http_twofa_admin_answer_t(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_admin_user(ngx_http_request_t *r,
-    ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_admin_reset(ngx_http_request_t *r,
-    ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_admin_init(ngx_http_request_t *r,
-    ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply);
-static ngx_int_t ngx_http_twofa_admin_audit_read(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply);
+
+static ngx_http_twofa_admin_answer_t  ngx_http_twofa_admin_org;
+static ngx_http_twofa_admin_answer_t  ngx_http_twofa_admin_user;
+static ngx_http_twofa_admin_answer_t  ngx_http_twofa_admin_reset;
+static ngx_http_twofa_admin_answer_t  ngx_http_twofa_admin_init;
+static ngx_http_twofa_admin_answer_t  ngx_http_twofa_admin_audit_read;
+
 static json_t *ngx_http_twofa_admin_string(ngx_str_t *s);
 static void ngx_http_twofa_admin_log_change(ngx_http_request_t *r,
     ngx_http_twofa_admin_t *adm, const char *what);
 static ngx_int_t ngx_http_twofa_admin_no_state(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twofa_admin_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *message);
+
+
+/* by ngx_http_twofa_admin_op_e */
+static ngx_http_twofa_admin_answer_t  *ngx_http_twofa_admin_answers[] = {
+    ngx_http_twofa_admin_org,           /* ORG_GET */
+    ngx_http_twofa_admin_org,           /* ORG_PUT */
+    ngx_http_twofa_admin_user,          /* USER_GET */
+    ngx_http_twofa_admin_reset,         /* USER_RESET */
+    ngx_http_twofa_admin_init,          /* INIT */
+    ngx_http_twofa_admin_audit_read     /* AUDIT */
+};
 
 
 ngx_int_t
@@ -330,11 +342,9 @@ ngx_http_twofa_admin_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply)
 {
     ngx_int_t                rc;
-    ngx_http_twofa_ctx_t    *ctx;
     ngx_http_twofa_admin_t  *adm;
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    adm = ctx->page;
+    adm = ngx_http_twofa_page(r);
 
     if (reply->rc != NGX_OK) {
         rc = ngx_http_twofa_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -345,29 +355,7 @@ ngx_http_twofa_admin_reply(ngx_http_request_t *r,
         rc = ngx_http_twofa_admin_no_state(r);
 
     } else {
-        switch (adm->op) {
-
-        case NGX_HTTP_TWOFA_ADMIN_ORG_GET:
-        case NGX_HTTP_TWOFA_ADMIN_ORG_PUT:
-            rc = ngx_http_twofa_admin_org(r, adm, reply);
-            break;
-
-        case NGX_HTTP_TWOFA_ADMIN_USER_GET:
-            rc = ngx_http_twofa_admin_user(r, adm, reply);
-            break;
-
-        case NGX_HTTP_TWOFA_ADMIN_USER_RESET:
-            rc = ngx_http_twofa_admin_reset(r, adm, reply);
-            break;
-
-        case NGX_HTTP_TWOFA_ADMIN_AUDIT:
-            rc = ngx_http_twofa_admin_audit_read(r, reply);
-            break;
-
-        default: /* NGX_HTTP_TWOFA_ADMIN_INIT */
-            rc = ngx_http_twofa_admin_init(r, adm, reply);
-            break;
-        }
+        rc = ngx_http_twofa_admin_answers[adm->op](r, adm, reply);
     }
 
     ngx_http_finalize_request(r, rc);
@@ -456,7 +444,7 @@ ngx_http_twofa_admin_init(ngx_http_request_t *r, ngx_http_twofa_admin_t *adm,
 
 static ngx_int_t
 ngx_http_twofa_admin_audit_read(ngx_http_request_t *r,
-    ngx_http_twofa_store_reply_t *reply)
+    ngx_http_twofa_admin_t *adm, ngx_http_twofa_store_reply_t *reply)
 {
     json_t                        *entries, *entry, *next;
     ngx_int_t                      t;

@@ -83,7 +83,7 @@ struct ngx_http_twofa_merge_s {
 
 
 static ngx_int_t ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m,
-    ngx_http_twofa_main_conf_t *tmcf, char *prefix, unsigned slot);
+    char *prefix, unsigned slot);
 static void ngx_http_twofa_merge_exists(void *data, redisReply *reply);
 static void ngx_http_twofa_merge_read(ngx_http_twofa_merge_t *m);
 static ngx_int_t ngx_http_twofa_merge_send(
@@ -137,7 +137,7 @@ ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
                    &q->from, q->cursor_slot);
 
     for (slot = 0; slot < TWOFA_SLOTS; slot++) {
-        if (ngx_http_twofa_merge_probe(m, tmcf, prefix, slot) != NGX_OK) {
+        if (ngx_http_twofa_merge_probe(m, prefix, slot) != NGX_OK) {
             m->failed++;
             return m->pending ? NGX_OK : NGX_ERROR;
         }
@@ -150,28 +150,19 @@ ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
 /* EXISTS of one slot's stream; its key stays for the read */
 
 static ngx_int_t
-ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m,
-    ngx_http_twofa_main_conf_t *tmcf, char *prefix, unsigned slot)
+ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m, char *prefix,
+    unsigned slot)
 {
-    u_char                         *key;
-    size_t                          plen, len;
-    ngx_http_request_t            *r;
+    ngx_str_t                      key;
     ngx_http_twofa_merge_probe_t  *s;
 
-    r = m->r;
+    s = ngx_palloc(m->r->pool, sizeof(ngx_http_twofa_merge_probe_t));
 
-    plen = twofa_key_cluster_prefix(prefix, (const char *) tmcf->prefix.data,
-                                    tmcf->prefix.len, slot);
-    if (plen == 0) {
-        return NGX_ERROR;
-    }
-
-    len = twofa_key_len(TWOFA_KEY_AUDIT, plen, NULL, 0, NULL, 0);
-
-    s = ngx_palloc(r->pool, sizeof(ngx_http_twofa_merge_probe_t));
-    key = ngx_pnalloc(r->pool, len);
-
-    if (s == NULL || key == NULL) {
+    if (s == NULL
+        || ngx_http_twofa_admin_slot_key(m->r, prefix, slot, TWOFA_KEY_AUDIT,
+                                         &key)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -179,23 +170,12 @@ ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m,
     s->slot = slot;
     s->argv[0] = "EXISTS";
     s->lens[0] = 6;
-    s->argv[1] = (const char *) key;
-    s->lens[1] = twofa_key((char *) key, TWOFA_KEY_AUDIT, prefix, plen, NULL,
-                           0, NULL, 0);
+    s->argv[1] = (const char *) key.data;
+    s->lens[1] = key.len;
 
-    m->pending++;
-
-    if (ngx_http_twofa_cluster_command(tmcf->cluster, slot, r->pool,
-                                       r->connection->log,
-                                       ngx_http_twofa_merge_exists, s, 2,
-                                       s->argv, s->lens, 0)
-        != NGX_OK)
-    {
-        m->pending--;
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
+    return ngx_http_twofa_admin_slot_send(m->r, slot, &m->pending,
+                                          ngx_http_twofa_merge_exists, s, 2,
+                                          s->argv, s->lens);
 }
 
 

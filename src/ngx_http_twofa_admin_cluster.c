@@ -39,7 +39,7 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan,
-    ngx_http_twofa_main_conf_t *tmcf, unsigned slot, ngx_str_t *by);
+    unsigned slot, ngx_str_t *by);
 static void ngx_http_twofa_admin_marked(void *data, redisReply *reply);
 static void ngx_http_twofa_admin_marked_by(void *data, redisReply *reply);
 static void ngx_http_twofa_admin_fan_reply(ngx_http_twofa_admin_fan_t *fan,
@@ -81,7 +81,7 @@ ngx_http_twofa_admin_cluster_init(ngx_http_request_t *r, ngx_str_t *by,
                    "twofa admin: init, the mark in every slot");
 
     for (slot = 0; slot < TWOFA_SLOTS; slot++) {
-        if (ngx_http_twofa_admin_mark(fan, tmcf, slot, by) != NGX_OK) {
+        if (ngx_http_twofa_admin_mark(fan, slot, by) != NGX_OK) {
             goto failed;
         }
     }
@@ -102,42 +102,82 @@ failed:
 }
 
 
-static ngx_int_t
-ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan,
-    ngx_http_twofa_main_conf_t *tmcf, unsigned slot, ngx_str_t *by)
+ngx_int_t
+ngx_http_twofa_admin_slot_key(ngx_http_request_t *r, char *prefix,
+    unsigned slot, twofa_key_kind_t kind, ngx_str_t *key)
 {
-    u_char                      *key;
-    size_t                       plen, len;
-    ngx_uint_t                   i;
-    ngx_http_request_t          *r;
-    ngx_http_twofa_admin_mark_t *m;
+    size_t                       plen;
+    ngx_http_twofa_main_conf_t  *tmcf;
 
-    r = fan->r;
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    plen = twofa_key_cluster_prefix(fan->prefix,
-                                    (const char *) tmcf->prefix.data,
+    plen = twofa_key_cluster_prefix(prefix, (const char *) tmcf->prefix.data,
                                     tmcf->prefix.len, slot);
     if (plen == 0) {
         return NGX_ERROR;
     }
 
-    len = twofa_key_len(TWOFA_KEY_DEPLOYMENT, plen, NULL, 0, NULL, 0);
-
-    m = ngx_palloc(r->pool, sizeof(ngx_http_twofa_admin_mark_t));
-    key = ngx_pnalloc(r->pool, len);
-
-    if (m == NULL || key == NULL) {
+    key->data = ngx_pnalloc(r->pool,
+                            twofa_key_len(kind, plen, NULL, 0, NULL, 0));
+    if (key->data == NULL) {
         return NGX_ERROR;
     }
 
-    len = twofa_key((char *) key, TWOFA_KEY_DEPLOYMENT, fan->prefix, plen,
-                    NULL, 0, NULL, 0);
+    key->len = twofa_key((char *) key->data, kind, prefix, plen, NULL, 0,
+                         NULL, 0);
 
-    for (i = 0; i < 2; i++) {
-        m->argv[i][0] = "HSETNX";
-        m->lens[i][0] = 6;
-        m->argv[i][1] = (const char *) key;
-        m->lens[i][1] = len;
+    return NGX_OK;
+}
+
+
+/* the handler is called exactly once, later, when NGX_OK (cluster.c) */
+
+ngx_int_t
+ngx_http_twofa_admin_slot_send(ngx_http_request_t *r, unsigned slot,
+    ngx_uint_t *pending, ngx_http_twofa_redis_reply_pt handler, void *data,
+    int argc, const char **argv, const size_t *lens)
+{
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    if (ngx_http_twofa_cluster_command(tmcf->cluster, slot, r->pool,
+                                       r->connection->log, handler, data,
+                                       argc, argv, lens, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    (*pending)++;
+
+    return NGX_OK;
+}
+
+
+/* HSETNX key created now, then HSETNX key by who: a mark made is kept */
+
+static ngx_int_t
+ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan, unsigned slot,
+    ngx_str_t *by)
+{
+    ngx_str_t                     key;
+    ngx_uint_t                    i;
+    ngx_http_twofa_admin_mark_t  *m;
+
+    static ngx_http_twofa_redis_reply_pt  handlers[] = {
+        ngx_http_twofa_admin_marked,
+        ngx_http_twofa_admin_marked_by
+    };
+
+    m = ngx_palloc(fan->r->pool, sizeof(ngx_http_twofa_admin_mark_t));
+
+    if (m == NULL
+        || ngx_http_twofa_admin_slot_key(fan->r, fan->prefix, slot,
+                                         TWOFA_KEY_DEPLOYMENT, &key)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     m->argv[0][2] = "created";
@@ -150,28 +190,19 @@ ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan,
     m->argv[1][3] = (const char *) by->data;
     m->lens[1][3] = by->len;
 
-    fan->pending++;
+    for (i = 0; i < 2; i++) {
+        m->argv[i][0] = "HSETNX";
+        m->lens[i][0] = 6;
+        m->argv[i][1] = (const char *) key.data;
+        m->lens[i][1] = key.len;
 
-    if (ngx_http_twofa_cluster_command(tmcf->cluster, slot, r->pool,
-                                       r->connection->log,
-                                       ngx_http_twofa_admin_marked, fan, 4,
-                                       m->argv[0], m->lens[0], 0)
-        != NGX_OK)
-    {
-        fan->pending--;
-        return NGX_ERROR;
-    }
-
-    fan->pending++;
-
-    if (ngx_http_twofa_cluster_command(tmcf->cluster, slot, r->pool,
-                                       r->connection->log,
-                                       ngx_http_twofa_admin_marked_by, fan, 4,
-                                       m->argv[1], m->lens[1], 0)
-        != NGX_OK)
-    {
-        fan->pending--;
-        return NGX_ERROR;
+        if (ngx_http_twofa_admin_slot_send(fan->r, slot, &fan->pending,
+                                           handlers[i], fan, 4, m->argv[i],
+                                           m->lens[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;

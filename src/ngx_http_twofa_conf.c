@@ -12,16 +12,25 @@
 #include "twofa_scripts.h"
 
 
-static ngx_int_t ngx_http_twofa_check_conflicts(ngx_conf_t *cf,
+/* a check across a location's directives: NGX_ERROR, with its message */
+typedef ngx_int_t ngx_http_twofa_check_t(ngx_conf_t *cf,
     ngx_http_twofa_loc_conf_t *conf);
-static ngx_int_t ngx_http_twofa_check_location(ngx_conf_t *cf,
-    ngx_http_twofa_loc_conf_t *conf);
-static ngx_int_t ngx_http_twofa_check_place(ngx_conf_t *cf,
-    ngx_http_twofa_loc_conf_t *conf, ngx_http_core_loc_conf_t *clcf);
-static ngx_int_t ngx_http_twofa_identity_headers(ngx_conf_t *cf,
-    ngx_http_twofa_loc_conf_t *conf);
-static ngx_int_t ngx_http_twofa_guard_headers(ngx_conf_t *cf,
-    ngx_http_twofa_main_conf_t *tmcf, ngx_http_twofa_loc_conf_t *conf);
+
+static ngx_http_twofa_check_t  ngx_http_twofa_check_conflicts;
+static ngx_http_twofa_check_t  ngx_http_twofa_check_needs;
+static ngx_http_twofa_check_t  ngx_http_twofa_check_place;
+static ngx_http_twofa_check_t  ngx_http_twofa_identity_headers;
+static ngx_http_twofa_check_t  ngx_http_twofa_guard_headers;
+
+
+/* run in this order on every merged location: the first refusal stops */
+static ngx_http_twofa_check_t  *ngx_http_twofa_checks[] = {
+    ngx_http_twofa_check_conflicts,
+    ngx_http_twofa_check_needs,
+    ngx_http_twofa_check_place,
+    ngx_http_twofa_identity_headers,
+    ngx_http_twofa_guard_headers
+};
 
 
 static ngx_str_t  ngx_http_twofa_default_prefix = ngx_string("twofa:");
@@ -246,6 +255,8 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_twofa_loc_conf_t *prev = parent;
     ngx_http_twofa_loc_conf_t *conf = child;
 
+    ngx_uint_t  i;
+
     /* what a location *is* (login, pages, admin) is not inherited */
 
     ngx_conf_merge_value(conf->login, NGX_CONF_UNSET, 0);
@@ -281,8 +292,12 @@ ngx_http_twofa_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->hide_identity, prev->hide_identity, 1);
     ngx_conf_merge_str_value(conf->admin_token, prev->admin_token, "");
 
-    if (ngx_http_twofa_check_location(cf, conf) != NGX_OK) {
-        return NGX_CONF_ERROR;
+    for (i = 0; i < sizeof(ngx_http_twofa_checks)
+                    / sizeof(ngx_http_twofa_checks[0]); i++)
+    {
+        if (ngx_http_twofa_checks[i](cf, conf) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     return NGX_CONF_OK;
@@ -337,14 +352,10 @@ ngx_http_twofa_check_conflicts(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
  */
 
 static ngx_int_t
-ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
+ngx_http_twofa_check_needs(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
 {
     ngx_http_core_loc_conf_t    *clcf;
     ngx_http_twofa_main_conf_t  *tmcf;
-
-    if (ngx_http_twofa_check_conflicts(cf, conf) != NGX_OK) {
-        return NGX_ERROR;
-    }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -419,18 +430,6 @@ ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_twofa_check_place(cf, conf, clcf) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (conf->login) {
-        if (ngx_http_twofa_identity_headers(cf, conf) != NGX_OK
-            || ngx_http_twofa_guard_headers(cf, tmcf, conf) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
     return NGX_OK;
 }
 
@@ -438,10 +437,12 @@ ngx_http_twofa_check_location(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
 /* Where the admin API and the pages may live. */
 
 static ngx_int_t
-ngx_http_twofa_check_place(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf,
-    ngx_http_core_loc_conf_t *clcf)
+ngx_http_twofa_check_place(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
 {
+    ngx_http_core_loc_conf_t   *clcf;
     ngx_http_twofa_srv_conf_t  *tscf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
     if (conf->admin) {
         if (clcf->exact_match || clcf->named
@@ -507,6 +508,10 @@ ngx_http_twofa_identity_headers(ngx_conf_t *cf,
         ngx_string("upstream_http_"),
         ngx_string("sent_http_")
     };
+
+    if (!conf->login) {
+        return NGX_OK;
+    }
 
     conf->identity_headers = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
     if (conf->identity_headers == NULL) {
@@ -595,11 +600,13 @@ ngx_http_twofa_identity_headers(ngx_conf_t *cf,
  */
 
 static ngx_int_t
-ngx_http_twofa_guard_headers(ngx_conf_t *cf, ngx_http_twofa_main_conf_t *tmcf,
-    ngx_http_twofa_loc_conf_t *conf)
+ngx_http_twofa_guard_headers(ngx_conf_t *cf, ngx_http_twofa_loc_conf_t *conf)
 {
-    ngx_str_t   *name, *known, *add;
-    ngx_uint_t   i, j;
+    ngx_str_t                   *name, *known, *add;
+    ngx_uint_t                   i, j;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_twofa_module);
 
     if (conf->identity_headers == NULL
         || conf->identity_headers->nelts == 0)

@@ -15,7 +15,7 @@ static ngx_int_t ngx_http_twofa_cookie_param(ngx_http_twofa_cookie_conf_t *cc,
     ngx_str_t *arg);
 static ngx_int_t ngx_http_twofa_param_time(ngx_str_t *arg, const char *name,
     time_t *t);
-static char *ngx_http_twofa_last_time(ngx_conf_t *cf, ngx_str_t *arg,
+static char *ngx_http_twofa_last_time(ngx_conf_t *cf, ngx_uint_t i,
     const char *name, time_t *t);
 static char *ngx_http_twofa_check_url(ngx_conf_t *cf, void *post,
     void *data);
@@ -39,23 +39,14 @@ ngx_int_t
 ngx_http_twofa_secret_file(ngx_conf_t *cf, ngx_str_t *name, ngx_str_t *file,
     size_t min, ngx_str_t *secret)
 {
-    ngx_pool_cleanup_t  *cln;
-
     if (ngx_http_twofa_conf_read_file(cf, name, file, min, 4096, 0, secret)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_twofa_wipe_str;
-    cln->data = secret;
-
-    return NGX_OK;
+    return ngx_http_twofa_on_cleanup(cf->pool, ngx_http_twofa_wipe_str,
+                                     secret);
 }
 
 
@@ -83,25 +74,27 @@ ngx_http_twofa_param_time(ngx_str_t *arg, const char *name, time_t *t)
 
 
 /*
- * A directive's one optional "name=time" parameter, in arg: the error
- * names the directive (the first word of the line) and the parameter.
+ * A directive's one optional "name=time" parameter, the i-th word of the
+ * line if there is one: the error names the directive and the parameter.
  */
 
 static char *
-ngx_http_twofa_last_time(ngx_conf_t *cf, ngx_str_t *arg, const char *name,
+ngx_http_twofa_last_time(ngx_conf_t *cf, ngx_uint_t i, const char *name,
     time_t *t)
 {
     ngx_str_t  *value;
 
-    if (ngx_http_twofa_param_time(arg, name, t) == NGX_OK) {
+    value = cf->args->elts;
+
+    if (i >= cf->args->nelts
+        || ngx_http_twofa_param_time(&value[i], name, t) == NGX_OK)
+    {
         return NGX_CONF_OK;
     }
 
-    value = cf->args->elts;
-
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                        "\"%V\" has an invalid parameter \"%V\"",
-                       &value[0], arg);
+                       &value[0], &value[i]);
 
     return NGX_CONF_ERROR;
 }
@@ -137,26 +130,23 @@ ngx_http_twofa_key_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_twofa_main_conf_t *tmcf = conf;
 
-    ngx_str_t           *value, material;
-    ngx_uint_t           i;
-    twofa_key_t         *key, *keys;
-    ngx_pool_cleanup_t  *cln;
+    ngx_str_t    *value, material;
+    ngx_uint_t    i;
+    twofa_key_t  *key, *keys;
 
     value = cf->args->elts;
 
     if (tmcf->keys == NULL) {
         tmcf->keys = ngx_array_create(cf->pool, 2, sizeof(twofa_key_t));
-        if (tmcf->keys == NULL) {
+
+        if (tmcf->keys == NULL
+            || ngx_http_twofa_on_cleanup(cf->pool,
+                                         ngx_http_twofa_cleanup_keys,
+                                         tmcf->keys)
+               != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
-
-        cln = ngx_pool_cleanup_add(cf->pool, 0);
-        if (cln == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        cln->handler = ngx_http_twofa_cleanup_keys;
-        cln->data = tmcf->keys;
     }
 
     if (ngx_http_twofa_conf_read_file(cf, &value[0], &value[1],
@@ -298,17 +288,14 @@ ngx_http_twofa_gate(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tlcf->gate = 1;
     tlcf->gate_max_age = 0;
 
-    if (cf->args->nelts == 1) {
-        return NGX_CONF_OK;
-    }
-
-    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+    if (cf->args->nelts == 2
+        && value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0)
+    {
         tlcf->gate = 0;
         return NGX_CONF_OK;
     }
 
-    return ngx_http_twofa_last_time(cf, &value[1], "max_age",
-                                    &tlcf->gate_max_age);
+    return ngx_http_twofa_last_time(cf, 1, "max_age", &tlcf->gate_max_age);
 }
 
 
@@ -597,12 +584,7 @@ ngx_http_twofa_lockout(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     tscf->lockout = n;
 
-    if (cf->args->nelts == 2) {
-        return NGX_CONF_OK;
-    }
-
-    return ngx_http_twofa_last_time(cf, &value[2], "window",
-                                    &tscf->lockout_window);
+    return ngx_http_twofa_last_time(cf, 2, "window", &tscf->lockout_window);
 }
 
 

@@ -660,14 +660,12 @@ ngx_http_twofa_flow_reply(ngx_http_request_t *r,
     ngx_http_twofa_store_reply_t *reply)
 {
     ngx_int_t               rc;
-    ngx_http_twofa_ctx_t   *ctx;
     ngx_http_twofa_page_t  *pg;
 
-    ctx = ngx_http_twofa_get_ctx(r);
-    pg = ctx->page;
+    pg = ngx_http_twofa_page(r);
 
     if (reply->rc != NGX_OK) {
-        ctx->result = NGX_HTTP_TWOFA_RESULT_ERROR;
+        ngx_http_twofa_set_result(r, NGX_HTTP_TWOFA_RESULT_ERROR);
         rc = ngx_http_twofa_unavailable(r);
 
     } else if (reply->outcome == NGX_HTTP_TWOFA_LOCKED) {

@@ -75,6 +75,39 @@ ngx_http_twofa_new_page(ngx_http_request_t *r, size_t size)
 }
 
 
+/* the state ngx_http_twofa_new_page() made for this request's handler */
+
+void *
+ngx_http_twofa_page(ngx_http_request_t *r)
+{
+    ngx_http_twofa_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twofa_module);
+
+    return ctx->page;
+}
+
+
+/* handler(data) when pool is destroyed (a secret wiped, a buffer freed) */
+
+ngx_int_t
+ngx_http_twofa_on_cleanup(ngx_pool_t *pool, ngx_pool_cleanup_pt handler,
+    void *data)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = handler;
+    cln->data = data;
+
+    return NGX_OK;
+}
+
+
 const twofa_key_t *
 ngx_http_twofa_keys(ngx_http_request_t *r, size_t *n)
 {

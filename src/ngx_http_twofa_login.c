@@ -128,16 +128,10 @@ ngx_http_twofa_login_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_twofa_login_proxy(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
 {
-    ngx_http_request_t          *sr;
-    ngx_http_post_subrequest_t  *ps;
+    ngx_http_request_t  *sr;
 
-    ps = ngx_palloc(r->pool, sizeof(ngx_http_post_subrequest_t));
-    if (ps == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ps->handler = ngx_http_twofa_login_proxied;
-    ps->data = ctx;
+    ctx->proxied.handler = ngx_http_twofa_login_proxied;
+    ctx->proxied.data = ctx;
 
     if (ngx_array_init(&ctx->response.headers, r->pool, 16,
                        sizeof(ngx_http_twofa_header_t))
@@ -155,7 +149,7 @@ ngx_http_twofa_login_proxy(ngx_http_request_t *r, ngx_http_twofa_ctx_t *ctx)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, ps,
+    if (ngx_http_subrequest(r, &r->uri, &r->args, &sr, &ctx->proxied,
                             NGX_HTTP_SUBREQUEST_WAITED)
         != NGX_OK)
     {

@@ -81,7 +81,6 @@ ngx_int_t
 ngx_http_twofa_pages_handler(ngx_http_request_t *r)
 {
     ngx_int_t               rc;
-    ngx_pool_cleanup_t     *cln;
     const twofa_session_t  *session;
     ngx_http_twofa_page_t  *pg;
 
@@ -90,13 +89,11 @@ ngx_http_twofa_pages_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_twofa_on_cleanup(r->pool, ngx_http_twofa_pages_wipe, pg)
+        != NGX_OK)
+    {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    cln->handler = ngx_http_twofa_pages_wipe;
-    cln->data = pg;
 
     rc = ngx_http_twofa_pages_route(r, pg);
     if (rc != NGX_OK) {

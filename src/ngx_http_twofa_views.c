@@ -128,7 +128,6 @@ ngx_http_twofa_show_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
     size_t                      svg_len;
     ngx_str_t                   vars[NGX_HTTP_TWOFA_V_COUNT];
     ngx_str_t                   b32, grouped, uri;
-    ngx_pool_cleanup_t         *cln;
     ngx_http_twofa_srv_conf_t  *tscf;
 
     tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
@@ -177,14 +176,10 @@ ngx_http_twofa_show_enroll(ngx_http_request_t *r, ngx_http_twofa_page_t *pg,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
+    if (ngx_http_twofa_on_cleanup(r->pool, free, svg) != NGX_OK) {
         free(svg);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    cln->handler = free;
-    cln->data = svg;
 
     ngx_http_twofa_page_vars(pg, vars);
     vars[NGX_HTTP_TWOFA_V_SECRET] = b32;
