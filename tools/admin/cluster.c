@@ -32,10 +32,7 @@ static int twofa_admin_cluster_mark(twofa_admin_t *adm, int node,
 int
 twofa_admin_cluster_parse(twofa_admin_t *adm, const char *value)
 {
-    int      port;
-    char    *p, *comma;
-    char     host[TWOFA_ADMIN_HOST_MAX + 1];
-    size_t   len;
+    size_t  len;
 
     len = strlen(value);
 
@@ -45,28 +42,8 @@ twofa_admin_cluster_parse(twofa_admin_t *adm, const char *value)
 
     memcpy(adm->spec, value, len + 1);
 
-    for (p = adm->spec + 8; ; p = comma + 1) {
-        comma = strchr(p, ',');
-
-        if (comma) {
-            *comma = '\0';
-        }
-
-        if (adm->ncluster == TWOFA_ADMIN_SENTINELS
-            || strncmp(p, "unix:", 5) == 0
-            || twofa_admin_parse_hostport(p, 6379, host, &port) != 0)
-        {
-            return -1;
-        }
-
-        adm->seed[adm->ncluster++] = p;
-
-        if (comma == NULL) {
-            break;
-        }
-    }
-
-    return 0;
+    return twofa_admin_parse_list(adm->spec + 8, 6379, adm->seed,
+                                  &adm->ncluster);
 }
 
 

@@ -618,10 +618,8 @@ twofa_admin_parse_hostport(const char *addr, long dflt, char *out, int *port)
 static int
 twofa_admin_parse_sentinel(twofa_admin_t *adm, const char *value)
 {
-    int     port;
-    char   *word, *save, *list, *p, *comma;
-    char    host[TWOFA_ADMIN_HOST_MAX + 1];
-    size_t  len, i;
+    char    *word, *save, *list;
+    size_t   len, i;
 
     len = strlen(value);
 
@@ -675,6 +673,25 @@ twofa_admin_parse_sentinel(twofa_admin_t *adm, const char *value)
         }
     }
 
+    return twofa_admin_parse_list(list, 26379, adm->sentinel,
+                                  &adm->nsentinels);
+}
+
+
+/*
+ * "H:P[,H:P...]" of sentinel= and cluster=, split in place at its commas
+ * into out (room for TWOFA_ADMIN_SENTINELS) from *n on, each address
+ * checked: a host, its port dflt when not given; never a unix socket,
+ * which the module takes in neither.
+ */
+
+int
+twofa_admin_parse_list(char *list, long dflt, char **out, int *n)
+{
+    int    port;
+    char  *p, *comma;
+    char   host[TWOFA_ADMIN_HOST_MAX + 1];
+
     for (p = list; ; p = comma + 1) {
         comma = strchr(p, ',');
 
@@ -682,14 +699,14 @@ twofa_admin_parse_sentinel(twofa_admin_t *adm, const char *value)
             *comma = '\0';
         }
 
-        if (adm->nsentinels == TWOFA_ADMIN_SENTINELS
+        if (*n == TWOFA_ADMIN_SENTINELS
             || strncmp(p, "unix:", 5) == 0
-            || twofa_admin_parse_hostport(p, 26379, host, &port) != 0)
+            || twofa_admin_parse_hostport(p, dflt, host, &port) != 0)
         {
             return -1;
         }
 
-        adm->sentinel[adm->nsentinels++] = p;
+        out[(*n)++] = p;
 
         if (comma == NULL) {
             break;

@@ -210,9 +210,10 @@ int twofa_admin_command_line(twofa_admin_t *adm,
 int twofa_admin_usage(const char *fmt, const char *arg);
 void twofa_admin_help(void);
 
-/* options.c: also for sentinel.c */
+/* options.c: also for sentinel.c and cluster.c */
 int twofa_admin_parse_hostport(const char *addr, long dflt, char *host,
     int *port);
+int twofa_admin_parse_list(char *list, long dflt, char **out, int *n);
 int twofa_admin_parse_long(const char *s, long min, long max, long *out);
 
 /* password.c */
