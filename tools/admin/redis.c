@@ -296,7 +296,7 @@ redisReply *
 twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
     twofa_admin_args_t *args)
 {
-    int                    i, tries, redirect;
+    int                    i, tries;
     long                   waited;
     char                   what[64], nkeys[TWOFA_ADMIN_INT_LEN];
     size_t                 lens[TWOFA_ADMIN_ARGS_MAX + 3];
@@ -323,20 +323,9 @@ twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
     tries = 0;
     waited = 0;
 
-    for ( ;; ) {
+    do {
         reply = twofa_admin_send(adm, what, args->n + 3, argv, lens);
-
-        redirect = twofa_admin_cluster_redirect(adm, reply, &tries, &waited);
-        if (redirect == 0) {
-            break;
-        }
-
-        freeReplyObject(reply);
-
-        if (redirect < 0) {
-            return NULL;
-        }
-    }
+    } while (twofa_admin_cluster_redirect(adm, &reply, &tries, &waited));
 
     if (reply && reply->type == REDIS_REPLY_ERROR
         && strncmp(reply->str, "NOSCRIPT", 8) == 0)

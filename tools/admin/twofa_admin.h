@@ -228,7 +228,7 @@ int twofa_admin_cluster_parse(twofa_admin_t *adm, const char *value);
 int twofa_admin_cluster_connect(twofa_admin_t *adm);
 int twofa_admin_cluster_org(twofa_admin_t *adm, const char *org);
 int twofa_admin_cluster_slot(twofa_admin_t *adm, unsigned slot);
-int twofa_admin_cluster_redirect(twofa_admin_t *adm, redisReply *reply,
+int twofa_admin_cluster_redirect(twofa_admin_t *adm, redisReply **reply,
     int *tries, long *waited);
 int twofa_admin_cluster_init(twofa_admin_t *adm, const char *now,
     const char *by, long *created);
