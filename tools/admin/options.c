@@ -52,6 +52,8 @@ static int twofa_admin_parse_timeout(const char *s, long min, long max,
     long *out);
 static int twofa_admin_parse_since(const char *s, int64_t *out);
 static int twofa_admin_digits(const char *s, size_t n);
+static int twofa_admin_set_org(twofa_admin_t *adm, const char *value);
+static int twofa_admin_set_user(twofa_admin_t *adm, const char *value);
 static int twofa_admin_check_ident(const char *what, const char *value,
     char *buf, const char **out);
 static void twofa_admin_print_value(FILE *f, const char *s);
@@ -377,9 +379,7 @@ twofa_admin_command_line(twofa_admin_t *adm,
         return TWOFA_ADMIN_OK;
     }
 
-    if (twofa_admin_check_ident("org", argv[2], adm->org_buf, &adm->org)
-        != 0)
-    {
+    if (twofa_admin_set_org(adm, argv[2]) != 0) {
         return TWOFA_ADMIN_EUSAGE;
     }
 
@@ -393,10 +393,7 @@ twofa_admin_command_line(twofa_admin_t *adm,
         }
 
     } else if (cmd->takes == TWOFA_ADMIN_TAKES_ORG_USER) {
-        if (twofa_admin_check_ident("user", argv[3], adm->user_buf,
-                                    &adm->user)
-            != 0)
-        {
+        if (twofa_admin_set_user(adm, argv[3]) != 0) {
             return TWOFA_ADMIN_EUSAGE;
         }
     }
@@ -438,20 +435,14 @@ twofa_admin_audit_options(twofa_admin_t *adm, int argc, char **argv)
             return TWOFA_ADMIN_OK;
 
         case TWOFA_ADMIN_OPT_ORG:
-            if (twofa_admin_check_ident("org", optarg, adm->org_buf,
-                                        &adm->org)
-                != 0)
-            {
+            if (twofa_admin_set_org(adm, optarg) != 0) {
                 return TWOFA_ADMIN_EUSAGE;
             }
 
             break;
 
         case TWOFA_ADMIN_OPT_USER:
-            if (twofa_admin_check_ident("user", optarg, adm->user_buf,
-                                        &adm->user)
-                != 0)
-            {
+            if (twofa_admin_set_user(adm, optarg) != 0) {
                 return TWOFA_ADMIN_EUSAGE;
             }
 
@@ -919,6 +910,22 @@ twofa_admin_digits(const char *s, size_t n)
     }
 
     return v;
+}
+
+
+/* ORG or USER, after the command or after --org or --user */
+
+static int
+twofa_admin_set_org(twofa_admin_t *adm, const char *value)
+{
+    return twofa_admin_check_ident("org", value, adm->org_buf, &adm->org);
+}
+
+
+static int
+twofa_admin_set_user(twofa_admin_t *adm, const char *value)
+{
+    return twofa_admin_check_ident("user", value, adm->user_buf, &adm->user);
 }
 
 
