@@ -23,6 +23,8 @@ static int twofa_admin_cluster_map(twofa_admin_t *adm);
 static int twofa_admin_cluster_node(twofa_admin_t *adm, const char *host,
     size_t len, long port);
 static int twofa_admin_cluster_open(twofa_admin_t *adm, int node);
+static int twofa_admin_cluster_follow(twofa_admin_t *adm, redisReply *reply,
+    int *tries, long *waited);
 static int twofa_admin_cluster_mark(twofa_admin_t *adm, int node,
     const char *now, const char *by, long *created);
 
@@ -32,10 +34,7 @@ static int twofa_admin_cluster_mark(twofa_admin_t *adm, int node,
 int
 twofa_admin_cluster_parse(twofa_admin_t *adm, const char *value)
 {
-    int      port;
-    char    *p, *comma;
-    char     host[TWOFA_ADMIN_HOST_MAX + 1];
-    size_t   len;
+    size_t  len;
 
     len = strlen(value);
 
@@ -45,28 +44,8 @@ twofa_admin_cluster_parse(twofa_admin_t *adm, const char *value)
 
     memcpy(adm->spec, value, len + 1);
 
-    for (p = adm->spec + 8; ; p = comma + 1) {
-        comma = strchr(p, ',');
-
-        if (comma) {
-            *comma = '\0';
-        }
-
-        if (adm->ncluster == TWOFA_ADMIN_SENTINELS
-            || strncmp(p, "unix:", 5) == 0
-            || twofa_admin_parse_hostport(p, 6379, host, &port) != 0)
-        {
-            return -1;
-        }
-
-        adm->seed[adm->ncluster++] = p;
-
-        if (comma == NULL) {
-            break;
-        }
-    }
-
-    return 0;
+    return twofa_admin_parse_list(adm->spec + 8, 6379, adm->seed,
+                                  &adm->ncluster);
 }
 
 
@@ -285,13 +264,39 @@ twofa_admin_cluster_slot(twofa_admin_t *adm, unsigned slot)
 
 
 /*
+ * The loop of every command a cluster may redirect: while this says 1,
+ * *reply is freed and the command is to be sent again; at 0 *reply
+ * stands, NULL (freed) where a redirect failed, which each caller takes
+ * as no reply.
+ */
+
+int
+twofa_admin_cluster_redirect(twofa_admin_t *adm, redisReply **reply,
+    int *tries, long *waited)
+{
+    int  rc;
+
+    rc = twofa_admin_cluster_follow(adm, *reply, tries, waited);
+
+    if (rc == 0) {
+        return 0;
+    }
+
+    freeReplyObject(*reply);
+    *reply = NULL;
+
+    return rc > 0;
+}
+
+
+/*
  * A reply that says the command belongs elsewhere: MOVED (reconnect
  * there), ASK (there, after ASKING), TRYAGAIN (a moment, inside the
  * timeout).  1: send it again; 0: the reply stands; -1: failed.
  */
 
-int
-twofa_admin_cluster_redirect(twofa_admin_t *adm, redisReply *reply,
+static int
+twofa_admin_cluster_follow(twofa_admin_t *adm, redisReply *reply,
     int *tries, long *waited)
 {
     int          n, ask;
@@ -466,7 +471,7 @@ int
 twofa_admin_cluster_revocation(twofa_admin_t *adm, const char *key,
     const char *subject, time_t now)
 {
-    int          rc, tries;
+    int          tries;
     long         waited;
     unsigned     slot;
     redisReply  *reply;
@@ -483,21 +488,10 @@ twofa_admin_cluster_revocation(twofa_admin_t *adm, const char *key,
     tries = 0;
     waited = 0;
 
-    for ( ;; ) {
+    do {
         reply = redisCommand(adm->c, "HSET %s %s %lld", key, subject,
                              (long long) now);
-
-        rc = twofa_admin_cluster_redirect(adm, reply, &tries, &waited);
-        if (rc == 0) {
-            break;
-        }
-
-        freeReplyObject(reply);
-
-        if (rc < 0) {
-            goto failed;
-        }
-    }
+    } while (twofa_admin_cluster_redirect(adm, &reply, &tries, &waited));
 
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
         freeReplyObject(reply);

@@ -5,6 +5,7 @@
  */
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -33,6 +34,8 @@ enum {
 
 static int twofa_admin_option(twofa_admin_t *adm, int opt,
     const char *value);
+static int twofa_admin_number(twofa_admin_t *adm,
+    const struct option *options, int opt, const char *value);
 static int twofa_admin_bad_option(int ret, char **argv,
     const struct option *options);
 static const char *twofa_admin_option_name(const struct option *options,
@@ -45,9 +48,12 @@ static const twofa_admin_command_t *twofa_admin_find_command(
     const twofa_admin_command_t *commands, int argc, char **argv);
 static int twofa_admin_parse_addr(twofa_admin_t *adm, const char *addr);
 static int twofa_admin_parse_sentinel(twofa_admin_t *adm, const char *value);
-static int twofa_admin_parse_timeout(const char *s, long *out);
+static int twofa_admin_parse_timeout(const char *s, long min, long max,
+    long *out);
 static int twofa_admin_parse_since(const char *s, int64_t *out);
 static int twofa_admin_digits(const char *s, size_t n);
+static int twofa_admin_set_org(twofa_admin_t *adm, const char *value);
+static int twofa_admin_set_user(twofa_admin_t *adm, const char *value);
 static int twofa_admin_check_ident(const char *what, const char *value,
     char *buf, const char **out);
 static void twofa_admin_print_value(FILE *f, const char *s);
@@ -76,6 +82,36 @@ static const struct option  twofa_admin_audit_long_options[] = {
     { "limit", required_argument, NULL, TWOFA_ADMIN_OPT_LIMIT },
     { "follow", no_argument, NULL, TWOFA_ADMIN_OPT_FOLLOW },
     { NULL, 0, NULL, 0 }
+};
+
+
+/*
+ * The options that take a number: its range, how it is read, the long
+ * in twofa_admin_t it goes to, and what the usage message says after
+ * the range ("invalid --NAME "VALUE": MIN to MAX...").
+ */
+
+typedef struct {
+    int           opt;
+    long          min;
+    long          max;
+    int         (*parse)(const char *s, long min, long max, long *out);
+    size_t        offset;
+    const char   *unit;
+} twofa_admin_number_t;
+
+
+static const twofa_admin_number_t  twofa_admin_numbers[] = {
+    { TWOFA_ADMIN_OPT_DB, 0, 65535, twofa_admin_parse_long,
+      offsetof(twofa_admin_t, db), "" },
+    { TWOFA_ADMIN_OPT_TIMEOUT, 1, 3600000, twofa_admin_parse_timeout,
+      offsetof(twofa_admin_t, timeout), " ms (\"500\", \"500ms\", \"2s\")" },
+    { TWOFA_ADMIN_OPT_LOCKOUT, 1, 1000000, twofa_admin_parse_long,
+      offsetof(twofa_admin_t, lockout), "" },
+    { TWOFA_ADMIN_OPT_AUDIT_MAX_LEN, 1, 1000000000, twofa_admin_parse_long,
+      offsetof(twofa_admin_t, audit_max_len), "" },
+    { TWOFA_ADMIN_OPT_LIMIT, 1, TWOFA_ADMIN_LIMIT_MAX, twofa_admin_parse_long,
+      offsetof(twofa_admin_t, limit), "" }
 };
 
 
@@ -150,45 +186,44 @@ twofa_admin_option(twofa_admin_t *adm, int opt, const char *value)
         adm->password_file = value;
         break;
 
-    case TWOFA_ADMIN_OPT_DB:
-        if (twofa_admin_parse_long(value, 0, 65535, &adm->db) != 0) {
-            return twofa_admin_usage("invalid --db \"%s\": 0 to 65535",
-                                     value);
-        }
-
-        break;
-
     case TWOFA_ADMIN_OPT_PREFIX:
         adm->prefix = value;
         break;
 
-    case TWOFA_ADMIN_OPT_TIMEOUT:
-        if (twofa_admin_parse_timeout(value, &adm->timeout) != 0) {
-            return twofa_admin_usage("invalid --timeout \"%s\": 1 to "
-                                     "3600000 ms (\"500\", \"500ms\", "
-                                     "\"2s\")", value);
-        }
-
-        break;
-
-    case TWOFA_ADMIN_OPT_AUDIT_MAX_LEN:
-        if (twofa_admin_parse_long(value, 1, 1000000000, &adm->audit_max_len)
-            != 0)
-        {
-            return twofa_admin_usage("invalid --audit-max-len \"%s\": 1 to "
-                                     "1000000000", value);
-        }
-
-        break;
-
-    default: /* TWOFA_ADMIN_OPT_LOCKOUT */
-        if (twofa_admin_parse_long(value, 1, 1000000, &adm->lockout) != 0) {
-            return twofa_admin_usage("invalid --lockout \"%s\": 1 to "
-                                     "1000000", value);
-        }
+    default: /* --db, --timeout, --lockout, --audit-max-len */
+        return twofa_admin_number(adm, twofa_admin_long_options, opt, value);
     }
 
     return TWOFA_ADMIN_OK;
+}
+
+
+/* one of twofa_admin_numbers, read into its place, or the usage message */
+
+static int
+twofa_admin_number(twofa_admin_t *adm, const struct option *options,
+    int opt, const char *value)
+{
+    char                         fmt[128];
+    const twofa_admin_number_t  *n;
+
+    for (n = twofa_admin_numbers; n->opt != opt; n++) {
+        /* void: every option that reaches here has an entry */
+    }
+
+    if (n->parse(value, n->min, n->max,
+                 (long *) ((char *) adm + n->offset))
+        == 0)
+    {
+        return TWOFA_ADMIN_OK;
+    }
+
+    /* the value goes in through %s: it may hold a "%" */
+
+    snprintf(fmt, sizeof(fmt), "invalid %s \"%%s\": %ld to %ld%s",
+             twofa_admin_option_name(options, opt), n->min, n->max, n->unit);
+
+    return twofa_admin_usage(fmt, value);
 }
 
 
@@ -344,9 +379,7 @@ twofa_admin_command_line(twofa_admin_t *adm,
         return TWOFA_ADMIN_OK;
     }
 
-    if (twofa_admin_check_ident("org", argv[2], adm->org_buf, &adm->org)
-        != 0)
-    {
+    if (twofa_admin_set_org(adm, argv[2]) != 0) {
         return TWOFA_ADMIN_EUSAGE;
     }
 
@@ -360,10 +393,7 @@ twofa_admin_command_line(twofa_admin_t *adm,
         }
 
     } else if (cmd->takes == TWOFA_ADMIN_TAKES_ORG_USER) {
-        if (twofa_admin_check_ident("user", argv[3], adm->user_buf,
-                                    &adm->user)
-            != 0)
-        {
+        if (twofa_admin_set_user(adm, argv[3]) != 0) {
             return TWOFA_ADMIN_EUSAGE;
         }
     }
@@ -382,7 +412,7 @@ twofa_admin_command_line(twofa_admin_t *adm,
 static int
 twofa_admin_audit_options(twofa_admin_t *adm, int argc, char **argv)
 {
-    int  opt;
+    int  opt, rc;
 
     adm->since = -1;
     adm->limit = TWOFA_ADMIN_LIMIT;
@@ -405,20 +435,14 @@ twofa_admin_audit_options(twofa_admin_t *adm, int argc, char **argv)
             return TWOFA_ADMIN_OK;
 
         case TWOFA_ADMIN_OPT_ORG:
-            if (twofa_admin_check_ident("org", optarg, adm->org_buf,
-                                        &adm->org)
-                != 0)
-            {
+            if (twofa_admin_set_org(adm, optarg) != 0) {
                 return TWOFA_ADMIN_EUSAGE;
             }
 
             break;
 
         case TWOFA_ADMIN_OPT_USER:
-            if (twofa_admin_check_ident("user", optarg, adm->user_buf,
-                                        &adm->user)
-                != 0)
-            {
+            if (twofa_admin_set_user(adm, optarg) != 0) {
                 return TWOFA_ADMIN_EUSAGE;
             }
 
@@ -434,12 +458,10 @@ twofa_admin_audit_options(twofa_admin_t *adm, int argc, char **argv)
             break;
 
         case TWOFA_ADMIN_OPT_LIMIT:
-            if (twofa_admin_parse_long(optarg, 1, TWOFA_ADMIN_LIMIT_MAX,
-                                       &adm->limit)
-                != 0)
-            {
-                return twofa_admin_usage("invalid --limit \"%s\": 1 to "
-                                         "100000", optarg);
+            rc = twofa_admin_number(adm, twofa_admin_audit_long_options, opt,
+                                    optarg);
+            if (rc != TWOFA_ADMIN_OK) {
+                return rc;
             }
 
             break;
@@ -618,10 +640,8 @@ twofa_admin_parse_hostport(const char *addr, long dflt, char *out, int *port)
 static int
 twofa_admin_parse_sentinel(twofa_admin_t *adm, const char *value)
 {
-    int     port;
-    char   *word, *save, *list, *p, *comma;
-    char    host[TWOFA_ADMIN_HOST_MAX + 1];
-    size_t  len, i;
+    char    *word, *save, *list;
+    size_t   len, i;
 
     len = strlen(value);
 
@@ -675,6 +695,25 @@ twofa_admin_parse_sentinel(twofa_admin_t *adm, const char *value)
         }
     }
 
+    return twofa_admin_parse_list(list, 26379, adm->sentinel,
+                                  &adm->nsentinels);
+}
+
+
+/*
+ * "H:P[,H:P...]" of sentinel= and cluster=, split in place at its commas
+ * into out (room for TWOFA_ADMIN_SENTINELS) from *n on, each address
+ * checked: a host, its port dflt when not given; never a unix socket,
+ * which the module takes in neither.
+ */
+
+int
+twofa_admin_parse_list(char *list, long dflt, char **out, int *n)
+{
+    int    port;
+    char  *p, *comma;
+    char   host[TWOFA_ADMIN_HOST_MAX + 1];
+
     for (p = list; ; p = comma + 1) {
         comma = strchr(p, ',');
 
@@ -682,14 +721,14 @@ twofa_admin_parse_sentinel(twofa_admin_t *adm, const char *value)
             *comma = '\0';
         }
 
-        if (adm->nsentinels == TWOFA_ADMIN_SENTINELS
+        if (*n == TWOFA_ADMIN_SENTINELS
             || strncmp(p, "unix:", 5) == 0
-            || twofa_admin_parse_hostport(p, 26379, host, &port) != 0)
+            || twofa_admin_parse_hostport(p, dflt, host, &port) != 0)
         {
             return -1;
         }
 
-        adm->sentinel[adm->nsentinels++] = p;
+        out[(*n)++] = p;
 
         if (comma == NULL) {
             break;
@@ -729,10 +768,13 @@ twofa_admin_parse_long(const char *s, long min, long max, long *out)
 }
 
 
-/* "500", "500ms" or "2s", so a value copied from nginx.conf works too */
+/*
+ * "500", "500ms" or "2s", so a value copied from nginx.conf works too;
+ * min and max are in ms: in seconds, min rounds up and max down.
+ */
 
 static int
-twofa_admin_parse_timeout(const char *s, long *out)
+twofa_admin_parse_timeout(const char *s, long min, long max, long *out)
 {
     char    digits[16];
     long    mult, v;
@@ -757,7 +799,10 @@ twofa_admin_parse_timeout(const char *s, long *out)
     memcpy(digits, s, n);
     digits[n] = '\0';
 
-    if (twofa_admin_parse_long(digits, 1, 3600000 / mult, &v) != 0) {
+    if (twofa_admin_parse_long(digits, (min + mult - 1) / mult, max / mult,
+                               &v)
+        != 0)
+    {
         return -1;
     }
 
@@ -865,6 +910,22 @@ twofa_admin_digits(const char *s, size_t n)
     }
 
     return v;
+}
+
+
+/* ORG or USER, after the command or after --org or --user */
+
+static int
+twofa_admin_set_org(twofa_admin_t *adm, const char *value)
+{
+    return twofa_admin_check_ident("org", value, adm->org_buf, &adm->org);
+}
+
+
+static int
+twofa_admin_set_user(twofa_admin_t *adm, const char *value)
+{
+    return twofa_admin_check_ident("user", value, adm->user_buf, &adm->user);
 }
 
 

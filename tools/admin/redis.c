@@ -17,8 +17,8 @@
 #include "twofa_admin.h"
 
 
-static int twofa_admin_setup(twofa_admin_t *adm, const char *what, int argc,
-    const char **argv, const size_t *lens);
+static int twofa_admin_setup(twofa_admin_t *adm, const char *cmd,
+    const char *arg, size_t len);
 static redisReply *twofa_admin_send(twofa_admin_t *adm, const char *what,
     int argc, const char **argv, const size_t *lens);
 static redisReply *twofa_admin_checked(twofa_admin_t *adm, const char *what,
@@ -56,8 +56,7 @@ twofa_admin_open(twofa_admin_t *adm)
 {
     int              rc;
     char             db[TWOFA_ADMIN_INT_LEN];
-    size_t           lens[2];
-    const char      *argv[2];
+    size_t           len;
     struct timeval   tv;
 
     tv.tv_sec = adm->timeout / 1000;
@@ -90,12 +89,8 @@ twofa_admin_open(twofa_admin_t *adm)
     }
 
     if (adm->password_len) {
-        argv[0] = "AUTH";
-        lens[0] = 4;
-        argv[1] = adm->password;
-        lens[1] = adm->password_len;
-
-        rc = twofa_admin_setup(adm, "AUTH", 2, argv, lens);
+        rc = twofa_admin_setup(adm, "AUTH", adm->password,
+                               adm->password_len);
 
         if (adm->ncluster == 0) {
             OPENSSL_cleanse(adm->password, sizeof(adm->password));
@@ -111,10 +106,7 @@ twofa_admin_open(twofa_admin_t *adm)
          * a protocol error and a closed connection; a PING gets NOAUTH.
          */
 
-        argv[0] = "PING";
-        lens[0] = 4;
-
-        rc = twofa_admin_setup(adm, "PING", 1, argv, lens);
+        rc = twofa_admin_setup(adm, "PING", NULL, 0);
 
         if (rc != TWOFA_ADMIN_OK) {
             return rc;
@@ -129,29 +121,36 @@ twofa_admin_open(twofa_admin_t *adm)
     }
 
     if (adm->db) {
-        argv[0] = "SELECT";
-        lens[0] = 6;
-        argv[1] = db;
-        lens[1] = (size_t) snprintf(db, sizeof(db), "%ld", adm->db);
+        len = (size_t) snprintf(db, sizeof(db), "%ld", adm->db);
 
-        return twofa_admin_setup(adm, "SELECT", 2, argv, lens);
+        return twofa_admin_setup(adm, "SELECT", db, len);
     }
 
     return TWOFA_ADMIN_OK;
 }
 
 
-/* AUTH, PING or SELECT: a status reply, or a message and an error */
+/*
+ * AUTH, PING or SELECT, with its one argument (arg) or none (NULL): a
+ * status reply, or a message and an error.
+ */
 
 static int
-twofa_admin_setup(twofa_admin_t *adm, const char *what, int argc,
-    const char **argv, const size_t *lens)
+twofa_admin_setup(twofa_admin_t *adm, const char *cmd, const char *arg,
+    size_t len)
 {
     int          rc;
+    size_t       lens[2];
+    const char  *argv[2];
     redisReply  *reply;
 
-    reply = twofa_admin_send(adm, what, argc, argv, lens);
-    reply = twofa_admin_checked(adm, what, reply);
+    argv[0] = cmd;
+    lens[0] = strlen(cmd);
+    argv[1] = arg;
+    lens[1] = len;
+
+    reply = twofa_admin_send(adm, cmd, arg ? 2 : 1, argv, lens);
+    reply = twofa_admin_checked(adm, cmd, reply);
 
     if (reply == NULL) {
         return TWOFA_ADMIN_EREDIS;
@@ -161,7 +160,7 @@ twofa_admin_setup(twofa_admin_t *adm, const char *what, int argc,
 
     if (reply->type != REDIS_REPLY_STATUS) {
         fprintf(stderr, "twofa-admin: redis %s: unexpected reply to %s\n",
-                adm->addr, what);
+                adm->addr, cmd);
         rc = TWOFA_ADMIN_EREDIS;
     }
 
@@ -296,7 +295,7 @@ redisReply *
 twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
     twofa_admin_args_t *args)
 {
-    int                    i, tries, redirect;
+    int                    i, tries;
     long                   waited;
     char                   what[64], nkeys[TWOFA_ADMIN_INT_LEN];
     size_t                 lens[TWOFA_ADMIN_ARGS_MAX + 3];
@@ -323,20 +322,9 @@ twofa_admin_script(twofa_admin_t *adm, twofa_script_id_t id,
     tries = 0;
     waited = 0;
 
-    for ( ;; ) {
+    do {
         reply = twofa_admin_send(adm, what, args->n + 3, argv, lens);
-
-        redirect = twofa_admin_cluster_redirect(adm, reply, &tries, &waited);
-        if (redirect == 0) {
-            break;
-        }
-
-        freeReplyObject(reply);
-
-        if (redirect < 0) {
-            return NULL;
-        }
-    }
+    } while (twofa_admin_cluster_redirect(adm, &reply, &tries, &waited));
 
     if (reply && reply->type == REDIS_REPLY_ERROR
         && strncmp(reply->str, "NOSCRIPT", 8) == 0)

@@ -98,7 +98,8 @@
 
 typedef struct twofa_admin_s  twofa_admin_t;
 
-typedef int (*twofa_admin_run_pt)(twofa_admin_t *adm);
+/* a command's work, once its values are checked and Redis is connected */
+typedef int twofa_admin_run_fn(twofa_admin_t *adm);
 
 
 /* what follows a command's name */
@@ -117,7 +118,7 @@ typedef struct {
     const char           *verb;         /* its second, or NULL */
     int                   words;        /* with its values */
     twofa_admin_takes_e   takes;
-    twofa_admin_run_pt    run;
+    twofa_admin_run_fn   *run;
 } twofa_admin_command_t;
 
 
@@ -210,9 +211,10 @@ int twofa_admin_command_line(twofa_admin_t *adm,
 int twofa_admin_usage(const char *fmt, const char *arg);
 void twofa_admin_help(void);
 
-/* options.c: also for sentinel.c */
+/* options.c: also for sentinel.c and cluster.c */
 int twofa_admin_parse_hostport(const char *addr, long dflt, char *host,
     int *port);
+int twofa_admin_parse_list(char *list, long dflt, char **out, int *n);
 int twofa_admin_parse_long(const char *s, long min, long max, long *out);
 
 /* password.c */
@@ -227,20 +229,17 @@ int twofa_admin_cluster_parse(twofa_admin_t *adm, const char *value);
 int twofa_admin_cluster_connect(twofa_admin_t *adm);
 int twofa_admin_cluster_org(twofa_admin_t *adm, const char *org);
 int twofa_admin_cluster_slot(twofa_admin_t *adm, unsigned slot);
-int twofa_admin_cluster_redirect(twofa_admin_t *adm, redisReply *reply,
+int twofa_admin_cluster_redirect(twofa_admin_t *adm, redisReply **reply,
     int *tries, long *waited);
 int twofa_admin_cluster_init(twofa_admin_t *adm, const char *now,
     const char *by, long *created);
 int twofa_admin_cluster_revocation(twofa_admin_t *adm, const char *key,
     const char *subject, time_t now);
 
-/* init.c, org.c, user.c: the commands */
-int twofa_admin_init(twofa_admin_t *adm);
-int twofa_admin_org_require(twofa_admin_t *adm);
-int twofa_admin_org_show(twofa_admin_t *adm);
-int twofa_admin_user_show(twofa_admin_t *adm);
-int twofa_admin_user_reset(twofa_admin_t *adm);
-int twofa_admin_audit_read(twofa_admin_t *adm);
+/* init.c, org.c, user.c, audit.c: the commands */
+twofa_admin_run_fn  twofa_admin_init, twofa_admin_org_require,
+    twofa_admin_org_show, twofa_admin_user_show, twofa_admin_user_reset,
+    twofa_admin_audit_read;
 
 /* audit.c, audit_cluster.c: the whole trail of a cluster, merged */
 int twofa_admin_audit_fetch(twofa_admin_t *adm, char *from, const char *org,
