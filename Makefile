@@ -57,7 +57,9 @@ EXTRA_LDFLAGS ?=
 
 CORE_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -O2 -g -fPIC \
                -Wall -Wextra -Werror -Iinclude $(EXTRA_CFLAGS)
-CORE_LIBS   := -lcrypto -lqrencode -lunistring -ljansson
+# hiredis: twofa_slots.c reads its replies; the slots test and fuzz target
+# build theirs with its reader
+CORE_LIBS   := -lcrypto -lqrencode -lunistring -ljansson -lhiredis
 CORE_SRCS   := $(wildcard src/twofa_*.c)
 CORE_OBJS   := $(patsubst src/%.c,$(B)/core/%.o,$(CORE_SRCS))
 CORE_HDRS   := $(wildcard include/twofa_*.h)
@@ -162,7 +164,7 @@ unit: deps-test $(UNIT_TESTS)
 $(ADMIN): $(wildcard tools/admin/*.c tools/admin/*.h) $(B)/libtwofa_core.a
 	@mkdir -p $(@D)
 	$(CC) $(CORE_CFLAGS) $(EXTRA_LDFLAGS) $(filter %.c,$^) \
-	    $(B)/libtwofa_core.a -lhiredis $(CORE_LIBS) -o $@
+	    $(B)/libtwofa_core.a $(CORE_LIBS) -o $@
 
 
 # --- fuzzing ------------------------------------------------------------

@@ -39,6 +39,14 @@ const char *twofa_util_text(const char *const *table, size_t n, unsigned i,
     const char *unknown);
 
 /*
+ * The same of a table that is an array in scope, its size taken from its
+ * definition: a status added to the table needs no count changed.
+ */
+#define TWOFA_UTIL_TEXT(table, i, unknown)                                  \
+    twofa_util_text(table, sizeof(table) / sizeof((table)[0]),              \
+                    (unsigned) (i), unknown)
+
+/*
  * The bytes spelled by the len characters of in, each a digit of width
  * (1 to 8) bits as digit() says, most significant bit first.  out must
  * hold len * width / 8 bytes; the caller checks that, and the length.

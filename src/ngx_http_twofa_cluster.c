@@ -28,6 +28,7 @@
 
 #include "ngx_http_twofa.h"
 #include "twofa_slot.h"
+#include "twofa_slots.h"
 
 
 #define NGX_HTTP_TWOFA_CLUSTER_NODES        64
@@ -89,7 +90,7 @@ static ngx_int_t ngx_http_twofa_cluster_ask(void *data, ngx_uint_t i);
 static void ngx_http_twofa_cluster_none(void *data);
 static void ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl,
-    redisReply *reply, ngx_http_twofa_cluster_node_t *asked);
+    redisReply *reply, ngx_http_twofa_cluster_node_t *asked, const char **err);
 static void ngx_http_twofa_cluster_connect(ngx_http_twofa_cluster_t *cl,
     ngx_uint_t seeds);
 static ngx_int_t ngx_http_twofa_cluster_node(ngx_http_twofa_cluster_t *cl,
@@ -582,6 +583,7 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
     ngx_http_twofa_cluster_t *cl = data;
 
     ngx_uint_t                      i, ready;
+    const char                     *err;
     ngx_http_twofa_cluster_node_t  *asked;
 
     if (!ngx_http_twofa_discovery_answered(&cl->discovery)) {
@@ -590,10 +592,10 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
 
     asked = &cl->nodes[cl->discovery.next];
 
-    if (ngx_http_twofa_cluster_parse(cl, reply, asked) != NGX_OK) {
+    if (ngx_http_twofa_cluster_parse(cl, reply, asked, &err) != NGX_OK) {
         ngx_log_error(NGX_LOG_WARN, cl->log, 0,
-                      "twofa cluster: no slot map from \"%V:%d\"",
-                      &asked->host, (int) asked->port);
+                      "twofa cluster: no slot map from \"%V:%d\": %s",
+                      &asked->host, (int) asked->port, err);
 
         ngx_http_twofa_discovery_skip(&cl->discovery);
         return;
@@ -633,21 +635,35 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
 
 
 /*
- * CLUSTER SLOTS: [[first, last, [ip, port, ...], replicas...], ...] into
- * cl->fresh and cl->fresh_primary.  An empty ip is the node asked's.
+ * CLUSTER SLOTS, read as include/twofa_slots.h says, into cl->fresh and
+ * cl->fresh_primary; *err says why not.  A range whose primary
+ * ngx_http_twofa_cluster_node() refuses (a name, not an IP address, among
+ * others) stays unserved.
  */
 
 static ngx_int_t
 ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl, redisReply *reply,
-    ngx_http_twofa_cluster_node_t *asked)
+    ngx_http_twofa_cluster_node_t *asked, const char **err)
 {
-    u_char       *host;
-    size_t        i, len;
-    ngx_int_t     n, first, last;
-    ngx_uint_t    covered;
-    redisReply   *range, *who;
+    int                   i, nranges;
+    ngx_int_t             n;
+    ngx_uint_t            covered;
+    twofa_slots_range_t  *ranges, *r;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+    /* room for any map (512 KiB), for a moment every few seconds */
+
+    ranges = ngx_alloc(TWOFA_SLOTS_RANGES * sizeof(twofa_slots_range_t),
+                       cl->log);
+    if (ranges == NULL) {
+        *err = "out of memory";
+        return NGX_ERROR;
+    }
+
+    nranges = twofa_slots_parse(reply, (const char *) asked->host.data,
+                                asked->host.len, ranges, TWOFA_SLOTS_RANGES,
+                                err);
+    if (nranges < 0) {
+        ngx_free(ranges);
         return NGX_DECLINED;
     }
 
@@ -655,47 +671,23 @@ ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl, redisReply *reply,
     ngx_memzero(cl->fresh_primary, NGX_HTTP_TWOFA_CLUSTER_NODES);
     covered = 0;
 
-    for (i = 0; i < reply->elements; i++) {
-        range = reply->element[i];
+    for (i = 0; i < nranges; i++) {
+        r = &ranges[i];
 
-        if (range->type != REDIS_REPLY_ARRAY || range->elements < 3
-            || range->element[0]->type != REDIS_REPLY_INTEGER
-            || range->element[1]->type != REDIS_REPLY_INTEGER
-            || range->element[2]->type != REDIS_REPLY_ARRAY
-            || range->element[2]->elements < 2
-            || range->element[2]->element[0]->type != REDIS_REPLY_STRING
-            || range->element[2]->element[1]->type != REDIS_REPLY_INTEGER)
-        {
-            return NGX_DECLINED;
-        }
-
-        first = (ngx_int_t) range->element[0]->integer;
-        last = (ngx_int_t) range->element[1]->integer;
-        who = range->element[2];
-
-        if (first < 0 || last >= TWOFA_SLOTS || first > last) {
-            return NGX_DECLINED;
-        }
-
-        host = (u_char *) who->element[0]->str;
-        len = who->element[0]->len;
-
-        if (len == 0) {
-            host = asked->host.data;
-            len = asked->host.len;
-        }
-
-        n = ngx_http_twofa_cluster_node(cl, host, len,
-                                        (ngx_int_t) who->element[1]->integer);
+        n = ngx_http_twofa_cluster_node(cl, (u_char *) r->host, r->host_len,
+                                        (ngx_int_t) r->port);
         if (n == NGX_ERROR) {
             continue;
         }
 
         cl->fresh_primary[n] = 1;
 
-        ngx_memset(&cl->fresh[first], (int) (n + 1), last - first + 1);
-        covered += last - first + 1;
+        ngx_memset(&cl->fresh[r->first], (int) (n + 1),
+                   r->last - r->first + 1);
+        covered += r->last - r->first + 1;
     }
+
+    ngx_free(ranges);
 
     if (covered != TWOFA_SLOTS) {
         ngx_log_error(NGX_LOG_WARN, cl->log, 0,

@@ -59,10 +59,7 @@ static const char  *const twofa_form_reasons[] = {
 const char *
 twofa_form_reason(twofa_form_status_t st)
 {
-    return twofa_util_text(twofa_form_reasons,
-                           sizeof(twofa_form_reasons)
-                           / sizeof(twofa_form_reasons[0]),
-                           (unsigned) st, "unknown form status");
+    return TWOFA_UTIL_TEXT(twofa_form_reasons, st, "unknown form status");
 }
 
 

@@ -44,10 +44,7 @@ static const char   twofa_ident_hex[] = "0123456789ABCDEF";
 const char *
 twofa_ident_reason(twofa_ident_status_t st)
 {
-    return twofa_util_text(twofa_ident_reasons,
-                           sizeof(twofa_ident_reasons)
-                           / sizeof(twofa_ident_reasons[0]),
-                           (unsigned) st, "unknown identity status");
+    return TWOFA_UTIL_TEXT(twofa_ident_reasons, st, "unknown identity status");
 }
 
 

@@ -119,12 +119,19 @@ static void
 test_text(void)
 {
     static const char *const  texts[] = { "zero", "one" };
+    static const char *const  three[] = { "zero", "one", "two" };
 
     is_str(twofa_util_text(texts, 2, 0, "?"), "zero", "text: the first");
     is_str(twofa_util_text(texts, 2, 1, "?"), "one", "text: the last");
     is_str(twofa_util_text(texts, 2, 2, "?"), "?", "text: past the end");
     is_str(twofa_util_text(texts, 2, (unsigned) -1, "?"), "?",
            "text: a negative status cast");
+
+    /* the macro counts the table itself: three entries, not two */
+
+    is_str(TWOFA_UTIL_TEXT(three, 2, "?"), "two", "TEXT: the last of three");
+    is_str(TWOFA_UTIL_TEXT(three, 3, "?"), "?", "TEXT: past the end");
+    is_str(TWOFA_UTIL_TEXT(three, -1, "?"), "?", "TEXT: a negative status");
 }
 
 

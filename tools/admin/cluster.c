@@ -13,6 +13,7 @@
 
 #include "twofa_admin.h"
 #include "twofa_slot.h"
+#include "twofa_slots.h"
 
 
 #define TWOFA_ADMIN_REDIRECTS    5
@@ -95,71 +96,55 @@ twofa_admin_cluster_connect(twofa_admin_t *adm)
 
 
 /*
- * CLUSTER SLOTS: [[first, last, [ip, port, ...], replicas...], ...].  An
- * empty ip is the node asked's.
+ * CLUSTER SLOTS, read as include/twofa_slots.h says, into adm->slots.  A
+ * range whose primary twofa_admin_cluster_node() refuses stays unserved.
  */
 
 static int
 twofa_admin_cluster_map(twofa_admin_t *adm)
 {
-    int          n;
-    size_t       i, covered;
-    redisReply  *reply, *range, *who;
+    int                   i, n, nranges;
+    size_t                covered;
+    const char           *err;
+    redisReply           *reply;
+    twofa_slots_range_t  *ranges, *r;
+
+    ranges = malloc(TWOFA_SLOTS_RANGES * sizeof(twofa_slots_range_t));
+    if (ranges == NULL) {
+        fprintf(stderr, "twofa-admin: out of memory\n");
+        return TWOFA_ADMIN_EREDIS;
+    }
 
     reply = redisCommand(adm->c, "CLUSTER SLOTS");
 
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+    nranges = twofa_slots_parse(reply, adm->host, strlen(adm->host), ranges,
+                                TWOFA_SLOTS_RANGES, &err);
+    if (nranges < 0) {
         fprintf(stderr, "twofa-admin: redis %s: no slot map: %s\n",
-                adm->addr,
-                reply && reply->type == REDIS_REPLY_ERROR
-                ? reply->str : "no reply");
+                adm->addr, err);
         freeReplyObject(reply);
+        free(ranges);
         return TWOFA_ADMIN_EREDIS;
     }
 
     memset(adm->slots, 0, sizeof(adm->slots));
     covered = 0;
 
-    for (i = 0; i < reply->elements; i++) {
-        range = reply->element[i];
+    for (i = 0; i < nranges; i++) {
+        r = &ranges[i];
 
-        if (range->type != REDIS_REPLY_ARRAY || range->elements < 3
-            || range->element[0]->type != REDIS_REPLY_INTEGER
-            || range->element[1]->type != REDIS_REPLY_INTEGER
-            || range->element[2]->type != REDIS_REPLY_ARRAY
-            || range->element[2]->elements < 2
-            || range->element[2]->element[0]->type != REDIS_REPLY_STRING
-            || range->element[2]->element[1]->type != REDIS_REPLY_INTEGER
-            || range->element[0]->integer < 0
-            || range->element[1]->integer >= TWOFA_SLOTS
-            || range->element[0]->integer > range->element[1]->integer)
-        {
-            freeReplyObject(reply);
-            fprintf(stderr, "twofa-admin: redis %s: unexpected reply to "
-                    "CLUSTER SLOTS\n", adm->addr);
-            return TWOFA_ADMIN_EREDIS;
-        }
-
-        who = range->element[2];
-
-        n = who->element[0]->len
-            ? twofa_admin_cluster_node(adm, who->element[0]->str,
-                                       who->element[0]->len,
-                                       (long) who->element[1]->integer)
-            : twofa_admin_cluster_node(adm, adm->host, strlen(adm->host),
-                                       (long) who->element[1]->integer);
+        n = twofa_admin_cluster_node(adm, r->host, r->host_len,
+                                     (long) r->port);
         if (n < 0) {
             continue;
         }
 
-        memset(&adm->slots[range->element[0]->integer], n + 1,
-               (size_t) (range->element[1]->integer
-                         - range->element[0]->integer + 1));
-        covered += (size_t) (range->element[1]->integer
-                             - range->element[0]->integer + 1);
+        memset(&adm->slots[r->first], n + 1, r->last - r->first + 1);
+        covered += r->last - r->first + 1;
     }
 
     freeReplyObject(reply);
+    free(ranges);
 
     if (covered != TWOFA_SLOTS) {
         fprintf(stderr, "twofa-admin: the cluster serves %zu of %d slots\n",
