@@ -646,22 +646,27 @@ ngx_http_twofa_cluster_parse(ngx_http_twofa_cluster_t *cl, redisReply *reply,
     ngx_http_twofa_cluster_node_t *asked, const char **err)
 {
     int                   i, nranges;
+    size_t                room;
     ngx_int_t             n;
     ngx_uint_t            covered;
     twofa_slots_range_t  *ranges, *r;
 
-    /* room for any map (512 KiB), for a moment every few seconds */
+    /* room for the ranges the reply has; the parser checks the rest */
 
-    ranges = ngx_alloc(TWOFA_SLOTS_RANGES * sizeof(twofa_slots_range_t),
-                       cl->log);
+    room = 1;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements) {
+        room = ngx_min(reply->elements, TWOFA_SLOTS_RANGES);
+    }
+
+    ranges = ngx_alloc(room * sizeof(twofa_slots_range_t), cl->log);
     if (ranges == NULL) {
         *err = "out of memory";
         return NGX_ERROR;
     }
 
     nranges = twofa_slots_parse(reply, (const char *) asked->host.data,
-                                asked->host.len, ranges, TWOFA_SLOTS_RANGES,
-                                err);
+                                asked->host.len, ranges, room, err);
     if (nranges < 0) {
         ngx_free(ranges);
         return NGX_DECLINED;
