@@ -1071,18 +1071,33 @@ ngx_int_t ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler);
 /*
  * ngx_http_twofa_admin_cluster.c: init of a cluster, every slot; and what
- * the operations across every slot share: a slot's key of a kind with no
- * org or user (prefix: room for the slot's, TWOFA_KEY_CLUSTER_EXTRA more
- * than the configured one), and a command to a slot counted in *pending
- * until its reply comes.
+ * the operations across every slot share (init, the merged audit): a
+ * slot's key, commands counted until their replies, the first failure
+ * logged, one answer when the last reply came.
  */
+typedef struct {
+    ngx_http_request_t               *r;
+    ngx_http_twofa_store_handler_pt   handler;
+    const char                       *what;      /* in the log */
+    ngx_uint_t                        pending;   /* replies due */
+    ngx_uint_t                        failed;    /* not sent or failed */
+    char                             *prefix;    /* room for a slot's */
+} ngx_http_twofa_fan_t;
+
 ngx_int_t ngx_http_twofa_admin_cluster_init(ngx_http_request_t *r,
     ngx_str_t *by, ngx_http_twofa_store_handler_pt handler);
-ngx_int_t ngx_http_twofa_admin_slot_key(ngx_http_request_t *r, char *prefix,
-    unsigned slot, twofa_key_kind_t kind, ngx_str_t *key);
-ngx_int_t ngx_http_twofa_admin_slot_send(ngx_http_request_t *r,
-    unsigned slot, ngx_uint_t *pending, ngx_http_twofa_redis_reply_pt handler,
-    void *data, int argc, const char **argv, const size_t *lens);
+ngx_int_t ngx_http_twofa_fan_init(ngx_http_twofa_fan_t *fan,
+    ngx_http_request_t *r, const char *what,
+    ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_fan_key(ngx_http_twofa_fan_t *fan, unsigned slot,
+    twofa_key_kind_t kind, ngx_str_t *key);
+ngx_int_t ngx_http_twofa_fan_send(ngx_http_twofa_fan_t *fan, unsigned slot,
+    ngx_http_twofa_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *lens);
+ngx_int_t ngx_http_twofa_fan_stopped(ngx_http_twofa_fan_t *fan);
+void ngx_http_twofa_fan_failed(ngx_http_twofa_fan_t *fan, redisReply *reply);
+void ngx_http_twofa_fan_answer(ngx_http_twofa_fan_t *fan,
+    ngx_http_twofa_store_reply_t *out);
 ngx_int_t ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_store_audit_read(ngx_http_request_t *r,

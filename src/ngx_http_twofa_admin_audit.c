@@ -72,26 +72,21 @@ typedef struct {
 
 
 struct ngx_http_twofa_merge_s {
-    ngx_http_request_t                *r;
+    ngx_http_twofa_fan_t               fan;       /* the slots' replies */
     ngx_http_twofa_audit_query_t      *q;
-    ngx_http_twofa_store_handler_pt    handler;
-    ngx_uint_t                         pending;
-    ngx_uint_t                         failed;
     ngx_array_t                        found;     /* of stream pointers */
     u_char                             nums[2][NGX_INT_T_LEN];
 };
 
 
 static ngx_int_t ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m,
-    char *prefix, unsigned slot);
+    unsigned slot);
 static void ngx_http_twofa_merge_exists(void *data, redisReply *reply);
 static void ngx_http_twofa_merge_read(ngx_http_twofa_merge_t *m);
 static ngx_int_t ngx_http_twofa_merge_send(
     ngx_http_twofa_merge_stream_t *s);
 static void ngx_http_twofa_merge_rows(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_merge_more(ngx_http_twofa_merge_stream_t *s);
-static void ngx_http_twofa_merge_failed(ngx_http_twofa_merge_t *m,
-    redisReply *reply);
 static void ngx_http_twofa_merge_done(ngx_http_twofa_merge_t *m);
 static ngx_int_t ngx_http_twofa_merge_page(ngx_http_twofa_merge_t *m,
     ngx_http_twofa_store_reply_t *out);
@@ -112,34 +107,27 @@ ngx_int_t
 ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
-    char                        *prefix;
-    unsigned                     slot;
-    ngx_http_twofa_merge_t      *m;
-    ngx_http_twofa_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+    unsigned                 slot;
+    ngx_http_twofa_merge_t  *m;
 
     m = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_merge_t));
-    prefix = ngx_pnalloc(r->pool, tmcf->prefix.len + TWOFA_KEY_CLUSTER_EXTRA);
 
-    if (m == NULL || prefix == NULL
+    if (m == NULL
+        || ngx_http_twofa_fan_init(&m->fan, r, "audit", handler) != NGX_OK
         || ngx_array_init(&m->found, r->pool, 16, sizeof(void *)) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    m->r = r;
     m->q = q;
-    m->handler = handler;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa admin: audit of every slot from \"%V\" slot %ui",
                    &q->from, q->cursor_slot);
 
     for (slot = 0; slot < TWOFA_SLOTS; slot++) {
-        if (ngx_http_twofa_merge_probe(m, prefix, slot) != NGX_OK) {
-            m->failed++;
-            return m->pending ? NGX_OK : NGX_ERROR;
+        if (ngx_http_twofa_merge_probe(m, slot) != NGX_OK) {
+            return ngx_http_twofa_fan_stopped(&m->fan);
         }
     }
 
@@ -150,17 +138,15 @@ ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
 /* EXISTS of one slot's stream; its key stays for the read */
 
 static ngx_int_t
-ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m, char *prefix,
-    unsigned slot)
+ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m, unsigned slot)
 {
     ngx_str_t                      key;
     ngx_http_twofa_merge_probe_t  *s;
 
-    s = ngx_palloc(m->r->pool, sizeof(ngx_http_twofa_merge_probe_t));
+    s = ngx_palloc(m->fan.r->pool, sizeof(ngx_http_twofa_merge_probe_t));
 
     if (s == NULL
-        || ngx_http_twofa_admin_slot_key(m->r, prefix, slot, TWOFA_KEY_AUDIT,
-                                         &key)
+        || ngx_http_twofa_fan_key(&m->fan, slot, TWOFA_KEY_AUDIT, &key)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -173,9 +159,8 @@ ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m, char *prefix,
     s->argv[1] = (const char *) key.data;
     s->lens[1] = key.len;
 
-    return ngx_http_twofa_admin_slot_send(m->r, slot, &m->pending,
-                                          ngx_http_twofa_merge_exists, s, 2,
-                                          s->argv, s->lens);
+    return ngx_http_twofa_fan_send(&m->fan, slot, ngx_http_twofa_merge_exists,
+                                   s, 2, s->argv, s->lens);
 }
 
 
@@ -190,14 +175,14 @@ ngx_http_twofa_merge_exists(void *data, redisReply *reply)
     m = p->m;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_http_twofa_merge_failed(m, reply);
+        ngx_http_twofa_fan_failed(&m->fan, reply);
 
     } else if (reply->integer == 1) {
         found = ngx_array_push(&m->found);
-        s = ngx_pcalloc(m->r->pool, sizeof(ngx_http_twofa_merge_stream_t));
+        s = ngx_pcalloc(m->fan.r->pool, sizeof(ngx_http_twofa_merge_stream_t));
 
         if (found == NULL || s == NULL) {
-            m->failed++;
+            m->fan.failed++;
 
         } else {
             s->m = m;
@@ -208,11 +193,11 @@ ngx_http_twofa_merge_exists(void *data, redisReply *reply)
         }
     }
 
-    if (--m->pending > 0) {
+    if (--m->fan.pending > 0) {
         return;
     }
 
-    if (m->failed) {
+    if (m->fan.failed) {
         ngx_http_twofa_merge_done(m);
         return;
     }
@@ -233,7 +218,7 @@ ngx_http_twofa_merge_read(ngx_http_twofa_merge_t *m)
     q = m->q;
     found = m->found.elts;
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, m->r->connection->log, 0,
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, m->fan.r->connection->log, 0,
                    "twofa admin: audit: %ui streams", m->found.nelts);
 
     *ngx_sprintf(m->nums[0], "%ui", q->limit) = '\0';
@@ -270,14 +255,14 @@ ngx_http_twofa_merge_read(ngx_http_twofa_merge_t *m)
         s->lens[8] = ngx_strlen(m->nums[1]);
 
         if (ngx_http_twofa_merge_send(s) != NGX_OK) {
-            m->failed++;
+            m->fan.failed++;
             break;
         }
 
-        m->pending++;
+        m->fan.pending++;
     }
 
-    if (m->pending == 0) {
+    if (m->fan.pending == 0) {
         ngx_http_twofa_merge_done(m);
     }
 }
@@ -290,14 +275,14 @@ ngx_http_twofa_merge_send(ngx_http_twofa_merge_stream_t *s)
     ngx_http_twofa_main_conf_t  *tmcf;
 
     m = s->m;
-    tmcf = ngx_http_get_module_main_conf(m->r, ngx_http_twofa_module);
+    tmcf = ngx_http_get_module_main_conf(m->fan.r, ngx_http_twofa_module);
 
-    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, m->r->connection->log, 0,
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, m->fan.r->connection->log, 0,
                    "twofa admin: audit: slot %ui from \"%*s\"",
                    (ngx_uint_t) s->slot, s->lens[4], s->argv[4]);
 
     return ngx_http_twofa_cluster_command(tmcf->cluster, s->slot,
-                                          m->r->pool, m->r->connection->log,
+                                          m->fan.r->pool, m->fan.r->connection->log,
                                           ngx_http_twofa_merge_rows, s,
                                           NGX_HTTP_TWOFA_MERGE_ARGS,
                                           s->argv, s->lens, 0);
@@ -332,14 +317,14 @@ ngx_http_twofa_merge_rows(void *data, redisReply *reply)
     }
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        ngx_http_twofa_merge_failed(m, reply);
+        ngx_http_twofa_fan_failed(&m->fan, reply);
 
-    } else if (ngx_http_twofa_store_parse_audit(m->r, reply, &s->out)
+    } else if (ngx_http_twofa_store_parse_audit(m->fan.r, reply, &s->out)
                != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, m->r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, m->fan.r->connection->log, 0,
                       "twofa admin: audit: unexpected reply from redis");
-        m->failed++;
+        m->fan.failed++;
 
     } else {
         switch (ngx_http_twofa_merge_more(s)) {
@@ -351,12 +336,12 @@ ngx_http_twofa_merge_rows(void *data, redisReply *reply)
             break;
 
         default:
-            m->failed++;
+            m->fan.failed++;
             break;
         }
     }
 
-    if (--m->pending == 0) {
+    if (--m->fan.pending == 0) {
         ngx_http_twofa_merge_done(m);
     }
 }
@@ -376,7 +361,7 @@ ngx_http_twofa_merge_more(ngx_http_twofa_merge_stream_t *s)
     ngx_http_twofa_audit_entry_t  *e, *keep;
 
     if (s->rows.elts == NULL
-        && ngx_array_init(&s->rows, s->m->r->pool, 16,
+        && ngx_array_init(&s->rows, s->m->fan.r->pool, 16,
                           sizeof(ngx_http_twofa_audit_entry_t))
            != NGX_OK)
     {
@@ -418,41 +403,19 @@ ngx_http_twofa_merge_more(ngx_http_twofa_merge_stream_t *s)
 
 
 static void
-ngx_http_twofa_merge_failed(ngx_http_twofa_merge_t *m, redisReply *reply)
-{
-    if (m->failed++ == 0) {
-        ngx_log_error(NGX_LOG_ERR, m->r->connection->log, 0,
-                      "twofa admin: audit: %s",
-                      reply && reply->type == REDIS_REPLY_ERROR
-                      ? reply->str : "no answer from a node");
-    }
-}
-
-
-static void
 ngx_http_twofa_merge_done(ngx_http_twofa_merge_t *m)
 {
-    ngx_connection_t              *c;
-    ngx_http_twofa_store_reply_t   out;
-
-    c = m->r->connection;
+    ngx_http_twofa_store_reply_t  out;
 
     ngx_memzero(&out, sizeof(ngx_http_twofa_store_reply_t));
 
-    out.outcome = NGX_HTTP_TWOFA_DONE;
     out.rc = NGX_ERROR;
 
-    if (m->failed == 0) {
+    if (m->fan.failed == 0) {
         out.rc = ngx_http_twofa_merge_page(m, &out);
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "twofa admin: audit of every slot done: %ui failed, "
-                   "rc:%i", m->failed, out.rc);
-
-    m->handler(m->r, &out);
-
-    ngx_http_run_posted_requests(c);
+    ngx_http_twofa_fan_answer(&m->fan, &out);
 }
 
 
@@ -474,7 +437,7 @@ ngx_http_twofa_merge_page(ngx_http_twofa_merge_t *m,
     ngx_http_twofa_audit_entry_t    *e, *give;
     ngx_http_twofa_merge_stream_t  **found, *s;
 
-    r = m->r;
+    r = m->fan.r;
     found = m->found.elts;
     have = 0;
     give = NULL;

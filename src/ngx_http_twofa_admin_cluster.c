@@ -27,24 +27,17 @@ typedef struct {
 
 
 typedef struct {
-    ngx_http_request_t                *r;
-    ngx_http_twofa_store_handler_pt    handler;
-    ngx_uint_t                         pending;   /* replies due */
+    ngx_http_twofa_fan_t               fan;       /* first: the replies */
     ngx_uint_t                         created;   /* marks made now */
-    ngx_uint_t                         failed;    /* replies that failed */
     u_char                             now[NGX_TIME_T_LEN];
     size_t                             now_len;
-    char                              *prefix;    /* a slot's, made here */
-} ngx_http_twofa_admin_fan_t;
+} ngx_http_twofa_admin_init_t;
 
 
-static ngx_int_t ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan,
+static ngx_int_t ngx_http_twofa_admin_mark(ngx_http_twofa_admin_init_t *in,
     unsigned slot, ngx_str_t *by);
 static void ngx_http_twofa_admin_marked(void *data, redisReply *reply);
 static void ngx_http_twofa_admin_marked_by(void *data, redisReply *reply);
-static void ngx_http_twofa_admin_fan_reply(ngx_http_twofa_admin_fan_t *fan,
-    redisReply *reply);
-static void ngx_http_twofa_admin_fan_done(ngx_http_twofa_admin_fan_t *fan);
 
 
 /*
@@ -56,100 +49,27 @@ ngx_int_t
 ngx_http_twofa_admin_cluster_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler)
 {
-    unsigned                     slot;
-    ngx_http_twofa_main_conf_t  *tmcf;
-    ngx_http_twofa_admin_fan_t  *fan;
+    unsigned                      slot;
+    ngx_http_twofa_admin_init_t  *in;
 
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+    in = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_admin_init_t));
 
-    fan = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_admin_fan_t));
-    if (fan == NULL) {
+    if (in == NULL
+        || ngx_http_twofa_fan_init(&in->fan, r, "init", handler) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    fan->prefix = ngx_pnalloc(r->pool,
-                              tmcf->prefix.len + TWOFA_KEY_CLUSTER_EXTRA);
-    if (fan->prefix == NULL) {
-        return NGX_ERROR;
-    }
-
-    fan->r = r;
-    fan->handler = handler;
-    fan->now_len = ngx_sprintf(fan->now, "%T", ngx_time()) - fan->now;
+    in->now_len = ngx_sprintf(in->now, "%T", ngx_time()) - in->now;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa admin: init, the mark in every slot");
 
     for (slot = 0; slot < TWOFA_SLOTS; slot++) {
-        if (ngx_http_twofa_admin_mark(fan, slot, by) != NGX_OK) {
-            goto failed;
+        if (ngx_http_twofa_admin_mark(in, slot, by) != NGX_OK) {
+            return ngx_http_twofa_fan_stopped(&in->fan);
         }
     }
-
-    return NGX_OK;
-
-failed:
-
-    /* the commands sent still answer: the last reply answers 503 */
-
-    fan->failed++;
-
-    if (fan->pending == 0) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-ngx_int_t
-ngx_http_twofa_admin_slot_key(ngx_http_request_t *r, char *prefix,
-    unsigned slot, twofa_key_kind_t kind, ngx_str_t *key)
-{
-    size_t                       plen;
-    ngx_http_twofa_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
-
-    plen = twofa_key_cluster_prefix(prefix, (const char *) tmcf->prefix.data,
-                                    tmcf->prefix.len, slot);
-    if (plen == 0) {
-        return NGX_ERROR;
-    }
-
-    key->data = ngx_pnalloc(r->pool,
-                            twofa_key_len(kind, plen, NULL, 0, NULL, 0));
-    if (key->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    key->len = twofa_key((char *) key->data, kind, prefix, plen, NULL, 0,
-                         NULL, 0);
-
-    return NGX_OK;
-}
-
-
-/* the handler is called exactly once, later, when NGX_OK (cluster.c) */
-
-ngx_int_t
-ngx_http_twofa_admin_slot_send(ngx_http_request_t *r, unsigned slot,
-    ngx_uint_t *pending, ngx_http_twofa_redis_reply_pt handler, void *data,
-    int argc, const char **argv, const size_t *lens)
-{
-    ngx_http_twofa_main_conf_t  *tmcf;
-
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
-
-    if (ngx_http_twofa_cluster_command(tmcf->cluster, slot, r->pool,
-                                       r->connection->log, handler, data,
-                                       argc, argv, lens, 0)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    (*pending)++;
 
     return NGX_OK;
 }
@@ -158,7 +78,7 @@ ngx_http_twofa_admin_slot_send(ngx_http_request_t *r, unsigned slot,
 /* HSETNX key created now, then HSETNX key by who: a mark made is kept */
 
 static ngx_int_t
-ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan, unsigned slot,
+ngx_http_twofa_admin_mark(ngx_http_twofa_admin_init_t *in, unsigned slot,
     ngx_str_t *by)
 {
     ngx_str_t                     key;
@@ -170,11 +90,10 @@ ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan, unsigned slot,
         ngx_http_twofa_admin_marked_by
     };
 
-    m = ngx_palloc(fan->r->pool, sizeof(ngx_http_twofa_admin_mark_t));
+    m = ngx_palloc(in->fan.r->pool, sizeof(ngx_http_twofa_admin_mark_t));
 
     if (m == NULL
-        || ngx_http_twofa_admin_slot_key(fan->r, fan->prefix, slot,
-                                         TWOFA_KEY_DEPLOYMENT, &key)
+        || ngx_http_twofa_fan_key(&in->fan, slot, TWOFA_KEY_DEPLOYMENT, &key)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -182,8 +101,8 @@ ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan, unsigned slot,
 
     m->argv[0][2] = "created";
     m->lens[0][2] = 7;
-    m->argv[0][3] = (const char *) fan->now;
-    m->lens[0][3] = fan->now_len;
+    m->argv[0][3] = (const char *) in->now;
+    m->lens[0][3] = in->now_len;
 
     m->argv[1][2] = "by";
     m->lens[1][2] = 2;
@@ -196,9 +115,8 @@ ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan, unsigned slot,
         m->argv[i][1] = (const char *) key.data;
         m->lens[i][1] = key.len;
 
-        if (ngx_http_twofa_admin_slot_send(fan->r, slot, &fan->pending,
-                                           handlers[i], fan, 4, m->argv[i],
-                                           m->lens[i])
+        if (ngx_http_twofa_fan_send(&in->fan, slot, handlers[i], in, 4,
+                                    m->argv[i], m->lens[i])
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -214,61 +132,169 @@ ngx_http_twofa_admin_mark(ngx_http_twofa_admin_fan_t *fan, unsigned slot,
 static void
 ngx_http_twofa_admin_marked(void *data, redisReply *reply)
 {
-    ngx_http_twofa_admin_fan_t *fan = data;
+    ngx_http_twofa_admin_init_t *in = data;
 
     if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1) {
-        fan->created++;
+        in->created++;
     }
 
-    ngx_http_twofa_admin_fan_reply(fan, reply);
+    ngx_http_twofa_admin_marked_by(in, reply);
 }
 
 
 static void
 ngx_http_twofa_admin_marked_by(void *data, redisReply *reply)
 {
-    ngx_http_twofa_admin_fan_reply(data, reply);
-}
+    ngx_http_twofa_admin_init_t *in = data;
 
+    ngx_http_twofa_store_reply_t  out;
 
-static void
-ngx_http_twofa_admin_fan_reply(ngx_http_twofa_admin_fan_t *fan,
-    redisReply *reply)
-{
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        if (fan->failed++ == 0) {
-            ngx_log_error(NGX_LOG_ERR, fan->r->connection->log, 0,
-                          "twofa admin: init: %s",
-                          reply && reply->type == REDIS_REPLY_ERROR
-                          ? reply->str : "no answer from a node");
-        }
+        ngx_http_twofa_fan_failed(&in->fan, reply);
     }
 
-    if (--fan->pending == 0) {
-        ngx_http_twofa_admin_fan_done(fan);
+    if (--in->fan.pending > 0) {
+        return;
     }
-}
-
-
-static void
-ngx_http_twofa_admin_fan_done(ngx_http_twofa_admin_fan_t *fan)
-{
-    ngx_connection_t              *c;
-    ngx_http_twofa_store_reply_t   out;
-
-    c = fan->r->connection;
 
     ngx_memzero(&out, sizeof(ngx_http_twofa_store_reply_t));
 
-    out.rc = fan->failed ? NGX_ERROR : NGX_OK;
-    out.outcome = NGX_HTTP_TWOFA_DONE;
-    out.created = (fan->created > 0);
+    out.rc = in->fan.failed ? NGX_ERROR : NGX_OK;
+    out.created = (in->created > 0);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, in->fan.r->connection->log, 0,
+                   "twofa admin: init: %ui marks made", in->created);
+
+    ngx_http_twofa_fan_answer(&in->fan, &out);
+}
+
+
+/*
+ * What the operations across every slot share (init here, the merged
+ * audit in ngx_http_twofa_admin_audit.c).
+ */
+
+ngx_int_t
+ngx_http_twofa_fan_init(ngx_http_twofa_fan_t *fan, ngx_http_request_t *r,
+    const char *what, ngx_http_twofa_store_handler_pt handler)
+{
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+
+    fan->r = r;
+    fan->handler = handler;
+    fan->what = what;
+
+    fan->prefix = ngx_pnalloc(r->pool,
+                              tmcf->prefix.len + TWOFA_KEY_CLUSTER_EXTRA);
+
+    return fan->prefix ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a slot's key of a kind with no org or user, in the request's pool */
+
+ngx_int_t
+ngx_http_twofa_fan_key(ngx_http_twofa_fan_t *fan, unsigned slot,
+    twofa_key_kind_t kind, ngx_str_t *key)
+{
+    size_t                       plen;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(fan->r, ngx_http_twofa_module);
+
+    plen = twofa_key_cluster_prefix(fan->prefix,
+                                    (const char *) tmcf->prefix.data,
+                                    tmcf->prefix.len, slot);
+    if (plen == 0) {
+        return NGX_ERROR;
+    }
+
+    key->data = ngx_pnalloc(fan->r->pool,
+                            twofa_key_len(kind, plen, NULL, 0, NULL, 0));
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    key->len = twofa_key((char *) key->data, kind, fan->prefix, plen, NULL, 0,
+                         NULL, 0);
+
+    return NGX_OK;
+}
+
+
+/* NGX_OK: handler is called exactly once, later, and counted till then */
+
+ngx_int_t
+ngx_http_twofa_fan_send(ngx_http_twofa_fan_t *fan, unsigned slot,
+    ngx_http_twofa_redis_reply_pt handler, void *data, int argc,
+    const char **argv, const size_t *lens)
+{
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    tmcf = ngx_http_get_module_main_conf(fan->r, ngx_http_twofa_module);
+
+    if (ngx_http_twofa_cluster_command(tmcf->cluster, slot, fan->r->pool,
+                                       fan->r->connection->log, handler, data,
+                                       argc, argv, lens, 0)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    fan->pending++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A command could not be sent: the fan stops sending.  The commands sent
+ * still answer, and the last reply answers 503 (NGX_OK); none sent: the
+ * caller answers now (NGX_ERROR).
+ */
+
+ngx_int_t
+ngx_http_twofa_fan_stopped(ngx_http_twofa_fan_t *fan)
+{
+    fan->failed++;
+
+    return fan->pending ? NGX_OK : NGX_ERROR;
+}
+
+
+/* no answer or an error: the first one is logged, the answer is 503 */
+
+void
+ngx_http_twofa_fan_failed(ngx_http_twofa_fan_t *fan, redisReply *reply)
+{
+    if (fan->failed++ == 0) {
+        ngx_log_error(NGX_LOG_ERR, fan->r->connection->log, 0,
+                      "twofa admin: %s: %s", fan->what,
+                      reply && reply->type == REDIS_REPLY_ERROR
+                      ? reply->str : "no answer from a node");
+    }
+}
+
+
+/* the last reply came: the operation's answer, then the request goes on */
+
+void
+ngx_http_twofa_fan_answer(ngx_http_twofa_fan_t *fan,
+    ngx_http_twofa_store_reply_t *out)
+{
+    ngx_connection_t  *c;
+
+    c = fan->r->connection;
+
+    out->outcome = NGX_HTTP_TWOFA_DONE;
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
-                   "twofa admin: init done: %ui marks made, %ui failed, "
-                   "rc:%i", fan->created, fan->failed, out.rc);
+                   "twofa admin: %s of every slot done: %ui failed, rc:%i",
+                   fan->what, fan->failed, out->rc);
 
-    fan->handler(fan->r, &out);
+    fan->handler(fan->r, out);
 
     ngx_http_run_posted_requests(c);
 }
