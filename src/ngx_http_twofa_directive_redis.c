@@ -28,6 +28,9 @@ static ngx_int_t ngx_http_twofa_redis_wait(ngx_conf_t *cf,
     ngx_http_twofa_redis_conf_t *rcf);
 static ngx_int_t ngx_http_twofa_redis_password(ngx_conf_t *cf,
     ngx_str_t *file, ngx_str_t *password);
+static ngx_int_t ngx_http_twofa_redis_params(ngx_conf_t *cf,
+    ngx_http_twofa_main_conf_t *tmcf, ngx_http_twofa_redis_conf_t *rcf,
+    ngx_uint_t sentinel);
 static ngx_int_t ngx_http_twofa_redis_param(ngx_conf_t *cf,
     ngx_http_twofa_main_conf_t *tmcf, ngx_http_twofa_redis_conf_t *rcf,
     ngx_str_t *arg);
@@ -46,9 +49,7 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_twofa_main_conf_t *tmcf = conf;
 
-    ngx_int_t                     rc;
     ngx_str_t                    *value, v, sentinels;
-    ngx_uint_t                    i;
     ngx_http_twofa_redis_conf_t  *rcf;
 
     if (tmcf->redis) {
@@ -85,33 +86,10 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    for (i = 2; i < cf->args->nelts; i++) {
-
-        if (ngx_http_twofa_param(&value[i], "sentinel", &v)
-            || ngx_http_twofa_param(&value[i], "cluster", &v))
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"twofa_redis\" takes an address, "
-                               "\"sentinel=\" or \"cluster=\" first, one "
-                               "of them: \"%V\"", &value[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        rc = sentinels.len
-             ? ngx_http_twofa_redis_sentinel_param(cf, rcf, &value[i])
-             : NGX_DECLINED;
-
-        if (rc == NGX_DECLINED) {
-            rc = ngx_http_twofa_redis_param(cf, tmcf, rcf, &value[i]);
-        }
-
-        if (rc == NGX_ERROR) {
-            return NGX_CONF_ERROR;
-        }
-
-        if (rc == NGX_DECLINED) {
-            goto invalid;
-        }
+    if (ngx_http_twofa_redis_params(cf, tmcf, rcf, sentinels.len != 0)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     if (sentinels.len == 0) {
@@ -142,13 +120,52 @@ ngx_http_twofa_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     tmcf->redis = rcf;
 
     return NGX_CONF_OK;
+}
 
-invalid:
 
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"twofa_redis\" has an invalid parameter \"%V\"",
-                       &value[i]);
-    return NGX_CONF_ERROR;
+/* the parameters after the address (or sentinel=): a sentinel's first */
+
+static ngx_int_t
+ngx_http_twofa_redis_params(ngx_conf_t *cf, ngx_http_twofa_main_conf_t *tmcf,
+    ngx_http_twofa_redis_conf_t *rcf, ngx_uint_t sentinel)
+{
+    ngx_int_t    rc;
+    ngx_str_t   *value, v;
+    ngx_uint_t   i;
+
+    value = cf->args->elts;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_http_twofa_param(&value[i], "sentinel", &v)
+            || ngx_http_twofa_param(&value[i], "cluster", &v))
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"twofa_redis\" takes an address, "
+                               "\"sentinel=\" or \"cluster=\" first, one "
+                               "of them: \"%V\"", &value[i]);
+            return NGX_ERROR;
+        }
+
+        rc = sentinel ? ngx_http_twofa_redis_sentinel_param(cf, rcf, &value[i])
+                      : NGX_DECLINED;
+
+        if (rc == NGX_DECLINED) {
+            rc = ngx_http_twofa_redis_param(cf, tmcf, rcf, &value[i]);
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"twofa_redis\" has an invalid parameter "
+                               "\"%V\"", &value[i]);
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
