@@ -964,7 +964,8 @@ void ngx_http_twofa_redis_leave(ngx_http_twofa_redis_t *rd);
 
 /*
  * ngx_http_twofa_discovery.c: a question put to Sentinel's or Cluster's
- * nodes in turn.  ask: to node i, NGX_OK if it went (the owner then calls
+ * nodes in turn.  The owner (sentinel, cluster) is made by
+ * ngx_http_twofa_discovery_create(), its discovery its first member.  ask: to node i, NGX_OK if it went (the owner then calls
  * ngx_http_twofa_discovery_answered() from its reply handler); none: a
  * round ended with no node taking it.
  */
@@ -984,6 +985,8 @@ typedef struct {
     ngx_log_t                        *log;
     ngx_array_t                       clients;   /* ngx_http_twofa_redis_t *,
                                                     sent where it is found */
+    ngx_array_t                       owned;     /* the nodes' connections,
+                                                    destroyed on stop */
     ngx_uint_t                        nnodes;    /* set by the owner */
     ngx_uint_t                        next;      /* the node asked first */
     ngx_uint_t                        tried;     /* asked in this round */
@@ -993,11 +996,12 @@ typedef struct {
     unsigned                          exiting:1;
 } ngx_http_twofa_discovery_t;
 
-ngx_int_t ngx_http_twofa_discovery_init(ngx_http_twofa_discovery_t *dv,
-    const ngx_http_twofa_discovery_spec_t *spec, void *data,
-    ngx_cycle_t *cycle);
+void *ngx_http_twofa_discovery_create(ngx_cycle_t *cycle,
+    const ngx_http_twofa_discovery_spec_t *spec, size_t size);
 ngx_int_t ngx_http_twofa_discovery_attach(ngx_http_twofa_discovery_t *dv,
     ngx_http_twofa_redis_t *rd);
+ngx_http_twofa_redis_t *ngx_http_twofa_discovery_own(
+    ngx_http_twofa_discovery_t *dv, ngx_http_twofa_redis_t *rd);
 void ngx_http_twofa_discovery_stop(ngx_http_twofa_discovery_t *dv);
 void ngx_http_twofa_discovery_schedule(ngx_http_twofa_discovery_t *dv,
     ngx_msec_t delay);

@@ -51,6 +51,7 @@ typedef struct {
 
 
 struct ngx_http_twofa_cluster_s {
+    ngx_http_twofa_discovery_t      discovery; /* first: CLUSTER SLOTS */
     ngx_http_twofa_redis_conf_t    *conf;
     ngx_cycle_t                    *cycle;
     ngx_http_twofa_cluster_node_t   nodes[NGX_HTTP_TWOFA_CLUSTER_NODES];
@@ -59,7 +60,6 @@ struct ngx_http_twofa_cluster_s {
     u_char                         *fresh;     /* the map being read */
     u_char                          fresh_primary[
                                         NGX_HTTP_TWOFA_CLUSTER_NODES];
-    ngx_http_twofa_discovery_t      discovery; /* CLUSTER SLOTS */
     ngx_log_t                      *log;
 };
 
@@ -141,7 +141,9 @@ ngx_http_twofa_cluster_create(ngx_cycle_t *cycle,
     ngx_http_twofa_cluster_t     *cl;
     ngx_http_twofa_redis_conf_t  *seed;
 
-    cl = ngx_pcalloc(cycle->pool, sizeof(ngx_http_twofa_cluster_t));
+    cl = ngx_http_twofa_discovery_create(cycle,
+                                         &ngx_http_twofa_cluster_discovery,
+                                         sizeof(ngx_http_twofa_cluster_t));
     if (cl == NULL) {
         return NULL;
     }
@@ -149,12 +151,7 @@ ngx_http_twofa_cluster_create(ngx_cycle_t *cycle,
     cl->slots = ngx_pcalloc(cycle->pool, TWOFA_SLOTS);
     cl->fresh = ngx_pcalloc(cycle->pool, TWOFA_SLOTS);
 
-    if (cl->slots == NULL || cl->fresh == NULL
-        || ngx_http_twofa_discovery_init(&cl->discovery,
-                                         &ngx_http_twofa_cluster_discovery,
-                                         cl, cycle)
-           != NGX_OK)
-    {
+    if (cl->slots == NULL || cl->fresh == NULL) {
         return NULL;
     }
 
@@ -179,11 +176,6 @@ ngx_http_twofa_cluster_create(ngx_cycle_t *cycle,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cl->log, 0,
                    "twofa cluster: %ui seeds", cl->nnodes);
 
-    /* the connections to the seeds are being made: ask soon */
-
-    ngx_http_twofa_discovery_schedule(&cl->discovery,
-                                      NGX_HTTP_TWOFA_CLUSTER_BACKOFF_MIN);
-
     return cl;
 }
 
@@ -206,16 +198,8 @@ ngx_http_twofa_cluster_attach(ngx_http_twofa_cluster_t *cl,
 void
 ngx_http_twofa_cluster_destroy(ngx_http_twofa_cluster_t *cl)
 {
-    ngx_uint_t  i;
-
-    if (cl == NULL) {
-        return;
-    }
-
-    ngx_http_twofa_discovery_stop(&cl->discovery);
-
-    for (i = 0; i < cl->nnodes; i++) {
-        ngx_http_twofa_redis_destroy(cl->nodes[i].rd);
+    if (cl) {
+        ngx_http_twofa_discovery_stop(&cl->discovery);
     }
 }
 
@@ -802,7 +786,8 @@ ngx_http_twofa_cluster_node(ngx_http_twofa_cluster_t *cl, u_char *host,
 
     node = &cl->nodes[cl->nnodes];
 
-    node->rd = ngx_http_twofa_redis_create(cl->cycle, cl->conf);
+    node->rd = ngx_http_twofa_discovery_own(&cl->discovery,
+                   ngx_http_twofa_redis_create(cl->cycle, cl->conf));
     if (node->rd == NULL) {
         return NGX_ERROR;
     }

@@ -20,13 +20,35 @@ static void ngx_http_twofa_discovery_handler(ngx_event_t *ev);
 static void ngx_http_twofa_discovery_next(ngx_http_twofa_discovery_t *dv);
 
 
-ngx_int_t
-ngx_http_twofa_discovery_init(ngx_http_twofa_discovery_t *dv,
-    const ngx_http_twofa_discovery_spec_t *spec, void *data,
-    ngx_cycle_t *cycle)
+/*
+ * The owner, size bytes zeroed in the cycle's pool, with its discovery
+ * (the first member) ready: the first question goes out soon, once the
+ * owner's connections are being made.  NULL: no memory.
+ */
+
+void *
+ngx_http_twofa_discovery_create(ngx_cycle_t *cycle,
+    const ngx_http_twofa_discovery_spec_t *spec, size_t size)
 {
+    ngx_http_twofa_discovery_t  *dv;
+
+    dv = ngx_pcalloc(cycle->pool, size);
+    if (dv == NULL) {
+        return NULL;
+    }
+
+    if (ngx_array_init(&dv->clients, cycle->pool, 2,
+                       sizeof(ngx_http_twofa_redis_t *))
+        != NGX_OK
+        || ngx_array_init(&dv->owned, cycle->pool, 4,
+                          sizeof(ngx_http_twofa_redis_t *))
+           != NGX_OK)
+    {
+        return NULL;
+    }
+
     dv->spec = spec;
-    dv->data = data;
+    dv->data = dv;
     dv->log = cycle->log;
     dv->backoff = spec->backoff_min;
 
@@ -36,8 +58,33 @@ ngx_http_twofa_discovery_init(ngx_http_twofa_discovery_t *dv,
     /* a question not asked yet must not hold up a graceful shutdown */
     dv->timer.cancelable = 1;
 
-    return ngx_array_init(&dv->clients, cycle->pool, 2,
-                          sizeof(ngx_http_twofa_redis_t *));
+    ngx_add_timer(&dv->timer, spec->backoff_min);
+
+    return dv;
+}
+
+
+/* rd, a node's connection, destroyed on stop; NULL: none (rd is freed) */
+
+ngx_http_twofa_redis_t *
+ngx_http_twofa_discovery_own(ngx_http_twofa_discovery_t *dv,
+    ngx_http_twofa_redis_t *rd)
+{
+    ngx_http_twofa_redis_t  **slot;
+
+    if (rd == NULL) {
+        return NULL;
+    }
+
+    slot = ngx_array_push(&dv->owned);
+    if (slot == NULL) {
+        ngx_http_twofa_redis_destroy(rd);
+        return NULL;
+    }
+
+    *slot = rd;
+
+    return rd;
 }
 
 
@@ -71,10 +118,19 @@ ngx_http_twofa_discovery_attach(ngx_http_twofa_discovery_t *dv,
 void
 ngx_http_twofa_discovery_stop(ngx_http_twofa_discovery_t *dv)
 {
+    ngx_uint_t                i;
+    ngx_http_twofa_redis_t  **rd;
+
     dv->exiting = 1;
 
     if (dv->timer.timer_set) {
         ngx_del_timer(&dv->timer);
+    }
+
+    rd = dv->owned.elts;
+
+    for (i = 0; i < dv->owned.nelts; i++) {
+        ngx_http_twofa_redis_destroy(rd[i]);
     }
 }
 

@@ -37,10 +37,10 @@ typedef struct {
 
 
 struct ngx_http_twofa_sentinel_s {
+    ngx_http_twofa_discovery_t      discovery; /* first: GET-MASTER-ADDR */
     ngx_http_twofa_redis_conf_t    *conf;
     ngx_http_twofa_sentinel_node_t *nodes;
     ngx_uint_t                      nnodes;
-    ngx_http_twofa_discovery_t      discovery; /* GET-MASTER-ADDR-BY-NAME */
     ngx_msec_t                      named_at;  /* when a primary was named */
     ngx_str_t                       host;      /* named, or empty */
     in_port_t                       port;
@@ -80,7 +80,9 @@ ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
     ngx_http_twofa_sentinel_t    *sn;
     ngx_http_twofa_redis_conf_t  *node;
 
-    sn = ngx_pcalloc(cycle->pool, sizeof(ngx_http_twofa_sentinel_t));
+    sn = ngx_http_twofa_discovery_create(cycle,
+                                         &ngx_http_twofa_sentinel_discovery,
+                                         sizeof(ngx_http_twofa_sentinel_t));
     if (sn == NULL) {
         return NULL;
     }
@@ -88,14 +90,6 @@ ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
     sn->conf = conf;
     sn->log = cycle->log;
     sn->host.data = sn->host_buf;
-
-    if (ngx_http_twofa_discovery_init(&sn->discovery,
-                                      &ngx_http_twofa_sentinel_discovery, sn,
-                                      cycle)
-        != NGX_OK)
-    {
-        return NULL;
-    }
 
     sn->nnodes = conf->sentinels->nelts;
     sn->discovery.nnodes = sn->nnodes;
@@ -111,15 +105,16 @@ ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
     for (i = 0; i < sn->nnodes; i++) {
         sn->nodes[i].conf = &node[i];
 
-        sn->nodes[i].query = ngx_http_twofa_redis_create(cycle, &node[i]);
-        if (sn->nodes[i].query == NULL) {
-            return NULL;
-        }
+        sn->nodes[i].query = ngx_http_twofa_discovery_own(&sn->discovery,
+                                 ngx_http_twofa_redis_create(cycle, &node[i]));
 
-        sn->nodes[i].events = ngx_http_twofa_redis_subscriber(cycle,
-                                  &node[i], &ngx_http_twofa_sentinel_channel,
-                                  ngx_http_twofa_sentinel_event, sn);
-        if (sn->nodes[i].events == NULL) {
+        sn->nodes[i].events = ngx_http_twofa_discovery_own(&sn->discovery,
+                                  ngx_http_twofa_redis_subscriber(cycle,
+                                      &node[i],
+                                      &ngx_http_twofa_sentinel_channel,
+                                      ngx_http_twofa_sentinel_event, sn));
+
+        if (sn->nodes[i].query == NULL || sn->nodes[i].events == NULL) {
             return NULL;
         }
     }
@@ -127,11 +122,6 @@ ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sn->log, 0,
                    "twofa sentinel: %ui sentinels for \"%V\"",
                    sn->nnodes, &conf->service);
-
-    /* the connections to the sentinels are being made: ask soon */
-
-    ngx_http_twofa_discovery_schedule(&sn->discovery,
-                                      NGX_HTTP_TWOFA_SENTINEL_BACKOFF_MIN);
 
     return sn;
 }
@@ -154,17 +144,8 @@ ngx_http_twofa_sentinel_attach(ngx_http_twofa_sentinel_t *sn,
 void
 ngx_http_twofa_sentinel_destroy(ngx_http_twofa_sentinel_t *sn)
 {
-    ngx_uint_t  i;
-
-    if (sn == NULL) {
-        return;
-    }
-
-    ngx_http_twofa_discovery_stop(&sn->discovery);
-
-    for (i = 0; i < sn->nnodes; i++) {
-        ngx_http_twofa_redis_destroy(sn->nodes[i].query);
-        ngx_http_twofa_redis_destroy(sn->nodes[i].events);
+    if (sn) {
+        ngx_http_twofa_discovery_stop(&sn->discovery);
     }
 }
 
