@@ -388,9 +388,9 @@ ngx_int_t
 ngx_http_twofa_store_parse_org(ngx_http_request_t *r, redisReply *reply,
     ngx_http_twofa_store_reply_t *out)
 {
-    int64_t  require, updated;
+    int64_t  require;
 
-    if (ngx_http_twofa_store_integers(reply, 2, &require, &updated)
+    if (ngx_http_twofa_store_integers(reply, 2, &require, &out->state.updated)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -403,7 +403,6 @@ ngx_http_twofa_store_parse_org(ngx_http_request_t *r, redisReply *reply,
 
     out->outcome = NGX_HTTP_TWOFA_DONE;
     out->state.require = require ? 1 : 0;
-    out->state.updated = updated;
 
     return NGX_OK;
 }
