@@ -7,6 +7,11 @@
  * Each reply is parsed into the operation's own outcome
  * (ngx_http_twofa_store_send.c sends them).
  *
+ * What an operation sends is told by its spec below, as its script's head
+ * says; the operation itself sets only the arguments of its own, and
+ * ngx_http_twofa_store_run() does the rest: checks the names, finds the
+ * slot, builds the keys, adds the audit's arguments and sends the script.
+ *
  * In a Redis Cluster every key of one operation lives in one slot: the
  * keys' prefix holds the hash tag of the slot of the org (README, "Redis"),
  * a hold token carries that slot too, and the command goes to the slot's
@@ -25,57 +30,168 @@
 #include "twofa_slot.h"
 
 
+#define NGX_HTTP_TWOFA_STORE_KEYS  5        /* the most of one script */
+
+
 /*
- * Where an operation's keys live: their prefix and, in a cluster, their
- * slot (the tag of the org's slot follows the prefix); and a cluster's
- * reset or disable: the revocation to copy where every worker reads them
- * (key, field, stamp), or an empty key.
+ * What an operation sends: the script, the parser of its reply and
+ * whether the audit trail records it (1: the audit's key follows the
+ * keys, and org, user and the audit's arguments follow the arguments);
+ * its keys by kind, each named by the operation's org, user, hold token
+ * or binding as the kind takes them (ngx_http_twofa_store_names()); how
+ * many arguments, keys included; and where, among those, a code step's
+ * "with a hold" flag goes, a revocation's three arguments, and the hold
+ * keys' prefix (0: none).
  */
 typedef struct {
-    ngx_str_t                   prefix;
-    unsigned                    slot;
-    ngx_str_t                   revoke[3];
-} ngx_http_twofa_store_at_t;
+    twofa_script_id_t              script;
+    ngx_http_twofa_store_parse_t  *parse;
+    ngx_uint_t                     audited;
+    ngx_uint_t                     nkeys;
+    twofa_key_kind_t               keys[NGX_HTTP_TWOFA_STORE_KEYS];
+    ngx_uint_t                     nargs;        /* keys included */
+    ngx_uint_t                     step;         /* '1' with a hold */
+    ngx_uint_t                     revoke;       /* now, user, channel */
+    ngx_uint_t                     hold_prefix;  /* "{prefix}hold:" */
+} ngx_http_twofa_store_spec_t;
 
 
-static ngx_int_t ngx_http_twofa_store_eval(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, twofa_script_id_t id, ngx_uint_t nkeys,
-    ngx_str_t *args, ngx_uint_t nargs, ngx_http_twofa_store_parse_t *parse,
+/*
+ * One operation under way: its spec and arguments; whom it is for (NULL
+ * where it names none): the org and user, the hold token it runs for, a
+ * signed-in session's pending binding; where its keys live: their prefix
+ * and, in a cluster, their slot (the tag of the org's slot follows the
+ * prefix); and a cluster's reset or disable: the revocation to copy where
+ * every worker reads them (key, field, stamp), or an empty key.
+ */
+typedef struct {
+    const ngx_http_twofa_store_spec_t  *spec;
+    ngx_str_t                          *args;
+    ngx_str_t                          *org;
+    ngx_str_t                          *user;
+    ngx_str_t                          *hold;
+    ngx_str_t                          *bind;
+    ngx_uint_t                          held;     /* a hold token given */
+    ngx_str_t                           prefix;
+    unsigned                            slot;
+    ngx_str_t                           revoke[3];
+} ngx_http_twofa_store_call_t;
+
+
+static ngx_int_t ngx_http_twofa_store_run(ngx_http_request_t *r,
+    const ngx_http_twofa_store_spec_t *spec, ngx_str_t *args, ngx_str_t *org,
+    ngx_str_t *user, ngx_str_t *hold, ngx_str_t *bind,
     ngx_http_twofa_store_handler_pt handler);
-static ngx_int_t ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, twofa_script_id_t id, ngx_uint_t nkeys,
-    ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
-    ngx_http_twofa_store_parse_t *parse,
+static ngx_int_t ngx_http_twofa_store_start(ngx_http_request_t *r,
+    ngx_http_twofa_store_call_t *call, const ngx_http_twofa_store_spec_t *spec,
+    ngx_str_t *args, ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold,
+    ngx_str_t *bind);
+static ngx_int_t ngx_http_twofa_store_names(ngx_http_request_t *r,
+    ngx_http_twofa_store_call_t *call, twofa_key_kind_t kind,
+    ngx_str_t **names);
+static ngx_int_t ngx_http_twofa_store_eval(ngx_http_request_t *r,
+    ngx_http_twofa_store_call_t *call,
     ngx_http_twofa_store_handler_pt handler);
 static ngx_int_t ngx_http_twofa_store_key(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, ngx_str_t *key, twofa_key_kind_t kind,
+    ngx_http_twofa_store_call_t *call, ngx_str_t *key, twofa_key_kind_t kind,
     ngx_str_t *a, ngx_str_t *b);
 static ngx_int_t ngx_http_twofa_store_check(ngx_http_request_t *r,
     ngx_str_t *org, ngx_str_t *user, ngx_str_t *token);
 static ngx_int_t ngx_http_twofa_store_uint_arg(ngx_http_request_t *r,
     ngx_str_t *arg, uint64_t n);
-static ngx_int_t ngx_http_twofa_store_code_step(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
-    ngx_str_t *hold_token, ngx_str_t *hold_key, ngx_str_t *has_hold);
 static void ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on);
-static ngx_int_t ngx_http_twofa_store_user_keys(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
-    ngx_str_t *keys);
 static ngx_int_t ngx_http_twofa_store_at(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *token);
-static ngx_str_t  ngx_http_twofa_store_nobody = ngx_null_string;
-
-
+    ngx_http_twofa_store_call_t *call, ngx_str_t *org, ngx_str_t *token);
 static ngx_int_t ngx_http_twofa_store_audit(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, ngx_str_t *key, ngx_str_t *argv);
+    ngx_http_twofa_store_call_t *call, ngx_str_t *key, ngx_str_t *argv);
 static ngx_int_t ngx_http_twofa_store_revocation(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, ngx_str_t *key, ngx_str_t *argv,
-    ngx_str_t *org, ngx_str_t *user);
+    ngx_http_twofa_store_call_t *call, ngx_str_t *argv);
 static ngx_int_t ngx_http_twofa_store_subject(ngx_http_request_t *r,
     ngx_str_t *out, ngx_str_t *org, ngx_str_t *user);
 static ngx_int_t ngx_http_twofa_store_window(ngx_http_request_t *r,
     ngx_str_t *window, ngx_str_t *limit);
+static ngx_int_t ngx_http_twofa_store_hold_ttl(ngx_http_request_t *r,
+    ngx_str_t *arg);
 static uint64_t ngx_http_twofa_store_now_ms(void);
+
+
+/* the operations, in the order of their scripts (lua/) */
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_accept_op = {
+    TWOFA_SCRIPT_ACCEPT, ngx_http_twofa_store_parse_outcome, 1,
+    3, { TWOFA_KEY_USER, TWOFA_KEY_FAIL, TWOFA_KEY_HOLD }, 8, 5, 0, 0
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_audit_op = {
+    TWOFA_SCRIPT_AUDIT_READ, ngx_http_twofa_store_parse_audit, 0,
+    1, { TWOFA_KEY_AUDIT }, 6, 0, 0, 0
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_disable_op = {
+    TWOFA_SCRIPT_DISABLE, ngx_http_twofa_store_parse_outcome, 1,
+    4, { TWOFA_KEY_USER, TWOFA_KEY_ORG, TWOFA_KEY_FAIL,
+         TWOFA_KEY_REVOCATIONS },
+    9, 0, 5, 0
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_enable_op = {
+    TWOFA_SCRIPT_ENABLE, ngx_http_twofa_store_parse_outcome, 1,
+    4, { TWOFA_KEY_USER, TWOFA_KEY_FAIL, TWOFA_KEY_PENDING, TWOFA_KEY_HOLD },
+    12, 8, 0, 0
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_fail_op = {
+    TWOFA_SCRIPT_FAIL, ngx_http_twofa_store_parse_fail, 1,
+    2, { TWOFA_KEY_FAIL, TWOFA_KEY_HOLD }, 5, 4, 0, 0
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_init_op = {
+    TWOFA_SCRIPT_INIT, ngx_http_twofa_store_parse_init, 1,
+    1, { TWOFA_KEY_DEPLOYMENT }, 3, 0, 0, 0
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_login_op = {
+    TWOFA_SCRIPT_LOGIN, ngx_http_twofa_store_parse_login, 0,
+    5, { TWOFA_KEY_DEPLOYMENT, TWOFA_KEY_ORG, TWOFA_KEY_USER, TWOFA_KEY_HOLD,
+         TWOFA_KEY_HOLDS },
+    14, 0, 0, 11
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_org_get_op = {
+    TWOFA_SCRIPT_ORG_GET, ngx_http_twofa_store_parse_org, 0,
+    1, { TWOFA_KEY_ORG }, 1, 0, 0, 0
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_org_set_op = {
+    TWOFA_SCRIPT_ORG_SET, ngx_http_twofa_store_parse_org, 1,
+    2, { TWOFA_KEY_ORG, TWOFA_KEY_DEPLOYMENT }, 4, 0, 0, 0
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_pending_op = {
+    TWOFA_SCRIPT_PENDING, ngx_http_twofa_store_parse_pending, 0,
+    3, { TWOFA_KEY_PENDING, TWOFA_KEY_USER, TWOFA_KEY_HOLD }, 6, 5, 0, 0
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_reset_op = {
+    TWOFA_SCRIPT_RESET, ngx_http_twofa_store_parse_reset, 1,
+    4, { TWOFA_KEY_USER, TWOFA_KEY_FAIL, TWOFA_KEY_HOLDS,
+         TWOFA_KEY_REVOCATIONS },
+    8, 0, 5, 4
+};
+
+/* the keys, for a cluster's redirects only: the user's, or the hold's */
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_state_op[] = {
+    { TWOFA_SCRIPT_STATE, ngx_http_twofa_store_parse_state, 0,
+      2, { TWOFA_KEY_DEPLOYMENT, TWOFA_KEY_USER }, 8, 0, 0, 0 },
+    { TWOFA_SCRIPT_STATE, ngx_http_twofa_store_parse_state, 0,
+      2, { TWOFA_KEY_DEPLOYMENT, TWOFA_KEY_HOLD }, 8, 0, 0, 0 }
+};
+
+static const ngx_http_twofa_store_spec_t  ngx_http_twofa_store_take_op = {
+    TWOFA_SCRIPT_TAKE, ngx_http_twofa_store_parse_outcome, 0,
+    2, { TWOFA_KEY_HOLD, TWOFA_KEY_HOLDS }, 3, 0, 0, 0
+};
 
 
 ngx_int_t
@@ -83,41 +199,14 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *hold_token, ngx_str_t *hold_value,
     ngx_uint_t holdable, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                   args[14];
-    ngx_http_twofa_srv_conf_t  *tscf;
-    ngx_http_twofa_store_at_t   at;
+    ngx_str_t  args[14];
 
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
-
-    if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_DEPLOYMENT,
-                                    NULL, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_ORG,
-                                    org, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_USER, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[3], TWOFA_KEY_HOLD,
-                                    hold_token, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[4], TWOFA_KEY_HOLDS, org,
-                                    user)
-           != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[8],
-                                         (uint64_t) tscf->hold_ttl * 1000)
-           != NGX_OK
+    if (ngx_http_twofa_store_hold_ttl(r, &args[8]) != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[9],
                                          ngx_http_twofa_store_now_ms())
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[10],
                                          NGX_HTTP_TWOFA_HOLDS_PER_USER)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[11], TWOFA_KEY_HOLD, NULL,
-                                    NULL)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -129,10 +218,8 @@ ngx_http_twofa_store_login(ngx_http_request_t *r, ngx_str_t *org,
     args[12] = *hold_token;
     ngx_http_twofa_store_flag(&args[13], !holdable);
 
-    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_LOGIN, 5,
-                                     args, 14,
-                                     ngx_http_twofa_store_parse_login,
-                                     handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_login_op, args,
+                                    org, user, hold_token, NULL, handler);
 }
 
 
@@ -140,59 +227,44 @@ ngx_int_t
 ngx_http_twofa_store_state(ngx_http_request_t *r,
     ngx_http_twofa_state_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[8], empty;
-    ngx_http_twofa_store_at_t  at;
+    ngx_int_t                     rc;
+    ngx_str_t                     args[8];
+    ngx_http_twofa_store_call_t   call;
 
-    ngx_str_null(&empty);
+    /* a hold's owner is read from the hold: what one form lacks is '' */
+
+    ngx_str_null(&args[3]);
+    ngx_str_null(&args[4]);
+    ngx_str_null(&args[5]);
+    ngx_str_null(&args[7]);
+    ngx_http_twofa_store_flag(&args[6], q->want_response);
 
     if (q->hold.len) {
-        if (ngx_http_twofa_store_check(r, NULL, NULL, &q->hold) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
         args[3] = q->hold;
-        args[4] = empty;
-        args[5] = empty;
-        args[7] = empty;
+
+        rc = ngx_http_twofa_store_start(r, &call,
+                                        &ngx_http_twofa_store_state_op[1],
+                                        args, NULL, NULL, &q->hold, NULL);
 
     } else {
-        if (ngx_http_twofa_store_check(r, &q->org, &q->user, NULL) != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        args[3] = empty;
         args[4] = q->org;
         args[5] = q->user;
         args[7] = q->bind;
+
+        rc = ngx_http_twofa_store_start(r, &call,
+                                        &ngx_http_twofa_store_state_op[0],
+                                        args, &q->org, &q->user, NULL, NULL);
     }
 
-    if (ngx_http_twofa_store_at(r, &at, q->hold.len ? NULL : &q->org,
-                                q->hold.len ? &q->hold : NULL)
-        != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_DEPLOYMENT,
-                                    NULL, NULL)
-           != NGX_OK
-        || (q->hold.len
-            ? ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_HOLD,
-                                       &q->hold, NULL)
-            : ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_USER,
-                                       &q->org, &q->user))
-           != NGX_OK)
-    {
+    if (rc != NGX_OK) {
         return NGX_ERROR;
     }
 
-    /* the keys, for a cluster's redirects; the script names its own */
+    /* the script names its own keys, from the prefix of the slot */
 
-    args[2] = at.prefix;
+    args[2] = call.prefix;
 
-    ngx_http_twofa_store_flag(&args[6], q->want_response);
-
-    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_STATE, 2,
-                                     args, 8,
-                                     ngx_http_twofa_store_parse_state,
-                                     handler);
+    return ngx_http_twofa_store_eval(r, &call, handler);
 }
 
 
@@ -201,28 +273,14 @@ ngx_http_twofa_store_fail(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *hold_token,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[5];
-    ngx_http_twofa_store_at_t  at;
+    ngx_str_t  args[5];
 
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_window(r, &args[2], &args[3]) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
-                                       &args[1], &args[4])
-        != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_FAIL, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_window(r, &args[2], &args[3]) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_FAIL, 2,
-                                             args, 5,
-                                             org, user,
-                                             ngx_http_twofa_store_parse_fail,
-                                             handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_fail_op, args,
+                                    org, user, hold_token, NULL, handler);
 }
 
 
@@ -231,29 +289,15 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *bind, ngx_str_t *hold_token,
     ngx_str_t *sealed_secret, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                   args[6];
-    ngx_uint_t                  has_hold;
-    ngx_http_twofa_srv_conf_t  *tscf;
-    ngx_http_twofa_store_at_t   at;
+    ngx_str_t                     args[6];
+    ngx_http_twofa_store_call_t   call;
 
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
-        return NGX_ERROR;
-    }
+    args[3] = *sealed_secret;
 
-    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
-
-    has_hold = (hold_token && hold_token->len);
-
-    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
-                                       &args[2], &args[5])
-        != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_PENDING,
-                                    has_hold ? hold_token : bind, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_USER, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[4],
-                                         (uint64_t) tscf->hold_ttl * 1000)
+    if (ngx_http_twofa_store_hold_ttl(r, &args[4]) != NGX_OK
+        || ngx_http_twofa_store_start(r, &call,
+                                      &ngx_http_twofa_store_pending_op, args,
+                                      org, user, hold_token, bind)
            != NGX_OK)
     {
         return NGX_ERROR;
@@ -261,16 +305,11 @@ ngx_http_twofa_store_save_pending(ngx_http_request_t *r, ngx_str_t *org,
 
     /* without a hold the secret's owner is the pending key itself */
 
-    if (!has_hold) {
+    if (!call.held) {
         args[2] = args[0];
     }
 
-    args[3] = *sealed_secret;
-
-    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_PENDING, 3,
-                                     args, 6,
-                                     ngx_http_twofa_store_parse_pending,
-                                     handler);
+    return ngx_http_twofa_store_eval(r, &call, handler);
 }
 
 
@@ -280,32 +319,12 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *sealed_secret, uint64_t step, ngx_str_t *recovery,
     ngx_str_t *sealed_codes, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                   args[12], window;
-    ngx_uint_t                  has_hold;
-    ngx_http_twofa_srv_conf_t  *tscf;
-    ngx_http_twofa_store_at_t   at;
+    ngx_str_t  args[12], window;
 
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
-
-    has_hold = (hold_token && hold_token->len);
-
-    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
-                                       &args[3], &args[8])
-        != NGX_OK
-        || ngx_http_twofa_store_user_keys(r, &at, org, user, args) != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_PENDING,
-                                    has_hold ? hold_token : bind, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[5], step) != NGX_OK
+    if (ngx_http_twofa_store_uint_arg(r, &args[5], step) != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[7], (uint64_t) ngx_time())
            != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[10],
-                                         (uint64_t) tscf->hold_ttl * 1000)
-           != NGX_OK
+        || ngx_http_twofa_store_hold_ttl(r, &args[10]) != NGX_OK
         || ngx_http_twofa_store_window(r, &window, &args[11]) != NGX_OK)
     {
         return NGX_ERROR;
@@ -315,11 +334,8 @@ ngx_http_twofa_store_enable(ngx_http_request_t *r, ngx_str_t *org,
     args[6] = *recovery;
     args[9] = *sealed_codes;
 
-    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_ENABLE, 4,
-                                             args, 12,
-                                             org, user,
-                                             ngx_http_twofa_store_parse_outcome,
-                                             handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_enable_op, args,
+                                    org, user, hold_token, bind, handler);
 }
 
 
@@ -329,21 +345,13 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *hold_token, twofa_amr_t amr,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[8], window;
-    ngx_http_twofa_store_at_t  at;
+    ngx_str_t  args[8], window;
 
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
+    if (ngx_http_twofa_store_window(r, &window, &args[7]) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (ngx_http_twofa_store_code_step(r, &at, org, user, hold_token,
-                                       &args[2], &args[5])
-        != NGX_OK
-        || ngx_http_twofa_store_user_keys(r, &at, org, user, args) != NGX_OK
-        || ngx_http_twofa_store_window(r, &window, &args[7]) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    /* a recovery code's hash, or else the TOTP step: the other is '' */
 
     if (recovery_hash && recovery_hash->len) {
         ngx_str_null(&args[3]);
@@ -360,11 +368,8 @@ ngx_http_twofa_store_accept_code(ngx_http_request_t *r, ngx_str_t *org,
     args[6].data = (u_char *) twofa_amr_name(amr);
     args[6].len = ngx_strlen(args[6].data);
 
-    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_ACCEPT, 3,
-                                             args, 8,
-                                             org, user,
-                                             ngx_http_twofa_store_parse_outcome,
-                                             handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_accept_op, args,
+                                    org, user, hold_token, NULL, handler);
 }
 
 
@@ -373,30 +378,12 @@ ngx_http_twofa_store_take_hold(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_str_t *hold_token,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[3];
-    ngx_http_twofa_store_at_t  at;
-
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_twofa_store_check(r, org, user, hold_token) != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_HOLD,
-                                    hold_token, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_HOLDS, org,
-                                    user)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_str_t  args[3];
 
     args[2] = *hold_token;
 
-    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_TAKE,
-                                     2, args, 3,
-                                     ngx_http_twofa_store_parse_outcome,
-                                     handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_take_op, args,
+                                    org, user, hold_token, NULL, handler);
 }
 
 
@@ -404,34 +391,16 @@ ngx_int_t
 ngx_http_twofa_store_disable(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, uint64_t step, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[9], window;
-    ngx_http_twofa_store_at_t  at;
+    ngx_str_t  args[9], window;
 
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
-        || ngx_http_twofa_store_window(r, &window, &args[8]) != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_USER, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_ORG, org, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_FAIL, org, user)
-           != NGX_OK
-        || ngx_http_twofa_store_revocation(r, &at, &args[3], &args[5], org,
-                                           user)
-           != NGX_OK
+    if (ngx_http_twofa_store_window(r, &window, &args[8]) != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[4], step) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_DISABLE, 4,
-                                             args, 9,
-                                             org, user,
-                                             ngx_http_twofa_store_parse_outcome,
-                                             handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_disable_op, args,
+                                    org, user, NULL, NULL, handler);
 }
 
 
@@ -439,23 +408,8 @@ ngx_int_t
 ngx_http_twofa_store_org_get(ngx_http_request_t *r, ngx_str_t *org,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[1];
-    ngx_http_twofa_store_at_t  at;
-
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_ORG, org, NULL)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_ORG_GET, 1, args, 1,
-                                     ngx_http_twofa_store_parse_org,
-                                     handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_org_get_op, NULL,
+                                    org, NULL, NULL, NULL, handler);
 }
 
 
@@ -463,32 +417,18 @@ ngx_int_t
 ngx_http_twofa_store_org_set(ngx_http_request_t *r, ngx_str_t *org,
     ngx_uint_t require, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[4];
-    ngx_http_twofa_store_at_t  at;
+    ngx_str_t  args[4];
 
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_twofa_store_check(r, org, NULL, NULL) != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_ORG, org, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[1], TWOFA_KEY_DEPLOYMENT,
-                                    NULL, NULL)
-           != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[3], (uint64_t) ngx_time())
-           != NGX_OK)
+    if (ngx_http_twofa_store_uint_arg(r, &args[3], (uint64_t) ngx_time())
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     ngx_http_twofa_store_flag(&args[2], require);
 
-    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_ORG_SET, 2,
-                                             args, 4,
-                                             org, &ngx_http_twofa_store_nobody,
-                                             ngx_http_twofa_store_parse_org,
-                                             handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_org_set_op, args,
+                                    org, NULL, NULL, NULL, handler);
 }
 
 
@@ -496,88 +436,48 @@ ngx_int_t
 ngx_http_twofa_store_user_reset(ngx_http_request_t *r, ngx_str_t *org,
     ngx_str_t *user, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[8];
-    ngx_http_twofa_store_at_t  at;
-
-    if (ngx_http_twofa_store_at(r, &at, org, NULL) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_twofa_store_check(r, org, user, NULL) != NGX_OK
-        || ngx_http_twofa_store_user_keys(r, &at, org, user, args) != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[2], TWOFA_KEY_HOLDS, org,
-                                    user)
-           != NGX_OK
-        || ngx_http_twofa_store_revocation(r, &at, &args[3], &args[5], org,
-                                           user)
-           != NGX_OK
-        || ngx_http_twofa_store_key(r, &at, &args[4], TWOFA_KEY_HOLD, NULL,
-                                    NULL)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_RESET, 4,
-                                             args, 8,
-                                             org, user,
-                                             ngx_http_twofa_store_parse_reset,
-                                             handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_reset_op, NULL,
+                                    org, user, NULL, NULL, handler);
 }
 
+
+/*
+ * An operation of no org (init, the whole audit trail) has no slot of its
+ * own in a cluster: slot 0's, and its callers say so.
+ */
 
 ngx_int_t
 ngx_http_twofa_store_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[3];
-    ngx_http_twofa_store_at_t  at;
+    ngx_str_t  args[3];
 
-    if (ngx_http_twofa_store_at(r, &at, NULL, NULL) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_DEPLOYMENT,
-                                 NULL, NULL)
-        != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[1], (uint64_t) ngx_time())
-           != NGX_OK)
+    if (ngx_http_twofa_store_uint_arg(r, &args[1], (uint64_t) ngx_time())
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     args[2] = *by;
 
-    return ngx_http_twofa_store_eval_audited(r, &at, TWOFA_SCRIPT_INIT, 1,
-                                             args, 3,
-                                             &ngx_http_twofa_store_nobody,
-                                             &ngx_http_twofa_store_nobody,
-                                             ngx_http_twofa_store_parse_init,
-                                             handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_init_op, args,
+                                    NULL, NULL, NULL, NULL, handler);
 }
 
 
 /*
  * Entries of the audit trail from q->from on; the script looks at a
- * bounded number per call, so the caller goes on from audit_last.
+ * bounded number per call, so the caller goes on from audit_last.  The
+ * org asked for (or none) names no key: it is an argument, and the slot.
  */
 
 ngx_int_t
 ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t                  args[6];
-    ngx_http_twofa_store_at_t  at;
+    ngx_str_t  args[6];
 
-    if (ngx_http_twofa_store_at(r, &at, q->org.len ? &q->org : NULL, NULL)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    if (ngx_http_twofa_store_key(r, &at, &args[0], TWOFA_KEY_AUDIT, NULL, NULL)
-        != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &args[4], q->limit) != NGX_OK
+    if (ngx_http_twofa_store_uint_arg(r, &args[4], q->limit) != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &args[5], TWOFA_AUDIT_READ_MOST)
            != NGX_OK)
     {
@@ -588,64 +488,230 @@ ngx_http_twofa_store_audit_read(ngx_http_request_t *r,
     args[2] = q->org;
     args[3] = q->user;
 
-    return ngx_http_twofa_store_eval(r, &at, TWOFA_SCRIPT_AUDIT_READ, 1,
-                                     args, 6,
-                                     ngx_http_twofa_store_parse_audit,
-                                     handler);
+    return ngx_http_twofa_store_run(r, &ngx_http_twofa_store_audit_op, args,
+                                    &q->org, NULL, NULL, NULL, handler);
 }
 
 
 /*
- * What every code step shares: the identity and hold checked, the key of
- * the hold it runs for (the key "-", never written, when it runs for a
- * signed-in session) and the flag that tells the script which.
+ * An operation whose arguments of its own are set in args (spec->nargs of
+ * them; NULL for one that has none): the rest of them made and the script
+ * sent.
  */
 
 static ngx_int_t
-ngx_http_twofa_store_code_step(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
-    ngx_str_t *hold_token, ngx_str_t *hold_key, ngx_str_t *has_hold)
+ngx_http_twofa_store_run(ngx_http_request_t *r,
+    const ngx_http_twofa_store_spec_t *spec, ngx_str_t *args, ngx_str_t *org,
+    ngx_str_t *user, ngx_str_t *hold, ngx_str_t *bind,
+    ngx_http_twofa_store_handler_pt handler)
 {
-    ngx_str_t   none;
-    ngx_uint_t  held;
+    ngx_http_twofa_store_call_t  call;
 
-    held = (hold_token && hold_token->len);
-    ngx_str_set(&none, "-");
+    if (args == NULL) {
+        args = ngx_palloc(r->pool, spec->nargs * sizeof(ngx_str_t));
+        if (args == NULL) {
+            return NGX_ERROR;
+        }
+    }
 
-    if (ngx_http_twofa_store_check(r, org, user, held ? hold_token : NULL)
-        != NGX_OK
-        || ngx_http_twofa_store_key(r, at, hold_key, TWOFA_KEY_HOLD,
-                                    held ? hold_token : &none, NULL)
-           != NGX_OK)
+    if (ngx_http_twofa_store_start(r, &call, spec, args, org, user, hold,
+                                   bind)
+        != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    ngx_http_twofa_store_flag(has_hold, held);
+    return ngx_http_twofa_store_eval(r, &call, handler);
+}
+
+
+/*
+ * What the spec of an operation makes of its arguments: the names of its
+ * keys checked; the slot of its org, or of the hold token it runs for,
+ * found; its keys built; a code step's flag, a revocation's arguments and
+ * the hold keys' prefix set.
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_start(ngx_http_request_t *r,
+    ngx_http_twofa_store_call_t *call, const ngx_http_twofa_store_spec_t *spec,
+    ngx_str_t *args, ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold,
+    ngx_str_t *bind)
+{
+    ngx_str_t   *names[NGX_HTTP_TWOFA_STORE_KEYS][2];
+    ngx_uint_t   i;
+
+    /* without a hold token a code step runs for a signed-in session */
+
+    call->held = (hold && hold->len);
+
+    call->spec = spec;
+    call->org = org;
+    call->user = user;
+    call->hold = hold;
+    call->bind = bind;
+
+    for (i = 0; i < spec->nkeys; i++) {
+        if (ngx_http_twofa_store_names(r, call, spec->keys[i], names[i])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_twofa_store_at(r, call, (org && org->len) ? org : NULL,
+                                call->held ? hold : NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    call->args = args;
+
+    for (i = 0; i < spec->nkeys; i++) {
+        if (ngx_http_twofa_store_key(r, call, &args[i], spec->keys[i],
+                                     names[i][0], names[i][1])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (spec->step) {
+        ngx_http_twofa_store_flag(&args[spec->step], call->held);
+    }
+
+    if ((spec->revoke
+         && ngx_http_twofa_store_revocation(r, call, &args[spec->revoke])
+            != NGX_OK)
+        || (spec->hold_prefix
+            && ngx_http_twofa_store_key(r, call, &args[spec->hold_prefix],
+                                        TWOFA_KEY_HOLD, NULL, NULL)
+               != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twofa store: %s, first key \"%V\"",
+                   twofa_scripts[spec->script].name, &args[0]);
 
     return NGX_OK;
 }
 
 
 /*
- * The two keys of a user's codes: the user (secret, last step) first,
- * then the failures counted against them.
+ * The script, in the slot and with the revocation of this operation.  A
+ * change the audit trail records: its key follows the script's keys, and
+ * org, user and the audit's arguments follow the script's arguments (the
+ * scripts' heads say so).
  */
 
 static ngx_int_t
-ngx_http_twofa_store_user_keys(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, ngx_str_t *org, ngx_str_t *user,
-    ngx_str_t *keys)
+ngx_http_twofa_store_eval(ngx_http_request_t *r,
+    ngx_http_twofa_store_call_t *call, ngx_http_twofa_store_handler_pt handler)
 {
-    if (ngx_http_twofa_store_key(r, at, &keys[0], TWOFA_KEY_USER, org, user)
-        != NGX_OK
-        || ngx_http_twofa_store_key(r, at, &keys[1], TWOFA_KEY_FAIL, org, user)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
+    ngx_str_t                          *args, *all;
+    ngx_uint_t                          nkeys, nargs;
+    const ngx_http_twofa_store_spec_t  *spec;
+
+    spec = call->spec;
+    args = call->args;
+    nkeys = spec->nkeys;
+    nargs = spec->nargs;
+
+    if (spec->audited) {
+        all = ngx_pcalloc(r->pool, (nargs + 7) * sizeof(ngx_str_t));
+        if (all == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(all, args, nkeys * sizeof(ngx_str_t));
+        ngx_memcpy(&all[nkeys + 1], &args[nkeys],
+                   (nargs - nkeys) * sizeof(ngx_str_t));
+
+        if (ngx_http_twofa_store_audit(r, call, &all[nkeys], &all[nargs + 3])
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        /* an org's own change names no user, init neither: '' */
+
+        if (call->org) {
+            all[nargs + 1] = *call->org;
+        }
+
+        if (call->user) {
+            all[nargs + 2] = *call->user;
+        }
+
+        args = all;
+        nkeys += 1;
+        nargs += 7;
     }
 
-    return NGX_OK;
+    return ngx_http_twofa_store_script(r, spec->script, call->slot, nkeys,
+                                       args, nargs,
+                                       call->revoke[0].len ? call->revoke
+                                                           : NULL,
+                                       spec->parse, handler);
+}
+
+
+/*
+ * The names of a key of the operation, as twofa_key() takes them for its
+ * kind (NULL where it takes none), checked: no value reaches a key
+ * unchecked, whatever the caller did before.  A code step of a signed-in
+ * session, without a hold, names the hold key "-" (never written) and
+ * its pending secret by the session's binding.
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_names(ngx_http_request_t *r,
+    ngx_http_twofa_store_call_t *call, twofa_key_kind_t kind,
+    ngx_str_t **names)
+{
+    static ngx_str_t  none = ngx_string("-");
+
+    names[0] = NULL;
+    names[1] = NULL;
+
+    switch (kind) {
+
+    case TWOFA_KEY_ORG:
+        names[0] = call->org;
+        return ngx_http_twofa_store_check(r, call->org, NULL, NULL);
+
+    case TWOFA_KEY_USER:
+    case TWOFA_KEY_FAIL:
+    case TWOFA_KEY_HOLDS:
+        names[0] = call->org;
+        names[1] = call->user;
+        return ngx_http_twofa_store_check(r, call->org, call->user, NULL);
+
+    case TWOFA_KEY_HOLD:
+        if (call->spec->step && !call->held) {
+            names[0] = &none;
+            return NGX_OK;
+        }
+
+        names[0] = call->hold;
+        return ngx_http_twofa_store_check(r, NULL, NULL, call->hold);
+
+    case TWOFA_KEY_PENDING:
+        if (!call->held) {
+            names[0] = call->bind;
+            return NGX_OK;
+        }
+
+        names[0] = call->hold;
+        return ngx_http_twofa_store_check(r, NULL, NULL, call->hold);
+
+    default:
+        /* deployment, revocations, audit: the prefix alone */
+        return NGX_OK;
+    }
 }
 
 
@@ -658,23 +724,21 @@ ngx_http_twofa_store_flag(ngx_str_t *arg, ngx_uint_t on)
 
 
 /*
- * What a revocation takes: the key (a KEYS entry), and three arguments
- * from argv on: now, the user as "org\nuser" (identities hold no '\n')
- * and the channel, which is named as the key.
+ * The three arguments of a revocation, from argv on (its key is one of
+ * the operation's): now, the user as "org\nuser" (identities hold no
+ * '\n') and the channel, which is named as the key.
  */
 
 static ngx_int_t
 ngx_http_twofa_store_revocation(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, ngx_str_t *key, ngx_str_t *argv,
-    ngx_str_t *org, ngx_str_t *user)
+    ngx_http_twofa_store_call_t *call, ngx_str_t *argv)
 {
     ngx_http_twofa_main_conf_t  *tmcf;
 
-    if (ngx_http_twofa_store_key(r, at, key, TWOFA_KEY_REVOCATIONS, NULL, NULL)
+    if (ngx_http_twofa_store_uint_arg(r, &argv[0], (uint64_t) ngx_time())
         != NGX_OK
-        || ngx_http_twofa_store_uint_arg(r, &argv[0], (uint64_t) ngx_time())
-           != NGX_OK
-        || ngx_http_twofa_store_subject(r, &argv[1], org, user) != NGX_OK)
+        || ngx_http_twofa_store_subject(r, &argv[1], call->org, call->user)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -700,9 +764,9 @@ ngx_http_twofa_store_revocation(ngx_http_request_t *r,
      */
 
     if (tmcf->cluster) {
-        at->revoke[0] = argv[2];
-        at->revoke[1] = argv[1];
-        at->revoke[2] = argv[0];
+        call->revoke[0] = argv[2];
+        call->revoke[1] = argv[1];
+        call->revoke[2] = argv[0];
     }
 
     return NGX_OK;
@@ -716,8 +780,8 @@ ngx_http_twofa_store_revocation(ngx_http_request_t *r,
  */
 
 static ngx_int_t
-ngx_http_twofa_store_audit(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
-    ngx_str_t *key, ngx_str_t *argv)
+ngx_http_twofa_store_audit(ngx_http_request_t *r,
+    ngx_http_twofa_store_call_t *call, ngx_str_t *key, ngx_str_t *argv)
 {
     ngx_http_twofa_ctx_t        *ctx;
     ngx_http_twofa_main_conf_t  *tmcf;
@@ -726,7 +790,7 @@ ngx_http_twofa_store_audit(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
     ctx = ngx_http_twofa_get_ctx(r);
 
     if (ctx == NULL
-        || ngx_http_twofa_store_key(r, at, key, TWOFA_KEY_AUDIT, NULL, NULL)
+        || ngx_http_twofa_store_key(r, call, key, TWOFA_KEY_AUDIT, NULL, NULL)
            != NGX_OK
         || ngx_http_twofa_store_uint_arg(r, &argv[0], tmcf->audit_max_len)
            != NGX_OK)
@@ -793,6 +857,23 @@ ngx_http_twofa_store_window(ngx_http_request_t *r, ngx_str_t *window,
 }
 
 
+/*
+ * The hold's life (ms): a hold's, and that of what a signed-in session
+ * keeps without one (a pending secret, new recovery codes).
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_hold_ttl(ngx_http_request_t *r, ngx_str_t *arg)
+{
+    ngx_http_twofa_srv_conf_t  *tscf;
+
+    tscf = ngx_http_get_module_srv_conf(r, ngx_http_twofa_module);
+
+    return ngx_http_twofa_store_uint_arg(r, arg,
+                                         (uint64_t) tscf->hold_ttl * 1000);
+}
+
+
 static uint64_t
 ngx_http_twofa_store_now_ms(void)
 {
@@ -805,58 +886,6 @@ ngx_http_twofa_store_now_ms(void)
 
 
 /*
- * A change the audit trail records: its key follows the script's keys,
- * and org, user and the audit's arguments follow the script's arguments
- * (the scripts' heads say so).
- */
-
-static ngx_int_t
-ngx_http_twofa_store_eval_audited(ngx_http_request_t *r,
-    ngx_http_twofa_store_at_t *at, twofa_script_id_t id, ngx_uint_t nkeys,
-    ngx_str_t *args, ngx_uint_t nargs, ngx_str_t *org, ngx_str_t *user,
-    ngx_http_twofa_store_parse_t *parse,
-    ngx_http_twofa_store_handler_pt handler)
-{
-    ngx_str_t  *all, audit[4];
-
-    all = ngx_palloc(r->pool, (nargs + 7) * sizeof(ngx_str_t));
-    if (all == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(all, args, nkeys * sizeof(ngx_str_t));
-
-    if (ngx_http_twofa_store_audit(r, at, &all[nkeys], audit) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(&all[nkeys + 1], &args[nkeys],
-               (nargs - nkeys) * sizeof(ngx_str_t));
-
-    all[nargs + 1] = *org;
-    all[nargs + 2] = *user;
-    ngx_memcpy(&all[nargs + 3], audit, 4 * sizeof(ngx_str_t));
-
-    return ngx_http_twofa_store_eval(r, at, id, nkeys + 1, all, nargs + 7,
-                                     parse, handler);
-}
-
-
-/* the script, in the slot and with the revocation of this operation */
-
-static ngx_int_t
-ngx_http_twofa_store_eval(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
-    twofa_script_id_t id, ngx_uint_t nkeys, ngx_str_t *args, ngx_uint_t nargs,
-    ngx_http_twofa_store_parse_t *parse,
-    ngx_http_twofa_store_handler_pt handler)
-{
-    return ngx_http_twofa_store_script(r, id, at->slot, nkeys, args, nargs,
-                                       at->revoke[0].len ? at->revoke : NULL,
-                                       parse, handler);
-}
-
-
-/*
  * Where the operation's keys live: with one Redis (or Sentinel) the
  * configured prefix; in a cluster the prefix and the tag of the slot of
  * the org, or of the slot a hold token carries.  An operation of no org
@@ -865,8 +894,8 @@ ngx_http_twofa_store_eval(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
  */
 
 static ngx_int_t
-ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
-    ngx_str_t *org, ngx_str_t *token)
+ngx_http_twofa_store_at(ngx_http_request_t *r,
+    ngx_http_twofa_store_call_t *call, ngx_str_t *org, ngx_str_t *token)
 {
     int                          slot;
     u_char                      *p;
@@ -874,9 +903,9 @@ ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
 
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
-    at->prefix = tmcf->prefix;
-    at->slot = 0;
-    ngx_str_null(&at->revoke[0]);
+    call->prefix = tmcf->prefix;
+    call->slot = 0;
+    ngx_str_null(&call->revoke[0]);
 
     if (tmcf->cluster == NULL) {
         return NGX_OK;
@@ -902,27 +931,28 @@ ngx_http_twofa_store_at(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
         return NGX_ERROR;
     }
 
-    at->prefix.data = p;
-    at->prefix.len =
+    call->prefix.data = p;
+    call->prefix.len =
         twofa_key_cluster_prefix((char *) p, (const char *) tmcf->prefix.data,
                                  tmcf->prefix.len, (unsigned) slot);
-    at->slot = (unsigned) slot;
+    call->slot = (unsigned) slot;
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa store: slot %d, keys \"%V...\"", slot,
-                   &at->prefix);
+                   &call->prefix);
 
-    return at->prefix.len ? NGX_OK : NGX_ERROR;
+    return call->prefix.len ? NGX_OK : NGX_ERROR;
 }
 
 
 static ngx_int_t
-ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
-    ngx_str_t *key, twofa_key_kind_t kind, ngx_str_t *a, ngx_str_t *b)
+ngx_http_twofa_store_key(ngx_http_request_t *r,
+    ngx_http_twofa_store_call_t *call, ngx_str_t *key, twofa_key_kind_t kind,
+    ngx_str_t *a, ngx_str_t *b)
 {
     ngx_str_t  *prefix;
 
-    prefix = &at->prefix;
+    prefix = &call->prefix;
 
     key->data = ngx_pnalloc(r->pool,
                             twofa_key_len(kind, prefix->len,
@@ -943,7 +973,7 @@ ngx_http_twofa_store_key(ngx_http_request_t *r, ngx_http_twofa_store_at_t *at,
 }
 
 
-/* No value reaches a key unchecked, whatever the caller did before. */
+/* An identity (org, user) or a hold token that may name a key. */
 
 static ngx_int_t
 ngx_http_twofa_store_check(ngx_http_request_t *r, ngx_str_t *org,
@@ -995,5 +1025,3 @@ ngx_http_twofa_store_uint_arg(ngx_http_request_t *r, ngx_str_t *arg,
 
     return NGX_OK;
 }
-
-

@@ -17,6 +17,8 @@ static ngx_int_t ngx_http_twofa_store_integer(redisReply *reply,
     int64_t *n);
 static ngx_int_t ngx_http_twofa_store_integers(redisReply *reply,
     size_t count, ...);
+static ngx_int_t ngx_http_twofa_store_audit_entry(ngx_http_request_t *r,
+    redisReply *row, ngx_http_twofa_audit_entry_t *e);
 
 
 static ngx_int_t
@@ -388,9 +390,9 @@ ngx_int_t
 ngx_http_twofa_store_parse_org(ngx_http_request_t *r, redisReply *reply,
     ngx_http_twofa_store_reply_t *out)
 {
-    int64_t  require, updated;
+    int64_t  require;
 
-    if (ngx_http_twofa_store_integers(reply, 2, &require, &updated)
+    if (ngx_http_twofa_store_integers(reply, 2, &require, &out->state.updated)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -403,7 +405,6 @@ ngx_http_twofa_store_parse_org(ngx_http_request_t *r, redisReply *reply,
 
     out->outcome = NGX_HTTP_TWOFA_DONE;
     out->state.require = require ? 1 : 0;
-    out->state.updated = updated;
 
     return NGX_OK;
 }
@@ -415,9 +416,7 @@ ngx_int_t
 ngx_http_twofa_store_parse_audit(ngx_http_request_t *r, redisReply *reply,
     ngx_http_twofa_store_reply_t *out)
 {
-    size_t                         i, k;
-    ngx_str_t                     *field[8];
-    redisReply                    *row;
+    size_t                         i;
     ngx_http_twofa_audit_entry_t  *e;
 
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
@@ -434,36 +433,50 @@ ngx_http_twofa_store_parse_audit(ngx_http_request_t *r, redisReply *reply,
     }
 
     for (i = 1; i < reply->elements; i++) {
-        row = reply->element[i];
-
-        if (row->type != REDIS_REPLY_ARRAY || row->elements != 8) {
-            return NGX_ERROR;
-        }
-
         e = ngx_array_push(out->audit);
-        if (e == NULL) {
+
+        if (e == NULL
+            || ngx_http_twofa_store_audit_entry(r, reply->element[i], e)
+               != NGX_OK)
+        {
             return NGX_ERROR;
-        }
-
-        field[0] = &e->id;
-        field[1] = &e->time;
-        field[2] = &e->event;
-        field[3] = &e->org;
-        field[4] = &e->user;
-        field[5] = &e->actor;
-        field[6] = &e->client;
-        field[7] = &e->edge;
-
-        for (k = 0; k < 8; k++) {
-            if (ngx_http_twofa_store_copy(r, row->element[k], field[k])
-                != NGX_OK)
-            {
-                return NGX_ERROR;
-            }
         }
     }
 
     out->outcome = NGX_HTTP_TWOFA_DONE;
+
+    return NGX_OK;
+}
+
+
+/* one entry: {id, time, event, org, user, actor, client, edge} */
+
+static ngx_int_t
+ngx_http_twofa_store_audit_entry(ngx_http_request_t *r, redisReply *row,
+    ngx_http_twofa_audit_entry_t *e)
+{
+    size_t      k;
+    ngx_str_t  *field[8];
+
+    if (row->type != REDIS_REPLY_ARRAY || row->elements != 8) {
+        return NGX_ERROR;
+    }
+
+    field[0] = &e->id;
+    field[1] = &e->time;
+    field[2] = &e->event;
+    field[3] = &e->org;
+    field[4] = &e->user;
+    field[5] = &e->actor;
+    field[6] = &e->client;
+    field[7] = &e->edge;
+
+    for (k = 0; k < 8; k++) {
+        if (ngx_http_twofa_store_copy(r, row->element[k], field[k]) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
 
     return NGX_OK;
 }

@@ -37,6 +37,9 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op);
+static ngx_int_t ngx_http_twofa_store_command(ngx_http_twofa_store_op_t *op,
+    unsigned slot, ngx_http_twofa_redis_reply_pt handler, int argc,
+    const char **argv, size_t *lens, ngx_uint_t flags);
 static ngx_uint_t ngx_http_twofa_store_guards(twofa_script_id_t id);
 static void ngx_http_twofa_store_reply(void *data, redisReply *reply);
 static ngx_int_t ngx_http_twofa_store_copy_revocation(
@@ -108,6 +111,36 @@ static ngx_int_t
 ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op)
 {
     ngx_int_t                    rc;
+    ngx_http_twofa_main_conf_t  *tmcf;
+
+    rc = ngx_http_twofa_store_command(op, op->slot, ngx_http_twofa_store_reply,
+                                      op->argc, op->argv, op->lens,
+                                      op->acked ? NGX_HTTP_TWOFA_REDIS_ACKED
+                                                : 0);
+
+    if (rc == NGX_DECLINED) {
+        tmcf = ngx_http_get_module_main_conf(op->r, ngx_http_twofa_module);
+
+        ngx_log_error(NGX_LOG_ERR, op->r->connection->log, 0,
+                      "twofa store: %s: redis \"%V\" is not connected",
+                      op->script->name, &tmcf->redis->addr);
+    }
+
+    return rc;
+}
+
+
+/*
+ * One command of the operation, in the request's pool and log: in a
+ * cluster to the primary of slot, else to the one Redis (or the primary
+ * Sentinel named).
+ */
+
+static ngx_int_t
+ngx_http_twofa_store_command(ngx_http_twofa_store_op_t *op, unsigned slot,
+    ngx_http_twofa_redis_reply_pt handler, int argc, const char **argv,
+    size_t *lens, ngx_uint_t flags)
+{
     ngx_http_request_t          *r;
     ngx_http_twofa_main_conf_t  *tmcf;
 
@@ -115,29 +148,14 @@ ngx_http_twofa_store_send(ngx_http_twofa_store_op_t *op)
     tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
 
     if (tmcf->cluster) {
-        rc = ngx_http_twofa_cluster_command(tmcf->cluster, op->slot, r->pool,
-                                            r->connection->log,
-                                            ngx_http_twofa_store_reply, op,
-                                            op->argc, op->argv, op->lens,
-                                            op->acked
-                                            ? NGX_HTTP_TWOFA_REDIS_ACKED : 0);
-
-    } else {
-        rc = ngx_http_twofa_redis_command_flags(tmcf->client, r->pool,
-                                            r->connection->log,
-                                            ngx_http_twofa_store_reply, op,
-                                            op->argc, op->argv, op->lens,
-                                            op->acked
-                                            ? NGX_HTTP_TWOFA_REDIS_ACKED : 0);
+        return ngx_http_twofa_cluster_command(tmcf->cluster, slot, r->pool,
+                                              r->connection->log, handler, op,
+                                              argc, argv, lens, flags);
     }
 
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "twofa store: %s: redis \"%V\" is not connected",
-                      op->script->name, &tmcf->redis->addr);
-    }
-
-    return rc;
+    return ngx_http_twofa_redis_command_flags(tmcf->client, r->pool,
+                                              r->connection->log, handler, op,
+                                              argc, argv, lens, flags);
 }
 
 
@@ -258,12 +276,7 @@ ngx_http_twofa_store_reply(void *data, redisReply *reply)
 static ngx_int_t
 ngx_http_twofa_store_copy_revocation(ngx_http_twofa_store_op_t *op)
 {
-    ngx_uint_t                   i;
-    ngx_http_request_t          *r;
-    ngx_http_twofa_main_conf_t  *tmcf;
-
-    r = op->r;
-    tmcf = ngx_http_get_module_main_conf(r, ngx_http_twofa_module);
+    ngx_uint_t  i;
 
     op->copy_argv[0] = "HSET";
     op->copy_lens[0] = 4;
@@ -273,17 +286,15 @@ ngx_http_twofa_store_copy_revocation(ngx_http_twofa_store_op_t *op)
         op->copy_lens[1 + i] = op->revoke[i].len;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, op->r->connection->log, 0,
                    "twofa store: revocation copied to \"%V\"",
                    &op->revoke[0]);
 
-    return ngx_http_twofa_cluster_command(tmcf->cluster,
-                                          twofa_slot((char *)
-                                                     op->revoke[0].data,
-                                                     op->revoke[0].len),
-                                          r->pool, r->connection->log,
-                                          ngx_http_twofa_store_copied, op, 4,
-                                          op->copy_argv, op->copy_lens, 0);
+    return ngx_http_twofa_store_command(op,
+                                        twofa_slot((char *) op->revoke[0].data,
+                                                   op->revoke[0].len),
+                                        ngx_http_twofa_store_copied, 4,
+                                        op->copy_argv, op->copy_lens, 0);
 }
 
 
