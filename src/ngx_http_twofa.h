@@ -1075,30 +1075,39 @@ ngx_int_t ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler);
 /*
  * ngx_http_twofa_admin_cluster.c: init of a cluster, every slot; and what
- * the operations across every slot share (init, the merged audit): a
- * slot's key, commands counted until their replies, the first failure
- * logged, one answer when the last reply came.
+ * the operations across every slot share (init, the merged audit): each
+ * slot's commands sent by send, a window of them at a time, each counted
+ * until its reply; a slot's key; the first failure logged; one answer
+ * when the last reply came.  The fan is its owner's first member.
  */
-typedef struct {
+typedef struct ngx_http_twofa_fan_s  ngx_http_twofa_fan_t;
+
+typedef ngx_int_t (*ngx_http_twofa_fan_send_pt)(ngx_http_twofa_fan_t *fan,
+    unsigned slot);
+
+struct ngx_http_twofa_fan_s {
     ngx_http_request_t               *r;
     ngx_http_twofa_store_handler_pt   handler;
+    ngx_http_twofa_fan_send_pt        send;      /* a slot's commands */
     const char                       *what;      /* in the log */
+    unsigned                          next;      /* the slot sent next */
     ngx_uint_t                        pending;   /* replies due */
     ngx_uint_t                        failed;    /* not sent or failed */
     char                             *prefix;    /* room for a slot's */
-} ngx_http_twofa_fan_t;
+};
 
 ngx_int_t ngx_http_twofa_admin_cluster_init(ngx_http_request_t *r,
     ngx_str_t *by, ngx_http_twofa_store_handler_pt handler);
 ngx_int_t ngx_http_twofa_fan_init(ngx_http_twofa_fan_t *fan,
-    ngx_http_request_t *r, const char *what,
+    ngx_http_request_t *r, const char *what, ngx_http_twofa_fan_send_pt send,
     ngx_http_twofa_store_handler_pt handler);
+ngx_int_t ngx_http_twofa_fan_start(ngx_http_twofa_fan_t *fan);
+ngx_uint_t ngx_http_twofa_fan_replied(ngx_http_twofa_fan_t *fan);
 ngx_int_t ngx_http_twofa_fan_key(ngx_http_twofa_fan_t *fan, unsigned slot,
     twofa_key_kind_t kind, ngx_str_t *key);
 ngx_int_t ngx_http_twofa_fan_send(ngx_http_twofa_fan_t *fan, unsigned slot,
     ngx_http_twofa_redis_reply_pt handler, void *data, int argc,
     const char **argv, const size_t *lens);
-ngx_int_t ngx_http_twofa_fan_stopped(ngx_http_twofa_fan_t *fan);
 void ngx_http_twofa_fan_failed(ngx_http_twofa_fan_t *fan, redisReply *reply);
 void ngx_http_twofa_fan_answer(ngx_http_twofa_fan_t *fan,
     ngx_http_twofa_store_reply_t *out);

@@ -72,14 +72,14 @@ typedef struct {
 
 
 struct ngx_http_twofa_merge_s {
-    ngx_http_twofa_fan_t               fan;       /* the slots' replies */
+    ngx_http_twofa_fan_t               fan;       /* first: the probes */
     ngx_http_twofa_audit_query_t      *q;
     ngx_array_t                        found;     /* of stream pointers */
     u_char                             nums[2][NGX_INT_T_LEN];
 };
 
 
-static ngx_int_t ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m,
+static ngx_int_t ngx_http_twofa_merge_probe(ngx_http_twofa_fan_t *fan,
     unsigned slot);
 static void ngx_http_twofa_merge_exists(void *data, redisReply *reply);
 static void ngx_http_twofa_merge_read(ngx_http_twofa_merge_t *m);
@@ -107,13 +107,14 @@ ngx_int_t
 ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
     ngx_http_twofa_audit_query_t *q, ngx_http_twofa_store_handler_pt handler)
 {
-    unsigned                 slot;
     ngx_http_twofa_merge_t  *m;
 
     m = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_merge_t));
 
     if (m == NULL
-        || ngx_http_twofa_fan_init(&m->fan, r, "audit", handler) != NGX_OK
+        || ngx_http_twofa_fan_init(&m->fan, r, "audit",
+                                   ngx_http_twofa_merge_probe, handler)
+           != NGX_OK
         || ngx_array_init(&m->found, r->pool, 16, sizeof(void *)) != NGX_OK)
     {
         return NGX_ERROR;
@@ -125,21 +126,17 @@ ngx_http_twofa_admin_audit_merged(ngx_http_request_t *r,
                    "twofa admin: audit of every slot from \"%V\" slot %ui",
                    &q->from, q->cursor_slot);
 
-    for (slot = 0; slot < TWOFA_SLOTS; slot++) {
-        if (ngx_http_twofa_merge_probe(m, slot) != NGX_OK) {
-            return ngx_http_twofa_fan_stopped(&m->fan);
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_twofa_fan_start(&m->fan);
 }
 
 
 /* EXISTS of one slot's stream; its key stays for the read */
 
 static ngx_int_t
-ngx_http_twofa_merge_probe(ngx_http_twofa_merge_t *m, unsigned slot)
+ngx_http_twofa_merge_probe(ngx_http_twofa_fan_t *fan, unsigned slot)
 {
+    ngx_http_twofa_merge_t *m = (ngx_http_twofa_merge_t *) fan;
+
     ngx_str_t                      key;
     ngx_http_twofa_merge_probe_t  *s;
 
@@ -193,7 +190,7 @@ ngx_http_twofa_merge_exists(void *data, redisReply *reply)
         }
     }
 
-    if (--m->fan.pending > 0) {
+    if (!ngx_http_twofa_fan_replied(&m->fan)) {
         return;
     }
 

@@ -29,58 +29,67 @@ typedef struct {
 typedef struct {
     ngx_http_twofa_fan_t               fan;       /* first: the replies */
     ngx_uint_t                         created;   /* marks made now */
+    ngx_str_t                          by;        /* who, for the mark */
     u_char                             now[NGX_TIME_T_LEN];
     size_t                             now_len;
 } ngx_http_twofa_admin_init_t;
 
 
-static ngx_int_t ngx_http_twofa_admin_mark(ngx_http_twofa_admin_init_t *in,
-    unsigned slot, ngx_str_t *by);
+/*
+ * Commands in flight at once: each has the whole command timeout, which
+ * 32,768 of them sent together (two per slot) would not have on a busy
+ * worker.
+ */
+#define NGX_HTTP_TWOFA_FAN_WINDOW  512
+
+
+static ngx_int_t ngx_http_twofa_admin_mark(ngx_http_twofa_fan_t *fan,
+    unsigned slot);
+static ngx_int_t ngx_http_twofa_fan_more(ngx_http_twofa_fan_t *fan);
 static void ngx_http_twofa_admin_marked(void *data, redisReply *reply);
 static void ngx_http_twofa_admin_marked_by(void *data, redisReply *reply);
 
 
 /*
  * NGX_OK: the handler will be called once, when every command sent has
- * its reply; NGX_ERROR: none was sent, nothing will be called.
+ * its reply; NGX_ERROR: none was sent, nothing will be called.  The
+ * marks go out a window at a time, later ones from reply handlers: by is
+ * copied, and its data must live as long as the request.
  */
 
 ngx_int_t
 ngx_http_twofa_admin_cluster_init(ngx_http_request_t *r, ngx_str_t *by,
     ngx_http_twofa_store_handler_pt handler)
 {
-    unsigned                      slot;
     ngx_http_twofa_admin_init_t  *in;
 
     in = ngx_pcalloc(r->pool, sizeof(ngx_http_twofa_admin_init_t));
 
     if (in == NULL
-        || ngx_http_twofa_fan_init(&in->fan, r, "init", handler) != NGX_OK)
+        || ngx_http_twofa_fan_init(&in->fan, r, "init",
+                                   ngx_http_twofa_admin_mark, handler)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
 
+    in->by = *by;
     in->now_len = ngx_sprintf(in->now, "%T", ngx_time()) - in->now;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twofa admin: init, the mark in every slot");
 
-    for (slot = 0; slot < TWOFA_SLOTS; slot++) {
-        if (ngx_http_twofa_admin_mark(in, slot, by) != NGX_OK) {
-            return ngx_http_twofa_fan_stopped(&in->fan);
-        }
-    }
-
-    return NGX_OK;
+    return ngx_http_twofa_fan_start(&in->fan);
 }
 
 
 /* HSETNX key created now, then HSETNX key by who: a mark made is kept */
 
 static ngx_int_t
-ngx_http_twofa_admin_mark(ngx_http_twofa_admin_init_t *in, unsigned slot,
-    ngx_str_t *by)
+ngx_http_twofa_admin_mark(ngx_http_twofa_fan_t *fan, unsigned slot)
 {
+    ngx_http_twofa_admin_init_t *in = (ngx_http_twofa_admin_init_t *) fan;
+
     ngx_str_t                     key;
     ngx_uint_t                    i;
     ngx_http_twofa_admin_mark_t  *m;
@@ -106,8 +115,8 @@ ngx_http_twofa_admin_mark(ngx_http_twofa_admin_init_t *in, unsigned slot,
 
     m->argv[1][2] = "by";
     m->lens[1][2] = 2;
-    m->argv[1][3] = (const char *) by->data;
-    m->lens[1][3] = by->len;
+    m->argv[1][3] = (const char *) in->by.data;
+    m->lens[1][3] = in->by.len;
 
     for (i = 0; i < 2; i++) {
         m->argv[i][0] = "HSETNX";
@@ -153,7 +162,7 @@ ngx_http_twofa_admin_marked_by(void *data, redisReply *reply)
         ngx_http_twofa_fan_failed(&in->fan, reply);
     }
 
-    if (--in->fan.pending > 0) {
+    if (!ngx_http_twofa_fan_replied(&in->fan)) {
         return;
     }
 
@@ -176,7 +185,8 @@ ngx_http_twofa_admin_marked_by(void *data, redisReply *reply)
 
 ngx_int_t
 ngx_http_twofa_fan_init(ngx_http_twofa_fan_t *fan, ngx_http_request_t *r,
-    const char *what, ngx_http_twofa_store_handler_pt handler)
+    const char *what, ngx_http_twofa_fan_send_pt send,
+    ngx_http_twofa_store_handler_pt handler)
 {
     ngx_http_twofa_main_conf_t  *tmcf;
 
@@ -184,6 +194,7 @@ ngx_http_twofa_fan_init(ngx_http_twofa_fan_t *fan, ngx_http_request_t *r,
 
     fan->r = r;
     fan->handler = handler;
+    fan->send = send;
     fan->what = what;
 
     fan->prefix = ngx_pnalloc(r->pool,
@@ -250,17 +261,51 @@ ngx_http_twofa_fan_send(ngx_http_twofa_fan_t *fan, unsigned slot,
 
 
 /*
- * A command could not be sent: the fan stops sending.  The commands sent
- * still answer, and the last reply answers 503 (NGX_OK); none sent: the
- * caller answers now (NGX_ERROR).
+ * The first window of slots.  NGX_OK: the handler will be called once,
+ * after the last reply (a command that could not be sent stops the
+ * sending, and the last reply of those sent answers 503); NGX_ERROR: none
+ * was sent, nothing will be called.
  */
 
 ngx_int_t
-ngx_http_twofa_fan_stopped(ngx_http_twofa_fan_t *fan)
+ngx_http_twofa_fan_start(ngx_http_twofa_fan_t *fan)
 {
-    fan->failed++;
+    if (ngx_http_twofa_fan_more(fan) != NGX_OK) {
+        fan->failed++;
+        return fan->pending ? NGX_OK : NGX_ERROR;
+    }
 
-    return fan->pending ? NGX_OK : NGX_ERROR;
+    return NGX_OK;
+}
+
+
+/* a reply came: the window refilled; 1 when it was the last one due */
+
+ngx_uint_t
+ngx_http_twofa_fan_replied(ngx_http_twofa_fan_t *fan)
+{
+    fan->pending--;
+
+    if (fan->failed == 0 && ngx_http_twofa_fan_more(fan) != NGX_OK) {
+        fan->failed++;
+    }
+
+    return fan->pending == 0;
+}
+
+
+static ngx_int_t
+ngx_http_twofa_fan_more(ngx_http_twofa_fan_t *fan)
+{
+    while (fan->next < TWOFA_SLOTS
+           && fan->pending < NGX_HTTP_TWOFA_FAN_WINDOW)
+    {
+        if (fan->send(fan, fan->next++) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
 }
 
 
