@@ -55,7 +55,6 @@ struct ngx_http_twofa_cluster_s {
     ngx_http_twofa_redis_conf_t    *conf;
     ngx_cycle_t                    *cycle;
     ngx_http_twofa_cluster_node_t   nodes[NGX_HTTP_TWOFA_CLUSTER_NODES];
-    ngx_uint_t                      nnodes;
     u_char                         *slots;     /* node index + 1; 0: none */
     u_char                         *fresh;     /* the map being read */
     u_char                          fresh_primary[
@@ -174,7 +173,7 @@ ngx_http_twofa_cluster_create(ngx_cycle_t *cycle,
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, cl->log, 0,
-                   "twofa cluster: %ui seeds", cl->nnodes);
+                   "twofa cluster: %ui seeds", cl->discovery.nnodes);
 
     return cl;
 }
@@ -589,7 +588,7 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
 
     ngx_memcpy(cl->slots, cl->fresh, TWOFA_SLOTS);
 
-    for (i = 0; i < cl->nnodes; i++) {
+    for (i = 0; i < cl->discovery.nnodes; i++) {
         cl->nodes[i].primary = cl->fresh_primary[i];
     }
 
@@ -599,7 +598,7 @@ ngx_http_twofa_cluster_map_reply(void *data, redisReply *reply)
 
     ready = 1;
 
-    for (i = 0; i < cl->nnodes; i++) {
+    for (i = 0; i < cl->discovery.nnodes; i++) {
         if (cl->nodes[i].primary
             && !ngx_http_twofa_redis_ready(cl->nodes[i].rd))
         {
@@ -711,11 +710,11 @@ ngx_http_twofa_cluster_connect(ngx_http_twofa_cluster_t *cl,
 
     mapped = 0;
 
-    for (i = 0; i < cl->nnodes; i++) {
+    for (i = 0; i < cl->discovery.nnodes; i++) {
         mapped |= cl->nodes[i].primary;
     }
 
-    for (i = 0; i < cl->nnodes; i++) {
+    for (i = 0; i < cl->discovery.nnodes; i++) {
         node = &cl->nodes[i];
 
         if (node->primary || (node->seed && (seeds || !mapped))) {
@@ -767,7 +766,7 @@ ngx_http_twofa_cluster_node(ngx_http_twofa_cluster_t *cl, u_char *host,
         return NGX_ERROR;
     }
 
-    for (i = 0; i < cl->nnodes; i++) {
+    for (i = 0; i < cl->discovery.nnodes; i++) {
         node = &cl->nodes[i];
 
         if (node->port == port && node->host.len == len
@@ -777,14 +776,14 @@ ngx_http_twofa_cluster_node(ngx_http_twofa_cluster_t *cl, u_char *host,
         }
     }
 
-    if (cl->nnodes == NGX_HTTP_TWOFA_CLUSTER_NODES) {
+    if (cl->discovery.nnodes == NGX_HTTP_TWOFA_CLUSTER_NODES) {
         ngx_log_error(NGX_LOG_ERR, cl->log, 0,
                       "twofa cluster: more than %d nodes",
                       NGX_HTTP_TWOFA_CLUSTER_NODES);
         return NGX_ERROR;
     }
 
-    node = &cl->nodes[cl->nnodes];
+    node = &cl->nodes[cl->discovery.nnodes];
 
     node->rd = ngx_http_twofa_discovery_own(&cl->discovery,
                    ngx_http_twofa_redis_create(cl->cycle, cl->conf));
@@ -803,9 +802,7 @@ ngx_http_twofa_cluster_node(ngx_http_twofa_cluster_t *cl, u_char *host,
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, cl->log, 0,
                    "twofa cluster: node \"%V:%d\"", &node->host, (int) port);
 
-    cl->discovery.nnodes = ++cl->nnodes;
-
-    return cl->nnodes - 1;
+    return cl->discovery.nnodes++;
 }
 
 

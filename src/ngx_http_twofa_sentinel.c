@@ -40,7 +40,6 @@ struct ngx_http_twofa_sentinel_s {
     ngx_http_twofa_discovery_t      discovery; /* first: GET-MASTER-ADDR */
     ngx_http_twofa_redis_conf_t    *conf;
     ngx_http_twofa_sentinel_node_t *nodes;
-    ngx_uint_t                      nnodes;
     ngx_msec_t                      named_at;  /* when a primary was named */
     ngx_str_t                       host;      /* named, or empty */
     in_port_t                       port;
@@ -91,10 +90,9 @@ ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
     sn->log = cycle->log;
     sn->host.data = sn->host_buf;
 
-    sn->nnodes = conf->sentinels->nelts;
-    sn->discovery.nnodes = sn->nnodes;
+    sn->discovery.nnodes = conf->sentinels->nelts;
     sn->nodes = ngx_pcalloc(cycle->pool,
-                            sn->nnodes
+                            sn->discovery.nnodes
                             * sizeof(ngx_http_twofa_sentinel_node_t));
     if (sn->nodes == NULL) {
         return NULL;
@@ -102,7 +100,7 @@ ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
 
     node = conf->sentinels->elts;
 
-    for (i = 0; i < sn->nnodes; i++) {
+    for (i = 0; i < sn->discovery.nnodes; i++) {
         sn->nodes[i].conf = &node[i];
 
         sn->nodes[i].query = ngx_http_twofa_discovery_own(&sn->discovery,
@@ -121,7 +119,7 @@ ngx_http_twofa_sentinel_create(ngx_cycle_t *cycle,
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, sn->log, 0,
                    "twofa sentinel: %ui sentinels for \"%V\"",
-                   sn->nnodes, &conf->service);
+                   sn->discovery.nnodes, &conf->service);
 
     return sn;
 }
