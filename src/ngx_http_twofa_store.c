@@ -32,6 +32,11 @@
 
 #define NGX_HTTP_TWOFA_STORE_KEYS  5        /* the most of one script */
 
+/* the names an operation's keys take (ngx_http_twofa_store_names()) */
+#define NGX_HTTP_TWOFA_STORE_ORG   0x01
+#define NGX_HTTP_TWOFA_STORE_USER  0x02
+#define NGX_HTTP_TWOFA_STORE_HOLD  0x04
+
 
 /*
  * What an operation sends: the script, the parser of its reply and
@@ -86,9 +91,8 @@ static ngx_int_t ngx_http_twofa_store_start(ngx_http_request_t *r,
     ngx_http_twofa_store_call_t *call, const ngx_http_twofa_store_spec_t *spec,
     ngx_str_t *args, ngx_str_t *org, ngx_str_t *user, ngx_str_t *hold,
     ngx_str_t *bind);
-static ngx_int_t ngx_http_twofa_store_names(ngx_http_request_t *r,
-    ngx_http_twofa_store_call_t *call, twofa_key_kind_t kind,
-    ngx_str_t **names);
+static ngx_uint_t ngx_http_twofa_store_names(ngx_http_twofa_store_call_t *call,
+    twofa_key_kind_t kind, ngx_str_t **names);
 static ngx_int_t ngx_http_twofa_store_eval(ngx_http_request_t *r,
     ngx_http_twofa_store_call_t *call,
     ngx_http_twofa_store_handler_pt handler);
@@ -539,7 +543,7 @@ ngx_http_twofa_store_start(ngx_http_request_t *r,
     ngx_str_t *bind)
 {
     ngx_str_t   *names[NGX_HTTP_TWOFA_STORE_KEYS][2];
-    ngx_uint_t   i;
+    ngx_uint_t   i, uses;
 
     /* without a hold token a code step runs for a signed-in session */
 
@@ -551,12 +555,21 @@ ngx_http_twofa_store_start(ngx_http_request_t *r,
     call->hold = hold;
     call->bind = bind;
 
+    uses = 0;
+
     for (i = 0; i < spec->nkeys; i++) {
-        if (ngx_http_twofa_store_names(r, call, spec->keys[i], names[i])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        uses |= ngx_http_twofa_store_names(call, spec->keys[i], names[i]);
+    }
+
+    /* each name the keys take checked once: none reaches a key unchecked */
+
+    if (ngx_http_twofa_store_check(r,
+            (uses & NGX_HTTP_TWOFA_STORE_ORG) ? org : NULL,
+            (uses & NGX_HTTP_TWOFA_STORE_USER) ? user : NULL,
+            (uses & NGX_HTTP_TWOFA_STORE_HOLD) ? hold : NULL)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     if (ngx_http_twofa_store_at(r, call, (org && org->len) ? org : NULL,
@@ -661,16 +674,15 @@ ngx_http_twofa_store_eval(ngx_http_request_t *r,
 
 /*
  * The names of a key of the operation, as twofa_key() takes them for its
- * kind (NULL where it takes none), checked: no value reaches a key
- * unchecked, whatever the caller did before.  A code step of a signed-in
- * session, without a hold, names the hold key "-" (never written) and
- * its pending secret by the session's binding.
+ * kind (NULL where it takes none), and which of the org, user and hold
+ * token they are, to be checked.  A code step of a signed-in session,
+ * without a hold, names the hold key "-" (never written) and its pending
+ * secret by the session's binding (signed, in its cookie).
  */
 
-static ngx_int_t
-ngx_http_twofa_store_names(ngx_http_request_t *r,
-    ngx_http_twofa_store_call_t *call, twofa_key_kind_t kind,
-    ngx_str_t **names)
+static ngx_uint_t
+ngx_http_twofa_store_names(ngx_http_twofa_store_call_t *call,
+    twofa_key_kind_t kind, ngx_str_t **names)
 {
     static ngx_str_t  none = ngx_string("-");
 
@@ -681,36 +693,36 @@ ngx_http_twofa_store_names(ngx_http_request_t *r,
 
     case TWOFA_KEY_ORG:
         names[0] = call->org;
-        return ngx_http_twofa_store_check(r, call->org, NULL, NULL);
+        return NGX_HTTP_TWOFA_STORE_ORG;
 
     case TWOFA_KEY_USER:
     case TWOFA_KEY_FAIL:
     case TWOFA_KEY_HOLDS:
         names[0] = call->org;
         names[1] = call->user;
-        return ngx_http_twofa_store_check(r, call->org, call->user, NULL);
+        return NGX_HTTP_TWOFA_STORE_ORG | NGX_HTTP_TWOFA_STORE_USER;
 
     case TWOFA_KEY_HOLD:
         if (call->spec->step && !call->held) {
             names[0] = &none;
-            return NGX_OK;
+            return 0;
         }
 
         names[0] = call->hold;
-        return ngx_http_twofa_store_check(r, NULL, NULL, call->hold);
+        return NGX_HTTP_TWOFA_STORE_HOLD;
 
     case TWOFA_KEY_PENDING:
         if (!call->held) {
             names[0] = call->bind;
-            return NGX_OK;
+            return 0;
         }
 
         names[0] = call->hold;
-        return ngx_http_twofa_store_check(r, NULL, NULL, call->hold);
+        return NGX_HTTP_TWOFA_STORE_HOLD;
 
     default:
         /* deployment, revocations, audit: the prefix alone */
-        return NGX_OK;
+        return 0;
     }
 }
 
