@@ -965,9 +965,11 @@ void ngx_http_twofa_redis_leave(ngx_http_twofa_redis_t *rd);
 /*
  * ngx_http_twofa_discovery.c: a question put to Sentinel's or Cluster's
  * nodes in turn.  The owner (sentinel, cluster) is made by
- * ngx_http_twofa_discovery_create(), its discovery its first member.  ask: to node i, NGX_OK if it went (the owner then calls
+ * ngx_http_twofa_discovery_create(), its discovery its first member.
+ * ask: to node i, NGX_OK if it went (the owner then calls
  * ngx_http_twofa_discovery_answered() from its reply handler); none: a
- * round ended with no node taking it.
+ * round ended with no node taking it; lost: an attached client lost its
+ * node.
  */
 typedef struct {
     const char                       *name;      /* in the log lines */

@@ -279,7 +279,8 @@ ngx_http_twofa_merge_send(ngx_http_twofa_merge_stream_t *s)
                    (ngx_uint_t) s->slot, s->lens[4], s->argv[4]);
 
     return ngx_http_twofa_cluster_command(tmcf->cluster, s->slot,
-                                          m->fan.r->pool, m->fan.r->connection->log,
+                                          m->fan.r->pool,
+                                          m->fan.r->connection->log,
                                           ngx_http_twofa_merge_rows, s,
                                           NGX_HTTP_TWOFA_MERGE_ARGS,
                                           s->argv, s->lens, 0);
