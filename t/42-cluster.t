@@ -411,6 +411,30 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
     my $whole = $json->decode($r->{content});
     my @ids = map { $_->{id} } @{ $whole->{entries} };
     my $key = sub { [ $_[0] =~ /^(\d+)-(\d+)\@(\d+)\z/ ] };
+    # ids in the merged trail's order: (ms, seq, slot)
+    my $merged = sub {
+        sort { my ($x, $y) = ($key->($main::a), $key->($main::b));
+               $x->[0] <=> $y->[0] || $x->[1] <=> $y->[1]
+               || $x->[2] <=> $y->[2] } @_
+    };
+    # every id of the whole trail through the API, limit= a page, each
+    # page from the last one's next; and how many pages it took
+    my $page_through = sub {
+        my ($limit) = @_;
+        my (@ids, $after, $pages);
+        for (1 .. 1000) {
+            my $p = $a->request('GET', "/twofa-admin/audit?limit=$limit"
+                                . (defined $after ? "&after=$after" : ''),
+                                %auth);
+            last if $p->{status} != 200;
+            my $page = $json->decode($p->{content});
+            $pages++;
+            push @ids, map { $_->{id} } @{ $page->{entries} };
+            $after = $page->{next};
+            last unless defined $after;
+        }
+        return (\@ids, $pages);
+    };
     is(scalar(grep { @{ $key->($_) } == 3 } @ids), scalar(@ids),
        'ids are ms-seq@slot');
     is(join(' ', map { ($_->{id} =~ /\@(\d+)$/)[0] }
@@ -422,26 +446,13 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
     ok($orgs{acme} && $orgs{globex} && $orgs{stark} && $orgs{hooli}
        && $orgs{initech}, 'orgs of several slots and primaries: '
        . join(', ', sort keys %orgs));
-    my @sorted = sort { my ($x, $y) = ($key->($main::a), $key->($main::b));
-                        $x->[0] <=> $y->[0] || $x->[1] <=> $y->[1]
-                        || $x->[2] <=> $y->[2] } @ids;
-    is("@ids", "@sorted", 'oldest first, by (ms, seq, slot)');
+    is("@ids", join(' ', $merged->(@ids)), 'oldest first, by (ms, seq, slot)');
     my ($crc, $cout) = cli('--json', 'audit', '--limit', '100000');
     is(join(' ', map { $json->decode($_)->{id} } grep { /\S/ }
                  split /\n/, $cout), "@ids",
        'the same trail as twofa-admin audit gives');
-    my (@paged, $after, $pages);
-    for (1 .. 100) {
-        $r = $a->request('GET', '/twofa-admin/audit?limit=2'
-                         . (defined $after ? "&after=$after" : ''), %auth);
-        last if $r->{status} != 200;
-        my $page = $json->decode($r->{content});
-        $pages++;
-        push @paged, map { $_->{id} } @{ $page->{entries} };
-        $after = $page->{next};
-        last unless defined $after;
-    }
-    is("@paged", "@ids", "paged by two with after=/next ($pages pages): "
+    my ($paged, $pages) = $page_through->(2);
+    is("@$paged", "@ids", "paged by two with after=/next ($pages pages): "
        . 'nothing skipped, nothing repeated');
     ok($pages > @ids / 2, 'in pages of two');
     $r = $a->request('GET', "/twofa-admin/audit?user=alice&limit=1", %auth);
@@ -486,22 +497,9 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
     my %seen;
     is(scalar(grep { !$seen{$_}++ } @long), $before + 300,
        'the CLI lists every entry once, past its pages of 100');
-    @sorted = sort { my ($x, $y) = ($key->($main::a), $key->($main::b));
-                     $x->[0] <=> $y->[0] || $x->[1] <=> $y->[1]
-                     || $x->[2] <=> $y->[2] } @long;
-    is("@long", "@sorted", 'in the merged order');
-    (@paged, $after, $pages) = ();
-    for (1 .. 200) {
-        $r = $a->request('GET', '/twofa-admin/audit?limit=7'
-                         . (defined $after ? "&after=$after" : ''), %auth);
-        last if $r->{status} != 200;
-        my $page = $json->decode($r->{content});
-        $pages++;
-        push @paged, map { $_->{id} } @{ $page->{entries} };
-        $after = $page->{next};
-        last unless defined $after;
-    }
-    is("@paged", "@long", "the API paged by seven ($pages pages): the same, "
+    is("@long", join(' ', $merged->(@long)), 'in the merged order');
+    ($paged, $pages) = $page_through->(7);
+    is("@$paged", "@long", "the API paged by seven ($pages pages): the same, "
        . 'nothing skipped, nothing repeated');
 
     # POST init: the mark in every slot, through the module's cluster
