@@ -22,6 +22,7 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 use TwofaTest;
 use TwofaTopology;
+use TwofaLoad;
 
 my $t = TwofaTest->new;
 my $d = $t->dir;
@@ -213,26 +214,7 @@ my $dave_csrf = TwofaTest::field($cd->get('/2fa/verify')->{content}, 'csrf');
 
 # ---- kill -9 of the primary under a login load ----------------------------
 
-my $load_file = "$d/load.txt";
-my @load;
-for my $n (1 .. 2) {
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if ($pid == 0) {
-        open my $out, '>', "$load_file.$n" or POSIX::_exit(1);
-        select((select($out), $| = 1)[0]);
-        my $c = $t->client;
-        my $stop = time + 60;
-        while (time < $stop && !-e "$d/stop-load") {
-            my $r = $c->login("load$n", org => 'acme');
-            printf $out "%.3f %d %s\n", time, $r->{status},
-                   $loc->($r) // '-';
-        }
-        close $out;
-        POSIX::_exit(0);
-    }
-    push @load, $pid;
-}
+my $load = TwofaLoad->start($t, 'acme', 2);
 sleep 1;
 
 # the primary frozen a moment, so that dave's code is surely in flight
@@ -277,27 +259,11 @@ TwofaTopology::poll(30, sub {
 });
 ok(defined $gap, 'logins are decided again after the promotion');
 sleep 1;
-$t->write_file('stop-load', '');
-waitpid($_, 0) for @load;
-
-my (%status, $first_ok_after, @bad);
-for my $n (1 .. 2) {
-    for my $line (split /\n/, $t->read_file("$load_file.$n")) {
-        my ($when, $code, $where) = split / /, $line;
-        $status{$code}++;
-        push @bad, $line unless $code == 503
-                                || ($code == 303
-                                    && $where =~ m{^/2fa/(verify|enroll)\z});
-        $first_ok_after = $when
-            if held({ status => $code, headers => { location => $where } })
-               && $when > $killed_at
-               && (!defined $first_ok_after || $when < $first_ok_after);
-    }
-}
-note('load: ' . join(', ', map { "$_ x $status{$_}" } sort keys %status));
-is_deeply(\@bad, [], 'under the load every login was held or refused '
+my ($status, $bad, $first_ok_after) = $load->stop($killed_at);
+note('load: ' . join(', ', map { "$_ x $status->{$_}" } sort keys %$status));
+is_deeply($bad, [], 'under the load every login was held or refused '
                      . '(503): none let through');
-ok($status{503}, 'the logins in flight and until the promotion: 503');
+ok($status->{503}, 'the logins in flight and until the promotion: 503');
 ok(defined $first_ok_after, 'the load is held again after the promotion');
 $gap = $first_ok_after - $killed_at
     if defined $first_ok_after && (!defined $gap || $first_ok_after - $killed_at < $gap);

@@ -25,6 +25,7 @@ use POSIX ();
 use Time::HiRes qw(sleep time);
 use TwofaTest;
 use TwofaTopology;
+use TwofaLoad;
 
 my $t = TwofaTest->new;
 my $d = $t->dir;
@@ -574,62 +575,14 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
     like($out, qr/enrolled:\s+yes/, 'the CLI reads alice');
 }
 
-# ---- a login load, in the background --------------------------------------
-
-my $load_n = 0;
-sub load_start {
-    my ($org, $n, $edge) = @_;
-    $load_n++;
-    unlink "$d/stop-load";
-    my @pids;
-    for my $i (1 .. $n) {
-        my $pid = fork // die "fork: $!";
-        if ($pid == 0) {
-            open my $out, '>', "$d/load.$load_n.$i" or POSIX::_exit(1);
-            select((select($out), $| = 1)[0]);
-            my $cl = $edge ? TwofaTest::Client->new(test => $edge)
-                           : $t->client;
-            my $stop = time + 90;
-            while (time < $stop && !-e "$d/stop-load") {
-                my $r = $cl->login("load$i", org => $org);
-                printf $out "%.3f %d %s\n", time, $r->{status},
-                       $loc->($r) // '-';
-            }
-            close $out;
-            POSIX::_exit(0);
-        }
-        push @pids, $pid;
-    }
-    return [$load_n, \@pids];
-}
-
-# (status counts, lines neither held nor 503, the first held after $t)
-sub load_stop {
-    my ($load, $after) = @_;
-    $t->write_file('stop-load', '');
-    waitpid($_, 0) for @{ $load->[1] };
-    my (%status, @bad, $first);
-    for my $i (1 .. @{ $load->[1] }) {
-        for my $line (split /\n/, $t->read_file("load.$load->[0].$i")) {
-            my ($when, $code, $where) = split / /, $line;
-            my $ok = $code == 303 && $where =~ m{^/2fa/(verify|enroll)\z};
-            $status{$code}++;
-            push @bad, $line unless $ok || $code == 503;
-            $first = $when if $ok && defined $after && $when > $after
-                              && (!defined $first || $when < $first);
-        }
-    }
-    return (\%status, \@bad, $first);
-}
-
 # ---- acme's slot moved under a login load: ASK, TRYAGAIN, then MOVED -----
 
 {
     my $slot = slot_of_org('acme');
     my $from = $c->primary_of($slot);
     my ($to) = grep { $_ ne $from } $c->primaries;
-    my $load = load_start('acme', 2);
-    my $open_load = load_start('acme', 1, $open_edge);
+    my $load = TwofaLoad->start($t, 'acme', 2);
+    my $open_load = TwofaLoad->start($t, 'acme', 1, $open_edge);
     sleep 0.5;
     my $began = time;
     my $moved = $c->move_slot($slot, $to, pause => 0.4, batch => 2);
@@ -637,8 +590,8 @@ sub load_stop {
     ok($moved >= 5, "slot $slot of acme moved from $from to $to "
                     . "($moved keys, in batches of two)");
     sleep 0.5;
-    my ($open_status, $open_bad) = load_stop($open_load);
-    my ($status, $bad, $first) = load_stop($load, $done);
+    my ($open_status, $open_bad) = $open_load->stop();
+    my ($status, $bad, $first) = $load->stop($done);
     note('load during the move: '
          . join(', ', map { "$_ x $status->{$_}" } sort keys %$status)
          . '; on the edge with twofa_on_redis_error open: '
@@ -671,12 +624,12 @@ sub load_stop {
                        $s >= $first_slot && $s < $first_slot + 50 }
                 map { "org$_" } 1 .. 100000;
     cli('org', 'require', $org, 'on');
-    my $load = load_start($org, 2);
+    my $load = TwofaLoad->start($t, $org, 2);
     sleep 0.5;
     $c->reshard(from => $from, to => $to, slots => 100);
     my $done = time;
     sleep 0.5;
-    my ($status, $bad, $first) = load_stop($load, $done);
+    my ($status, $bad, $first) = $load->stop($done);
     note("load of $org (slot " . slot_of_org($org) . ') during the reshard: '
          . join(', ', map { "$_ x $status->{$_}" } sort keys %$status));
     is($c->primary_of(slot_of_org($org)), $to,
@@ -710,7 +663,7 @@ my $cd = $t->client;
 ok(held($cd->login('dave', org => 'acme')), 'dave held');
 my $dave_csrf = TwofaTest::field($cd->get('/2fa/verify')->{content}, 'csrf');
 
-my $load = load_start('acme', 2);
+my $load = TwofaLoad->start($t, 'acme', 2);
 sleep 1;
 
 my $primary = $c->primary_of(slot_of_org('acme'));
@@ -777,7 +730,7 @@ TwofaTopology::poll(30, sub {
 });
 ok(defined $gap, 'logins are decided again after the failover');
 sleep 0.5;
-my ($status, $bad, $first) = load_stop($load, $killed_at);
+my ($status, $bad, $first) = $load->stop($killed_at);
 note('load: ' . join(', ', map { "$_ x $status->{$_}" } sort keys %$status));
 is_deeply($bad, [], 'under the load every login was held or refused '
                     . '(503): none let through');
