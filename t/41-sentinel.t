@@ -18,11 +18,11 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use POSIX ();
 use Time::HiRes qw(sleep time);
 use TwofaTest;
 use TwofaTopology;
 use TwofaLoad;
+use TwofaFailover;
 
 my $t = TwofaTest->new;
 my $d = $t->dir;
@@ -190,27 +190,10 @@ is($carol->{res}{status}, 303, 'carol enrolled');
 
 # a code accepted and a hold taken just before the failover: both are on
 # a replica before the release
-my $replayed = TwofaTest::totp($secret, 30);
-my $ca = $t->client;
-my ($taken, $taken_csrf);
-{
-    ok(held($ca->login('alice', org => 'acme')), 'alice held');
-    $taken = $ca->cookie('twofa_hold');
-    $taken_csrf = TwofaTest::field($ca->get('/2fa/verify')->{content},
-                                   'csrf');
-    my $r = $ca->post('/2fa/verify',
-                      form => { code => $replayed, csrf => $taken_csrf });
-    is($r->{status}, 303, 'a code accepted just before the failover');
-    is($loc->($r), '/home', 'released');
-}
-my $replay_at = time;
+my $accepted = TwofaFailover::accepted_before($t, 'acme', 'alice', $secret);
 
 # dave's login is held now, for a code posted while the primary dies
-my $dave = $t->client->enroll('dave', org => 'acme', enroll_offset => -30);
-is($dave->{res}{status}, 303, 'dave enrolled');
-my $cd = $t->client;
-ok(held($cd->login('dave', org => 'acme')), 'dave held');
-my $dave_csrf = TwofaTest::field($cd->get('/2fa/verify')->{content}, 'csrf');
+my $dave = TwofaFailover::held_for_code($t, 'acme', 'dave');
 
 # ---- kill -9 of the primary under a login load ----------------------------
 
@@ -221,28 +204,13 @@ sleep 1;
 # when it is killed: the time of the freeze counts as the failure's
 $s->freeze($first);
 my $frozen_at = time;
-my $inflight = fork // die "fork: $!";
-if ($inflight == 0) {
-    my $r = $cd->post('/2fa/verify', form => {
-        code => TwofaTest::totp($dave->{secret}, 30), csrf => $dave_csrf });
-    $t->write_file('inflight.txt', sprintf "%d %s %d", $r->{status},
-                   $loc->($r) // '-',
-                   scalar grep { /app_session/ }
-                       TwofaTest::all_headers($r, 'set-cookie'));
-    POSIX::_exit(0);
-}
+my $inflight = TwofaFailover::post_in_flight($t, $dave);
 sleep 0.2;
 
 my $killed = $s->kill_primary;
 my $killed_at = time;
 is($killed, $first, 'kill -9 of the primary under load');
-waitpid($inflight, 0);
-{
-    my ($code, $where, $cookies) = split / /, $t->read_file('inflight.txt');
-    is($code, 503, 'the code in flight when the primary died: 503');
-    isnt($where, '/home', 'not released');
-    is($cookies, 0, 'no app session cookie');
-}
+TwofaFailover::in_flight_refused($t, $inflight);
 
 my ($new, $took) = $s->wait_promotion(timeout => 30);
 note(sprintf 'sentinel promoted %s %.1f s after the kill', $new, $took);
@@ -275,18 +243,7 @@ ok(defined $gap && $gap < 20, 'within 20 s');
 # ---- after the failover ---------------------------------------------------
 
 {
-    my $r = $t->client->verify('alice', $secret, org => 'acme', code => $replayed);
-    isnt($loc->($r), '/home', 'the code accepted before the failover is '
-                              . 'refused after it: no replay');
-    is($r->{status}, 401, 'as a used code');
-    ok(time - $replay_at < 55, 'while it was still in the time window');
-
-    # the hold released before the failover, presented again
-    $ca->cookie('twofa_hold', $taken);
-    $r = $ca->post('/2fa/continue', form => { csrf => $taken_csrf });
-    is($r->{status}, 401, 'the hold taken before the failover cannot be '
-                          . 'released after it');
-    like($r->{content}, qr/Sign-in expired/, 'it has expired');
+    TwofaFailover::replay_refused($t, $accepted, 55);
 
     my $v = $t->client->verify('carol', $carol->{secret}, org => 'acme', offset => 30);
     is($v->{status}, 303, 'a fresh code works on the new primary');

@@ -26,6 +26,7 @@ use Time::HiRes qw(sleep time);
 use TwofaTest;
 use TwofaTopology;
 use TwofaLoad;
+use TwofaFailover;
 
 my $t = TwofaTest->new;
 my $d = $t->dir;
@@ -642,26 +643,10 @@ is(get_key('HGET', "'" . org_key('acme', 'user:acme:alice') . "'",
 
 my $erin = $t->client->enroll('erin', org => 'acme', enroll_offset => -30);
 is($erin->{res}{status}, 303, 'erin enrolled');
-my $replayed = TwofaTest::totp($erin->{secret}, 30);
-my $ca = $t->client;
-my ($taken, $taken_csrf);
-{
-    ok(held($ca->login('erin', org => 'acme')), 'erin held');
-    $taken = $ca->cookie('twofa_hold');
-    $taken_csrf = TwofaTest::field($ca->get('/2fa/verify')->{content},
-                                   'csrf');
-    my $r = $ca->post('/2fa/verify',
-                      form => { code => $replayed, csrf => $taken_csrf });
-    is($r->{status}, 303, 'a code accepted just before the failover');
-    is($loc->($r), '/home', 'released');
-}
-my $replay_at = time;
+my $accepted = TwofaFailover::accepted_before($t, 'acme', 'erin',
+                                              $erin->{secret});
 
-my $dave = $t->client->enroll('dave', org => 'acme', enroll_offset => -30);
-is($dave->{res}{status}, 303, 'dave enrolled');
-my $cd = $t->client;
-ok(held($cd->login('dave', org => 'acme')), 'dave held');
-my $dave_csrf = TwofaTest::field($cd->get('/2fa/verify')->{content}, 'csrf');
+my $dave = TwofaFailover::held_for_code($t, 'acme', 'dave');
 
 my $load = TwofaLoad->start($t, 'acme', 2);
 sleep 1;
@@ -669,28 +654,13 @@ sleep 1;
 my $primary = $c->primary_of(slot_of_org('acme'));
 $c->freeze($primary);
 my $frozen_at = time;
-my $inflight = fork // die "fork: $!";
-if ($inflight == 0) {
-    my $r = $cd->post('/2fa/verify', form => {
-        code => TwofaTest::totp($dave->{secret}, 30), csrf => $dave_csrf });
-    $t->write_file('inflight.txt', sprintf "%d %s %d", $r->{status},
-                   $loc->($r) // '-',
-                   scalar grep { /app_session/ }
-                       TwofaTest::all_headers($r, 'set-cookie'));
-    POSIX::_exit(0);
-}
+my $inflight = TwofaFailover::post_in_flight($t, $dave);
 sleep 0.2;
 
 my $killed = $c->kill_primary($primary);
 my $killed_at = time;
 is($killed, $primary, "kill -9 of acme's primary $primary under load");
-waitpid($inflight, 0);
-{
-    my ($code, $where, $cookies) = split / /, $t->read_file('inflight.txt');
-    is($code, 503, 'the code in flight when the primary died: 503');
-    isnt($where, '/home', 'not released');
-    is($cookies, 0, 'no app session cookie');
-}
+TwofaFailover::in_flight_refused($t, $inflight);
 
 # the admin API's operations of every slot, while a primary is dead and
 # not yet replaced (the replica takes over 2 s or so after the kill):
@@ -765,17 +735,7 @@ ok(TwofaTopology::poll(20, sub {
 }), 'the old primary is back, as a replica of the new one, in sync');
 
 {
-    my $r = $t->client->verify('erin', $erin->{secret}, org => 'acme',
-                               code => $replayed);
-    isnt($loc->($r), '/home', 'the code accepted before the failover is '
-                              . 'refused after it: no replay');
-    is($r->{status}, 401, 'as a used code');
-    ok(time - $replay_at < 85, 'while it was still in the time window');
-
-    $ca->cookie('twofa_hold', $taken);
-    $r = $ca->post('/2fa/continue', form => { csrf => $taken_csrf });
-    is($r->{status}, 401, 'the hold released before the failover cannot '
-                          . 'be released after it');
+    TwofaFailover::replay_refused($t, $accepted, 85);
 
     my $v = $t->client->verify('dave', $dave->{secret}, org => 'acme',
                                offset => 30);
